@@ -1,0 +1,8 @@
+"""sktune: scikit-learn estimators trained and tuned fast by compiled gradient solvers."""
+from . import _config  # noqa: F401  (sets the Numba cache location first)
+from .exceptions import DivergenceError
+from .linear_model import LinearClassifier, LinearRegressor
+
+__version__ = "0.1.0"
+
+__all__ = ["DivergenceError", "LinearClassifier", "LinearRegressor", "__version__"]

@@ -1,0 +1,1 @@
+"""Numba kernels. Imports nothing from scikit-learn."""

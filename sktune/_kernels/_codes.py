@@ -1,0 +1,58 @@
+"""Integer codes that cross the Python/kernel boundary.
+
+Names live in :mod:`sktune.losses`, :mod:`sktune.penalties` and
+:mod:`sktune.optim`; kernels only ever see these integers, so one compiled
+kernel serves every loss, optimizer and penalty (Numba treats module-level
+ints as compile-time constants).
+"""
+
+# losses (per output unless noted)
+SQUARED_ERROR = 0
+HUBER = 1
+POISSON = 2  # prediction is the log-mean
+LOGISTIC = 3  # sigmoid per output: binary and multilabel log loss
+SOFTMAX = 4  # multinomial log loss over the whole row
+HINGE = 5  # targets in {0, 1}, used as {-1, +1}
+
+# optimizers
+SGD = 0
+MOMENTUM = 1
+NESTEROV = 2
+ADAM = 3
+ADAMW = 4
+RMSPROP = 5
+ADAGRAD = 6
+
+# slots of the float hyperparameter vector
+H_MOMENTUM = 0
+H_BETA_1 = 1
+H_BETA_2 = 2
+H_EPSILON = 3
+H_L2 = 4  # alpha * (1 - l1_ratio) or alpha for "l2"
+H_L1 = 5  # alpha * l1_ratio or alpha for "l1"
+H_CLIP = 6  # global-norm clip threshold, 0 = off
+H_HUBER = 7  # huber delta
+N_HYPER = 8
+
+# slots of the integer code vector
+I_LOSS = 0
+I_OPTIMIZER = 1
+I_BATCH = 2  # batch size
+I_N_PENALIZED = 3  # params[:n_penalized] carry the penalty (weights, not biases)
+I_AVERAGE_START = 4  # samples seen before averaging starts, -1 = off
+I_SEED = 5
+I_EPOCH = 6
+I_DECOUPLED = 7  # 1: the L2 part is decoupled weight decay (AdamW)
+N_ICODES = 8
+
+# slots of the integer counter vector (state carried between calls)
+C_STEP = 0  # optimizer step t
+C_SEEN = 1  # samples seen
+C_N_AVG = 2  # updates folded into the running average
+N_COUNTERS = 3
+
+# slots of the per-epoch statistics vector returned by a kernel
+S_LOSS = 0  # sum of sample_weight * loss over the samples processed
+S_WEIGHT = 1  # number of samples processed
+S_DIVERGED = 2  # 1.0 when a non-finite loss or weight stopped the epoch
+N_STATS = 3

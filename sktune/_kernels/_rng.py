@@ -1,0 +1,55 @@
+"""Counter-based random numbers shared by every kernel.
+
+A draw is a pure function of ``(seed, a, b, c)`` (for example seed, epoch,
+sample, unit), so the stream does not depend on how work is split across
+threads or devices: the same ``random_state`` gives the same shuffles and
+dropout masks on one thread, many threads, and the GPU.
+"""
+import numpy as np
+from numba import njit
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_INV_2_53 = 1.0 / 9007199254740992.0
+
+
+@njit(cache=True, inline="always")
+def splitmix64(x):
+    """One splitmix64 round: a bijective, well-mixed 64-bit hash."""
+    z = np.uint64(x) + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def hash4(seed, a, b, c):
+    """Hash a seed and three counters to 64 random bits."""
+    h = splitmix64(np.uint64(seed))
+    h = splitmix64(h ^ np.uint64(a))
+    h = splitmix64(h ^ np.uint64(b))
+    return splitmix64(h ^ np.uint64(c))
+
+
+@njit(cache=True, inline="always")
+def uniform(seed, a, b, c):
+    """A float64 in [0, 1) from the top 53 bits of ``hash4``."""
+    return np.float64(hash4(seed, a, b, c) >> np.uint64(11)) * _INV_2_53
+
+
+@njit(cache=True, nogil=True)
+def permutation(seed, epoch, out):
+    """Fill ``out`` with a permutation of ``range(len(out))`` (Fisher-Yates).
+
+    Draw ``i`` depends only on ``(seed, epoch, i)``.
+    """
+    n = out.shape[0]
+    for i in range(n):
+        out[i] = i
+    for i in range(n - 1, 0, -1):
+        j = np.int64(hash4(seed, epoch, i, 0) % np.uint64(i + 1))
+        tmp = out[i]
+        out[i] = out[j]
+        out[j] = tmp
+    return out

@@ -1,0 +1,110 @@
+"""Per-element math shared by the CPU and CUDA kernels.
+
+Every function here is scalar in, scalar out (or works on one row), so the
+same definitions compile for ``numba.njit`` and ``numba.cuda.jit(device=True)``.
+"""
+import math
+
+from numba import njit
+
+from ._codes import (
+    ADAGRAD,
+    ADAM,
+    ADAMW,
+    HINGE,
+    HUBER,
+    LOGISTIC,
+    MOMENTUM,
+    NESTEROV,
+    POISSON,
+    RMSPROP,
+    SQUARED_ERROR,
+)
+
+
+@njit(cache=True, inline="always")
+def log1pexp(z):
+    """``log(1 + exp(z))`` without overflow."""
+    if z > 0.0:
+        return z + math.log1p(math.exp(-z))
+    return math.log1p(math.exp(z))
+
+
+@njit(cache=True, inline="always")
+def sigmoid(z):
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, inline="always")
+def elem_loss_grad(code, y, p, delta):
+    """Loss and d loss / d p for an element-wise loss.
+
+    ``p`` is the raw model output (the log-mean for Poisson, the logit for
+    the logistic and hinge losses). Returns ``(loss, grad)``.
+    """
+    if code == SQUARED_ERROR:
+        r = p - y
+        return 0.5 * r * r, r
+    if code == HUBER:
+        r = p - y
+        a = abs(r)
+        if a <= delta:
+            return 0.5 * r * r, r
+        g = delta if r > 0.0 else -delta
+        return delta * (a - 0.5 * delta), g
+    if code == POISSON:
+        # clip the exponent so a wild step is caught as divergence, not inf*0
+        mu = math.exp(min(p, 700.0))
+        return mu - y * p, mu - y
+    if code == LOGISTIC:
+        return log1pexp(p) - y * p, sigmoid(p) - y
+    if code == HINGE:
+        s = 2.0 * y - 1.0
+        margin = s * p
+        if margin < 1.0:
+            return 1.0 - margin, -s
+        return 0.0, 0.0
+    return 0.0, 0.0
+
+
+@njit(cache=True, inline="always")
+def optimizer_step(code, w, g, m, v, lr, momentum, beta_1, beta_2, eps, bc1, bc2):
+    """One optimizer update of a single parameter.
+
+    ``bc1`` and ``bc2`` are Adam's bias corrections ``1 - beta**t``.
+    Returns ``(w, m, v, step)`` where ``step`` is the effective per-parameter
+    step size (used to scale the L1 proximal threshold).
+    """
+    if code == MOMENTUM:
+        m = momentum * m - lr * g
+        return w + m, m, v, lr
+    if code == NESTEROV:
+        m = momentum * m - lr * g
+        return w + momentum * m - lr * g, m, v, lr
+    if code == ADAM or code == ADAMW:
+        m = beta_1 * m + (1.0 - beta_1) * g
+        v = beta_2 * v + (1.0 - beta_2) * g * g
+        step = lr / (math.sqrt(v / bc2) + eps)
+        return w - step * (m / bc1), m, v, step
+    if code == RMSPROP:
+        v = beta_2 * v + (1.0 - beta_2) * g * g
+        step = lr / (math.sqrt(v) + eps)
+        return w - step * g, m, v, step
+    if code == ADAGRAD:
+        v = v + g * g
+        step = lr / (math.sqrt(v) + eps)
+        return w - step * g, m, v, step
+    return w - lr * g, m, v, lr
+
+
+@njit(cache=True, inline="always")
+def soft_threshold(w, thresh):
+    """Proximal operator of ``thresh * |w|``: exact zeros for small weights."""
+    if w > thresh:
+        return w - thresh
+    if w < -thresh:
+        return w + thresh
+    return 0.0

@@ -1,0 +1,323 @@
+"""CPU epoch kernels (Numba ``njit``), each with a serial and a parallel twin.
+
+One call trains one epoch: it walks the shuffled sample order in
+mini-batches and, per batch, forms the gradient, adds the penalty, clips,
+applies the optimizer update, the L1 proximal step and the running average.
+
+Determinism: a batch is split into a number of chunks that depends only on
+the data shape, never on the thread count; chunk gradients are summed in a
+fixed order, so the serial and parallel twins give bitwise-identical results.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange, types
+
+from . import _codes as C
+from ._scalar import elem_loss_grad, optimizer_step, soft_threshold
+
+# Work (multiply-adds) per gradient chunk; bigger batches split into more chunks.
+_CHUNK_WORK = 16384
+_MAX_CHUNKS = 16
+
+
+@njit(cache=True, inline="always")
+def _n_chunks(n_batch, work_per_row):
+    n = (n_batch * work_per_row) // _CHUNK_WORK
+    return max(1, min(n, _MAX_CHUNKS, n_batch))
+
+
+@njit(cache=True, inline="always")
+def _row_loss_grad(code, Y, i, P, c, delta, wi, G):
+    """Loss of row ``i`` and its gradient (times weight ``wi``) into ``G[c]``.
+
+    ``P[c]`` holds the raw outputs of the row.
+    """
+    n_out = Y.shape[1]
+    loss = 0.0
+    if code == C.SOFTMAX:
+        mx = -np.inf
+        for k in range(n_out):
+            mx = max(mx, P[c, k])
+        s = 0.0
+        for k in range(n_out):
+            s += math.exp(P[c, k] - mx)
+        lse = mx + math.log(s)
+        for k in range(n_out):
+            y = np.float64(Y[i, k])
+            loss += y * (lse - P[c, k])
+            G[c, k] = wi * (math.exp(P[c, k] - lse) - y)
+    else:
+        for k in range(n_out):
+            lk, gk = elem_loss_grad(code, np.float64(Y[i, k]), P[c, k], delta)
+            loss += lk
+            G[c, k] = wi * gk
+    return wi * loss
+
+
+@njit(cache=True, inline="always")
+def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch):
+    """Penalty, clipping, optimizer step, L1 prox and averaging for one batch.
+
+    ``grad`` holds the summed (weighted) data gradient of the batch.
+    Returns False when a weight became non-finite.
+    """
+    n_params = params.shape[0]
+    n_pen = icodes[C.I_N_PENALIZED]
+    opt = icodes[C.I_OPTIMIZER]
+    decoupled = icodes[C.I_DECOUPLED] == 1
+    l2 = hyper[C.H_L2]
+    l1 = hyper[C.H_L1]
+    clip = hyper[C.H_CLIP]
+    inv_n = 1.0 / n_batch
+
+    # mean gradient plus the coupled L2 term
+    sq = 0.0
+    for j in range(n_params):
+        g = grad[j] * inv_n
+        if j < n_pen and not decoupled:
+            g += l2 * params[j]
+        grad[j] = g
+        sq += g * g
+    scale = 1.0
+    if clip > 0.0:
+        norm = math.sqrt(sq)
+        if norm > clip:
+            scale = clip / norm
+
+    t = counters[C.C_STEP] + 1
+    counters[C.C_STEP] = t
+    b1 = hyper[C.H_BETA_1]
+    b2 = hyper[C.H_BETA_2]
+    bc1 = 1.0 - b1**t
+    bc2 = 1.0 - b2**t
+    mom = hyper[C.H_MOMENTUM]
+    eps = hyper[C.H_EPSILON]
+    finite = True
+    for j in range(n_params):
+        w0 = np.float64(params[j])
+        w, mj, vj, step = optimizer_step(
+            opt, w0, grad[j] * scale, np.float64(m[j]), np.float64(v[j]),
+            lr, mom, b1, b2, eps, bc1, bc2,
+        )
+        if j < n_pen:
+            if decoupled and l2 > 0.0:
+                w -= lr * l2 * w0
+            if l1 > 0.0:
+                w = soft_threshold(w, step * l1)
+        params[j] = w
+        m[j] = mj
+        v[j] = vj
+        if not math.isfinite(w):
+            finite = False
+
+    counters[C.C_SEEN] += n_batch
+    start = icodes[C.I_AVERAGE_START]
+    if start >= 0 and counters[C.C_SEEN] > start:
+        k = counters[C.C_N_AVG] + 1
+        counters[C.C_N_AVG] = k
+        inv_k = 1.0 / k
+        for j in range(n_params):
+            avg[j] += (params[j] - avg[j]) * inv_k
+    return finite
+
+
+def _linear_epoch_dense(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
+                        hyper, icodes, counters, stats):
+    """One epoch of a linear model on dense ``X`` (see module docstring).
+
+    ``params`` packs ``coef`` (n_features x n_outputs, row-major) then the
+    intercepts. ``P``, ``G`` are per-chunk scratch rows (outputs and output
+    gradients); ``grad`` is a scratch of shape (_MAX_CHUNKS, n_params).
+    """
+    n_features = X.shape[1]
+    n_out = Y.shape[1]
+    n_params = params.shape[0]
+    n = order.shape[0]
+    bs = icodes[C.I_BATCH]
+    loss_code = icodes[C.I_LOSS]
+    delta = hyper[C.H_HUBER]
+    n_batches = (n + bs - 1) // bs
+    stats[C.S_LOSS] = 0.0
+    stats[C.S_WEIGHT] = 0.0
+    stats[C.S_DIVERGED] = 0.0
+    chunk_loss = np.zeros(_MAX_CHUNKS)
+    for b in range(n_batches):
+        start = b * bs
+        stop = min(start + bs, n)
+        nb = stop - start
+        nc = _n_chunks(nb, n_features * n_out)
+        for c in prange(nc):
+            gc = grad[c]
+            gc[:] = 0.0
+            lo = start + (c * nb) // nc
+            hi = start + ((c + 1) * nb) // nc
+            closs = 0.0
+            for ii in range(lo, hi):
+                i = order[ii]
+                for k in range(n_out):
+                    P[c, k] = params[n_features * n_out + k]
+                for j in range(n_features):
+                    x = np.float64(X[i, j])
+                    if x != 0.0:
+                        base = j * n_out
+                        for k in range(n_out):
+                            P[c, k] += x * params[base + k]
+                closs += _row_loss_grad(loss_code, Y, i, P, c, delta,
+                                        np.float64(sw[i]), G)
+                for j in range(n_features):
+                    x = np.float64(X[i, j])
+                    if x != 0.0:
+                        base = j * n_out
+                        for k in range(n_out):
+                            gc[base + k] += x * G[c, k]
+                for k in range(n_out):
+                    gc[n_features * n_out + k] += G[c, k]
+            chunk_loss[c] = closs
+        for c in range(1, nc):
+            for j in range(n_params):
+                grad[0, j] += grad[c, j]
+        bloss = 0.0
+        for c in range(nc):
+            bloss += chunk_loss[c]
+        stats[C.S_LOSS] += bloss
+        stats[C.S_WEIGHT] += nb
+        if not math.isfinite(bloss):
+            stats[C.S_DIVERGED] = 1.0
+            return
+        ok = _apply_update(params, grad[0], m, v, avg, lrs[b], hyper, icodes,
+                           counters, nb)
+        if not ok:
+            stats[C.S_DIVERGED] = 1.0
+            return
+
+
+def _linear_epoch_csr(data, indices, indptr, Y, sw, order, lrs, params, m, v,
+                      avg, grad, P, G, hyper, icodes, counters, stats):
+    """One epoch of a linear model on CSR ``X`` (``data, indices, indptr``)."""
+    n_out = Y.shape[1]
+    n_params = params.shape[0]
+    n_features = (n_params - n_out) // n_out
+    n = order.shape[0]
+    bs = icodes[C.I_BATCH]
+    loss_code = icodes[C.I_LOSS]
+    delta = hyper[C.H_HUBER]
+    n_batches = (n + bs - 1) // bs
+    mean_nnz = max(1, data.shape[0] // max(1, indptr.shape[0] - 1))
+    stats[C.S_LOSS] = 0.0
+    stats[C.S_WEIGHT] = 0.0
+    stats[C.S_DIVERGED] = 0.0
+    chunk_loss = np.zeros(_MAX_CHUNKS)
+    for b in range(n_batches):
+        start = b * bs
+        stop = min(start + bs, n)
+        nb = stop - start
+        nc = _n_chunks(nb, mean_nnz * n_out)
+        for c in prange(nc):
+            gc = grad[c]
+            gc[:] = 0.0
+            lo = start + (c * nb) // nc
+            hi = start + ((c + 1) * nb) // nc
+            closs = 0.0
+            for ii in range(lo, hi):
+                i = order[ii]
+                for k in range(n_out):
+                    P[c, k] = params[n_features * n_out + k]
+                for p in range(indptr[i], indptr[i + 1]):
+                    x = np.float64(data[p])
+                    base = indices[p] * n_out
+                    for k in range(n_out):
+                        P[c, k] += x * params[base + k]
+                closs += _row_loss_grad(loss_code, Y, i, P, c, delta,
+                                        np.float64(sw[i]), G)
+                for p in range(indptr[i], indptr[i + 1]):
+                    x = np.float64(data[p])
+                    base = indices[p] * n_out
+                    for k in range(n_out):
+                        gc[base + k] += x * G[c, k]
+                for k in range(n_out):
+                    gc[n_features * n_out + k] += G[c, k]
+            chunk_loss[c] = closs
+        for c in range(1, nc):
+            for j in range(n_params):
+                grad[0, j] += grad[c, j]
+        bloss = 0.0
+        for c in range(nc):
+            bloss += chunk_loss[c]
+        stats[C.S_LOSS] += bloss
+        stats[C.S_WEIGHT] += nb
+        if not math.isfinite(bloss):
+            stats[C.S_DIVERGED] = 1.0
+            return
+        ok = _apply_update(params, grad[0], m, v, avg, lrs[b], hyper, icodes,
+                           counters, nb)
+        if not ok:
+            stats[C.S_DIVERGED] = 1.0
+            return
+
+
+# --------------------------------------------------------------------------
+# Compilation: one explicit signature per (kernel, dtype, index dtype,
+# serial/parallel), compiled on first use and cached on disk. Inputs are
+# declared read-only, which also accepts writable arrays, so read-only
+# memmaps (joblib) and ordinary arrays share one compile.
+
+def _arr(dtype, ndim, readonly=False):
+    return types.Array(dtype, ndim, "C", readonly=readonly)
+
+
+def _signature(kind, dtype, index_dtype):
+    f = {np.float32: types.float32, np.float64: types.float64}[dtype]
+    state = (
+        _arr(types.int64, 1, True),  # order
+        _arr(types.float64, 1, True),  # lrs
+        _arr(f, 1), _arr(f, 1), _arr(f, 1), _arr(f, 1),  # params, m, v, avg
+        _arr(types.float64, 2),  # grad scratch
+        _arr(types.float64, 2), _arr(types.float64, 2),  # P, G scratch
+        _arr(types.float64, 1, True),  # hyper
+        _arr(types.int64, 1, True),  # icodes
+        _arr(types.int64, 1),  # counters
+        _arr(types.float64, 1),  # stats
+    )
+    y_sw = (_arr(f, 2, True), _arr(f, 1, True))
+    if kind == "dense":
+        return (_arr(f, 2, True),) + y_sw + state
+    idx = {np.int32: types.int32, np.int64: types.int64}[index_dtype]
+    return (_arr(f, 1, True), _arr(idx, 1, True), _arr(idx, 1, True)) + y_sw + state
+
+
+_PY_FUNCS = {"dense": _linear_epoch_dense, "csr": _linear_epoch_csr}
+_COMPILED = {}
+
+
+def _twin(func, suffix):
+    """A copy of ``func`` under its own name, so each twin has its own cache."""
+    import types as pytypes
+
+    twin = pytypes.FunctionType(func.__code__, func.__globals__,
+                                func.__name__ + suffix, func.__defaults__,
+                                func.__closure__)
+    twin.__qualname__ = func.__qualname__ + suffix
+    twin.__module__ = func.__module__
+    twin.__doc__ = func.__doc__
+    return twin
+
+
+def get_linear_kernel(kind, dtype, parallel, index_dtype=np.int32):
+    """The compiled epoch kernel for ``kind`` in {"dense", "csr"}."""
+    dtype = np.dtype(dtype).type
+    index_dtype = np.dtype(index_dtype).type
+    key = (kind, dtype, index_dtype if kind == "csr" else None, bool(parallel))
+    kernel = _COMPILED.get(key)
+    if kernel is None:
+        suffix = "_{}_{}{}".format(
+            "par" if parallel else "ser",
+            np.dtype(dtype).name,
+            "_" + np.dtype(index_dtype).name if kind == "csr" else "",
+        )
+        sig = _signature(kind, dtype, index_dtype)
+        kernel = njit([sig], cache=True, nogil=True, parallel=bool(parallel))(
+            _twin(_PY_FUNCS[kind], suffix)
+        )
+        _COMPILED[key] = kernel
+    return kernel

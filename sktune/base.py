@@ -1,0 +1,382 @@
+"""The shared training machinery of every sktune estimator.
+
+:class:`BaseGradientEstimator` owns the parameters common to all models
+(optimizer, schedule, penalty, batching, early stopping, ...), their
+validation, and the epoch loop: Python decides between epochs (schedules,
+early stopping, plateau, divergence, Ctrl-C, verbose output) and one compiled
+kernel call trains each epoch. A model family only says how to initialise
+its flat parameter buffer, how to run one epoch, and how to compute raw
+outputs; see :mod:`sktune.linear_model`.
+"""
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from . import _config
+from ._kernels import _codes as C
+from ._kernels._rng import permutation
+from .exceptions import DivergenceError
+from .optim import OPTIMIZERS, SCHEDULES, learning_rates, plateau_decay
+from .penalties import penalty_strengths, penalty_value
+
+
+class _TrainState:
+    """Everything that training carries from one epoch (or call) to the next.
+
+    Kept apart from the estimator's parameters (its configuration), so that
+    ``partial_fit`` and ``warm_start`` resume exactly where training stopped.
+    """
+
+    def __init__(self, params, n_penalized, seed):
+        self.params = params  # flat buffer: weights first, then biases
+        self.m = np.zeros_like(params)  # first moment / velocity
+        self.v = np.zeros_like(params)  # second moment
+        self.avg = np.zeros_like(params)  # running average (``average``)
+        self.counters = np.zeros(C.N_COUNTERS, dtype=np.int64)
+        self.n_penalized = n_penalized
+        self.seed = seed
+        self.epoch = 0  # epochs trained so far (drives the RNG and schedules)
+        self.plateau_lr = None
+
+    _ARRAYS = ("params", "m", "v", "avg", "counters")
+
+    def snapshot(self):
+        return {name: getattr(self, name).copy() for name in self._ARRAYS}
+
+    def restore(self, snap):
+        for name in self._ARRAYS:
+            getattr(self, name)[...] = snap[name]
+
+    def predictive_params(self):
+        """The weights to predict with: the running average once it started."""
+        return self.avg if self.counters[C.C_N_AVG] > 0 else self.params
+
+
+class BaseGradientEstimator(BaseEstimator):
+    """Base class of the gradient-trained estimators. Not for direct use."""
+
+    _parameter_constraints = {
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions(set(SCHEDULES))],
+        "batch_size": [Interval(Integral, 1, None, closed="left"),
+                       StrOptions({"auto", "full"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "decay_rate": [Interval(Real, 0, 1, closed="right")],
+        "step_size": [Interval(Integral, 1, None, closed="left")],
+        "min_learning_rate": [Interval(Real, 0, None, closed="left")],
+        "restart_period": [Interval(Real, 0, None, closed="neither")],
+        "restart_mult": [Interval(Real, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "shuffle": ["boolean"],
+        "average": [Interval(Integral, 0, None, closed="left"), "boolean"],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "n_threads": [Interval(Integral, None, None, closed="neither"), None],
+    }
+
+    # ------------------------------------------------------------------
+    # hooks a model family provides
+
+    def _init_params(self, n_features, n_outputs, Y, sample_weight, rng):
+        """Return ``(params, n_penalized)`` for a fresh fit."""
+        raise NotImplementedError
+
+    def _run_epoch(self, X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads):
+        """Train one epoch in place on ``state``."""
+        raise NotImplementedError
+
+    def _raw_output(self, X, params):
+        """Raw model outputs (n_samples, n_outputs) for weights ``params``."""
+        raise NotImplementedError
+
+    def _set_fitted_attributes(self, params):
+        """Publish ``params`` as the public fitted attributes."""
+        raise NotImplementedError
+
+    def _encode_targets(self, y, dtype, reset, classes=None):
+        """Return the 2-D float target matrix the kernel trains on."""
+        raise NotImplementedError
+
+    def _loss_code(self):
+        raise NotImplementedError
+
+    def _validation_score(self, X, y, sample_weight):
+        """Score used for early stopping (higher is better)."""
+        return self.score(X, y, sample_weight=sample_weight)
+
+    # ------------------------------------------------------------------
+    # validation helpers
+
+    def _check_clip_and_penalty(self):
+        if self.optimizer == "adamw" and self.penalty in (None, "l1"):
+            # nothing to decouple; allowed, simply Adam plus the L1 prox
+            pass
+
+    def _resolve_batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size == "full":
+            return n_samples
+        return min(int(self.batch_size), n_samples)
+
+    def _hyper_and_codes(self, state, batch_size):
+        l2, l1 = penalty_strengths(self.penalty, self.alpha, self.l1_ratio)
+        hyper = np.zeros(C.N_HYPER)
+        hyper[C.H_MOMENTUM] = self.momentum
+        hyper[C.H_BETA_1] = self.beta_1
+        hyper[C.H_BETA_2] = self.beta_2
+        hyper[C.H_EPSILON] = self.epsilon
+        hyper[C.H_L2] = l2
+        hyper[C.H_L1] = l1
+        hyper[C.H_CLIP] = 0.0 if self.clip_norm is None else self.clip_norm
+        hyper[C.H_HUBER] = getattr(self, "huber_delta", 1.0)
+        icodes = np.zeros(C.N_ICODES, dtype=np.int64)
+        icodes[C.I_LOSS] = self._loss_code()
+        icodes[C.I_OPTIMIZER] = OPTIMIZERS[self.optimizer]
+        icodes[C.I_BATCH] = batch_size
+        icodes[C.I_N_PENALIZED] = state.n_penalized
+        if self.average is False or self.average is None:
+            icodes[C.I_AVERAGE_START] = -1
+        elif self.average is True:
+            icodes[C.I_AVERAGE_START] = 0
+        else:
+            icodes[C.I_AVERAGE_START] = int(self.average)
+        icodes[C.I_SEED] = state.seed
+        icodes[C.I_DECOUPLED] = 1 if self.optimizer == "adamw" else 0
+        return hyper, icodes, (l2, l1)
+
+    def _schedule_rates(self, state, n_batches):
+        t = state.counters[C.C_STEP] + 1 + np.arange(n_batches)
+        e = state.epoch + np.arange(n_batches) / n_batches
+        return learning_rates(
+            self.lr_schedule, self.learning_rate, t, e,
+            power_t=self.power_t, decay_rate=self.decay_rate,
+            step_size=self.step_size, min_learning_rate=self.min_learning_rate,
+            restart_period=self.restart_period, restart_mult=self.restart_mult,
+            max_iter=self.max_iter, current=state.plateau_lr,
+        )
+
+    # ------------------------------------------------------------------
+    # the training loop
+
+    def _fit(self, X, y, sample_weight, *, incremental, classes=None):
+        resume = (incremental or self.warm_start) and hasattr(self, "_train_state")
+        X, y = self._validate_data_xy(X, y, reset=not resume)
+        Y = self._encode_targets(y, X.dtype, reset=not resume, classes=classes)
+        sw = self._sample_weight(sample_weight, X, y)
+        if X.shape[0] == 0:
+            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+
+        if not resume:
+            rng = check_random_state(self.random_state)
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            params, n_pen = self._init_params(X.shape[1], Y.shape[1], Y, sw, rng)
+            self._train_state = _TrainState(params.astype(X.dtype), n_pen, seed)
+            self.loss_curve_ = []
+            self.n_iter_ = 0
+        state = self._train_state
+        if state.params.dtype != X.dtype:
+            # keep one dtype for the whole fit: follow the first call's data
+            X = X.astype(state.params.dtype)
+            Y = Y.astype(state.params.dtype)
+            sw = sw.astype(state.params.dtype)
+        if self.lr_schedule == "plateau" and state.plateau_lr is None:
+            state.plateau_lr = float(self.learning_rate)
+
+        X_val = y_val = sw_val = None
+        if self.early_stopping and not incremental:
+            X, Y, sw, X_val, y_val, sw_val = self._split_validation(X, Y, y, sw, state.seed)
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+        elif not incremental:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+        n_epochs = 1 if incremental else self.max_iter
+        if not incremental:
+            self.n_iter_ = 0
+        self._train_epochs(X, Y, sw, X_val, y_val, sw_val, n_epochs, incremental)
+        return self
+
+    def _train_epochs(self, X, Y, sw, X_val, y_val, sw_val, n_epochs, incremental):
+        state = self._train_state
+        n = X.shape[0]
+        bs = self._resolve_batch_size(n)
+        n_batches = -(-n // bs)
+        hyper, icodes, (l2, l1) = self._hyper_and_codes(state, bs)
+        n_threads = _config.effective_threads(self.n_threads)
+        stats = np.zeros(C.N_STATS)
+        order = np.empty(n, dtype=np.int64)
+
+        tol = self.tol
+        best_loss = getattr(self, "_best_loss", np.inf) if incremental else np.inf
+        best_score = -np.inf
+        best_params = None
+        no_improve = 0
+        converged = False
+        interrupted = False
+        for _ in range(n_epochs):
+            try:
+                started = time.perf_counter()
+                snap = state.snapshot()
+                if self.shuffle:
+                    permutation(state.seed, state.epoch, order)
+                else:
+                    order[:] = np.arange(n)
+                lrs = self._schedule_rates(state, n_batches)
+                icodes[C.I_EPOCH] = state.epoch
+                self._run_epoch(X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads)
+                if stats[C.S_DIVERGED] or not np.isfinite(stats[C.S_LOSS]):
+                    state.restore(snap)
+                    self._set_fitted_attributes(state.predictive_params())
+                    raise DivergenceError(
+                        f"{type(self).__name__} diverged in epoch {state.epoch + 1}: "
+                        "the loss or a weight became non-finite (NaN or inf). The "
+                        "weights from before that epoch were kept. Try scaling the "
+                        "features (e.g. StandardScaler), a lower learning_rate "
+                        f"(now {self.learning_rate}), or clip_norm to clip gradients."
+                    )
+                state.epoch += 1
+                self.n_iter_ += 1
+                weights = state.params[: state.n_penalized]
+                loss = stats[C.S_LOSS] / max(stats[C.S_WEIGHT], 1) + penalty_value(weights, l2, l1)
+                self.loss_curve_.append(float(loss))
+                self.t_ = int(state.counters[C.C_STEP])
+
+                # monitored quantity: validation score, else minus the loss
+                if X_val is not None:
+                    self._set_fitted_attributes(state.predictive_params())
+                    score = float(self._validation_score(X_val, y_val, sw_val))
+                    self.validation_scores_.append(score)
+                    improved = tol is None or score > best_score + (tol or 0.0)
+                    if score > best_score:
+                        best_score = score
+                        best_params = state.predictive_params().copy()
+                        self.best_validation_score_ = score
+                else:
+                    score = -loss
+                    improved = tol is None or loss < best_loss - tol
+                    best_loss = min(best_loss, loss)
+                no_improve = 0 if improved else no_improve + 1
+
+                if self.verbose:
+                    val = f", validation score {score:.6f}" if X_val is not None else ""
+                    print(f"Epoch {state.epoch}: loss {loss:.6f}{val}, "
+                          f"learning rate {lrs[-1]:.3g}, "
+                          f"{time.perf_counter() - started:.3f} s", flush=True)
+
+                if no_improve >= self.n_iter_no_change:
+                    if self.lr_schedule == "plateau":
+                        new_lr = plateau_decay(state.plateau_lr, self.decay_rate,
+                                               self.min_learning_rate)
+                        if new_lr is not None:
+                            if self.verbose:
+                                print(f"Plateau: learning rate {state.plateau_lr:.3g} -> "
+                                      f"{new_lr:.3g}", flush=True)
+                            state.plateau_lr = new_lr
+                            no_improve = 0
+                            continue
+                    if tol is not None and not incremental:
+                        converged = True
+                        break
+            except KeyboardInterrupt:
+                interrupted = True
+                warnings.warn(
+                    f"Training interrupted by the user after {self.n_iter_} "
+                    "epoch(s); the estimator keeps the weights reached so far.",
+                    UserWarning,
+                )
+                break
+
+        self._best_loss = best_loss
+        if best_params is not None:
+            # early stopping: predict with the best validated weights
+            self._set_fitted_attributes(best_params)
+        else:
+            self._set_fitted_attributes(state.predictive_params())
+        self.t_ = int(state.counters[C.C_STEP])
+        if (not incremental and not converged and not interrupted
+                and tol is not None and self.n_iter_ == self.max_iter):
+            warnings.warn(
+                f"Maximum number of epochs ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet. Consider increasing max_iter.",
+                ConvergenceWarning,
+            )
+
+    # ------------------------------------------------------------------
+    # data plumbing
+
+    def _validate_data_xy(self, X, y, reset):
+        from sklearn.utils.validation import validate_data
+
+        return validate_data(
+            self, X, y, reset=reset, accept_sparse="csr",
+            dtype=[np.float64, np.float32], order="C",
+            multi_output=self._multi_output_y(), y_numeric=self._y_numeric(),
+        )
+
+    def _validate_X(self, X):
+        from sklearn.utils.validation import validate_data
+
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, accept_sparse="csr",
+                             dtype=[np.float64, np.float32])
+
+    def _multi_output_y(self):
+        return False
+
+    def _y_numeric(self):
+        return False
+
+    def _sample_weight(self, sample_weight, X, y):
+        return _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+
+    def _stratify(self, y):
+        return None
+
+    def _split_validation(self, X, Y, y, sw, seed):
+        idx = np.arange(X.shape[0])
+        n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+        if n_val < 1 or X.shape[0] - n_val < 1:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves an empty "
+                f"training or validation set with {X.shape[0]} samples; use more "
+                "samples, another validation_fraction, or early_stopping=False."
+            )
+        train, val = train_test_split(idx, test_size=n_val, random_state=seed,
+                                      stratify=self._stratify(y))
+        train.sort()
+        val.sort()
+        return (X[train], Y[train], sw[train], X[val], y[val], sw[val])
+
+    def _raw_predict(self, X):
+        X = self._validate_X(X)
+        return self._raw_output(X, None)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

@@ -1,0 +1,37 @@
+"""The optimizer table.
+
+For a parameter ``w`` with mini-batch gradient ``g`` (penalty included),
+learning rate ``lr`` and step count ``t``:
+
+============  ==================================================================
+``sgd``       ``w -= lr * g``
+``momentum``  ``u = momentum * u - lr * g;  w += u``
+``nesterov``  ``u = momentum * u - lr * g;  w += momentum * u - lr * g``
+``adam``      ``m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g**2;``
+              ``w -= lr * (m / (1-b1**t)) / (sqrt(v / (1-b2**t)) + epsilon)``
+``adamw``     as ``adam``, with the L2 part of the penalty applied as decoupled
+              weight decay ``w -= lr * alpha * w`` instead of in ``g``
+``rmsprop``   ``v = b2*v + (1-b2)*g**2;  w -= lr * g / (sqrt(v) + epsilon)``
+``adagrad``   ``v += g**2;  w -= lr * g / (sqrt(v) + epsilon)``
+============  ==================================================================
+
+``b1`` is ``beta_1`` and ``b2`` is ``beta_2`` (also RMSprop's decay). The
+moment buffers ``u``/``m`` and ``v`` and the step count ``t`` are fitted state,
+kept between ``partial_fit`` calls.
+"""
+from .._kernels import _codes as C
+
+OPTIMIZERS = {
+    "sgd": C.SGD,
+    "momentum": C.MOMENTUM,
+    "nesterov": C.NESTEROV,
+    "adam": C.ADAM,
+    "adamw": C.ADAMW,
+    "rmsprop": C.RMSPROP,
+    "adagrad": C.ADAGRAD,
+}
+
+
+def optimizer_code(name):
+    """Kernel code of optimizer ``name``."""
+    return OPTIMIZERS[name]

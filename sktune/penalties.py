@@ -1,0 +1,33 @@
+"""Penalty names and how ``alpha`` and ``l1_ratio`` split between L1 and L2.
+
+The penalized objective is ``mean(sample_weight * loss) + alpha * R(w)`` with
+
+* ``"l2"``: ``R(w) = ||w||_2**2 / 2``
+* ``"l1"``: ``R(w) = ||w||_1``
+* ``"elasticnet"``: ``R(w) = l1_ratio * ||w||_1 + (1 - l1_ratio) * ||w||_2**2 / 2``
+
+as in scikit-learn's ``SGDRegressor``. Intercepts (biases) are never
+penalized. The L2 part enters the gradient (or, for ``"adamw"``, is applied as
+decoupled weight decay); the L1 part is applied by a proximal
+(soft-thresholding) step after each update, which sets weights to exact zeros.
+"""
+import numpy as np
+
+PENALTIES = (None, "l2", "l1", "elasticnet")
+
+
+def penalty_strengths(penalty, alpha, l1_ratio):
+    """Return ``(l2, l1)``: the strengths of the two parts of the penalty."""
+    if penalty is None or alpha == 0.0:
+        return 0.0, 0.0
+    if penalty == "l2":
+        return float(alpha), 0.0
+    if penalty == "l1":
+        return 0.0, float(alpha)
+    return float(alpha) * (1.0 - l1_ratio), float(alpha) * l1_ratio
+
+
+def penalty_value(weights, l2, l1):
+    """``l2 * ||w||^2 / 2 + l1 * ||w||_1`` for the penalized weights."""
+    w = np.asarray(weights, dtype=np.float64)
+    return 0.5 * l2 * float(w @ w) + l1 * float(np.abs(w).sum())
