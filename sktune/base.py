@@ -249,7 +249,9 @@ class BaseGradientEstimator(BaseEstimator):
                 lrs = self._schedule_rates(state, n_batches)
                 icodes[C.I_EPOCH] = state.epoch
                 self._run_epoch(X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads)
-                if stats[C.S_DIVERGED] or not np.isfinite(stats[C.S_LOSS]):
+                weights = state.params[: state.n_penalized]
+                loss = stats[C.S_LOSS] / max(stats[C.S_WEIGHT], 1) + penalty_value(weights, l2, l1)
+                if stats[C.S_DIVERGED] or not np.isfinite(loss):
                     state.restore(snap)
                     self._set_fitted_attributes(state.predictive_params())
                     raise DivergenceError(
@@ -261,8 +263,6 @@ class BaseGradientEstimator(BaseEstimator):
                     )
                 state.epoch += 1
                 self.n_iter_ += 1
-                weights = state.params[: state.n_penalized]
-                loss = stats[C.S_LOSS] / max(stats[C.S_WEIGHT], 1) + penalty_value(weights, l2, l1)
                 self.loss_curve_.append(float(loss))
                 self.t_ = int(state.counters[C.C_STEP])
 

@@ -29,5 +29,7 @@ def penalty_strengths(penalty, alpha, l1_ratio):
 
 def penalty_value(weights, l2, l1):
     """``l2 * ||w||^2 / 2 + l1 * ||w||_1`` for the penalized weights."""
+    if l2 == 0.0 and l1 == 0.0:
+        return 0.0
     w = np.asarray(weights, dtype=np.float64)
     return 0.5 * l2 * float(w @ w) + l1 * float(np.abs(w).sum())

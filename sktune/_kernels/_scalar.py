@@ -76,14 +76,16 @@ def optimizer_step(code, w, g, m, v, lr, momentum, beta_1, beta_2, eps, bc1, bc2
 
     ``bc1`` and ``bc2`` are Adam's bias corrections ``1 - beta**t``.
     Returns ``(w, m, v, step)`` where ``step`` is the effective per-parameter
-    step size (used to scale the L1 proximal threshold).
+    step size, which scales the L1 proximal threshold so that the fixed point
+    is the penalized optimum. With momentum a steady gradient ``g`` moves ``w``
+    by ``lr * g / (1 - momentum)`` per step, hence that step.
     """
     if code == MOMENTUM:
         m = momentum * m - lr * g
-        return w + m, m, v, lr
+        return w + m, m, v, lr / (1.0 - momentum)
     if code == NESTEROV:
         m = momentum * m - lr * g
-        return w + momentum * m - lr * g, m, v, lr
+        return w + momentum * m - lr * g, m, v, lr / (1.0 - momentum)
     if code == ADAM or code == ADAMW:
         m = beta_1 * m + (1.0 - beta_1) * g
         v = beta_2 * v + (1.0 - beta_2) * g * g

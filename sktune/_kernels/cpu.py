@@ -290,6 +290,29 @@ _PY_FUNCS = {"dense": _linear_epoch_dense, "csr": _linear_epoch_csr}
 _COMPILED = {}
 
 
+def _source_tag():
+    """Short hash of the kernel sources.
+
+    Numba's cache checks only the timestamp of the file that defines the
+    jitted function, not of the helpers it inlines from other modules; naming
+    each twin after this hash makes an edit anywhere in ``_kernels`` miss the
+    stale cache entries.
+    """
+    import hashlib
+    import os
+
+    h = hashlib.sha1()
+    here = os.path.dirname(__file__)
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()[:10]
+
+
+_SOURCE_TAG = _source_tag()
+
+
 def _twin(func, suffix):
     """A copy of ``func`` under its own name, so each twin has its own cache."""
     import types as pytypes
@@ -310,7 +333,8 @@ def get_linear_kernel(kind, dtype, parallel, index_dtype=np.int32):
     key = (kind, dtype, index_dtype if kind == "csr" else None, bool(parallel))
     kernel = _COMPILED.get(key)
     if kernel is None:
-        suffix = "_{}_{}{}".format(
+        suffix = "_{}_{}_{}{}".format(
+            _SOURCE_TAG,
             "par" if parallel else "ser",
             np.dtype(dtype).name,
             "_" + np.dtype(index_dtype).name if kind == "csr" else "",

@@ -1,0 +1,30 @@
+import os
+
+# scikit-learn's array-API check (run with NumPy inputs for estimators without
+# array-API support) needs this set before SciPy is imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.preprocessing import StandardScaler
+
+
+@pytest.fixture(scope="session")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="session")
+def breast_cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture
+def small_regression():
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 4)
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.3 + 0.01 * rng.randn(60)
+    return X, y
