@@ -17,8 +17,8 @@ def search_grid(step_name):
     """The same small grid for either estimator, keyed by its pipeline step."""
     return {
         f"{step_name}__optimizer": ["sgd", "adam"],
-        f"{step_name}__learning_rate": [0.001, 0.01],
-        f"{step_name}__alpha": [0.0, 1e-3],
+        f"{step_name}__learning_rate": [0.01, 0.1],
+        f"{step_name}__batch_size": [16, 64],
     }
 
 
@@ -34,7 +34,7 @@ def tune(estimator, X, y):
 
 def main():
     X, y = load_diabetes(return_X_y=True)
-    regressor = sktune.LinearRegressor(penalty="l2", random_state=0)
+    regressor = sktune.LinearRegressor(penalty="l2", alpha=1e-3, random_state=0)
     search, X_test, y_test = tune(regressor, X, y)
     print("LinearRegressor on diabetes")
     print(f"  best params: {search.best_params_}")
@@ -42,7 +42,7 @@ def main():
 
     X, y = load_breast_cancer(return_X_y=True)
     classifier = sktune.LinearClassifier(
-        loss="log_loss", penalty="l2", random_state=0
+        loss="log_loss", penalty="l2", alpha=1e-3, random_state=0
     )
     search, X_test, y_test = tune(classifier, X, y)
     print("LinearClassifier on breast cancer")
