@@ -1,0 +1,72 @@
+"""Process-wide behaviour: the kernel cache location and the thread policy."""
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+
+import sktune
+from sktune import _config
+
+_SCRIPT = """
+import numpy as np, numba, sktune
+X = np.random.RandomState(0).randn(30, 3)
+m = sktune.LinearRegressor(max_iter=2).fit(X, X[:, 0])
+print(numba.config.CACHE_DIR)
+"""
+
+
+def test_unwritable_install_falls_back_to_a_temporary_cache(tmp_path):
+    # A copy of the package whose __pycache__ cannot be created (a file sits
+    # there: this also holds when the tests run as root), with no writable
+    # user cache directory either.
+    pkg = tmp_path / "site"
+    shutil.copytree(os.path.dirname(sktune.__file__), pkg / "sktune",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for sub in ("", "_kernels", "optim", "linear_model"):
+        (pkg / "sktune" / sub / "__pycache__").write_text("not a directory")
+    blocked = tmp_path / "home-is-a-file"
+    blocked.write_text("")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(HOME=str(blocked), XDG_CACHE_HOME=str(blocked / "cache"),
+               TMPDIR=str(tmp), PYTHONPATH=str(pkg), PYTHONDONTWRITEBYTECODE="1")
+    out = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    cache_dir = out.stdout.strip().splitlines()[-1]
+    assert cache_dir.startswith(str(tmp))
+    assert any(name.endswith(".nbi") for _, _, files in os.walk(cache_dir) for name in files)
+
+
+def test_thread_policy():
+    cap = _config.effective_threads(None)
+    assert cap >= 1
+    assert _config.effective_threads(1) == 1
+    assert _config.effective_threads(10_000) == cap
+    assert _config.effective_threads(-1) == cap
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(_config.effective_threads(None)))
+    worker.start()
+    worker.join()
+    assert seen == [1]  # fits in worker threads run the serial kernel
+
+
+def test_fit_in_a_dask_worker_matches_local():
+    import distributed
+
+    X = np.random.RandomState(0).randn(200, 5)
+    y = X @ np.arange(5.0)
+    kw = dict(batch_size=16, max_iter=5, random_state=0, tol=None)
+    local = sktune.LinearRegressor(**kw).fit(X, y)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        futures = [client.submit(lambda s: sktune.LinearRegressor(**kw).fit(X, y).coef_,
+                                 i, pure=False) for i in range(4)]
+        results = client.gather(futures)
+    for coef in results:
+        np.testing.assert_array_equal(coef, local.coef_)
