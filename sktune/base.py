@@ -29,6 +29,115 @@ from .optim import OPTIMIZERS, SCHEDULES, learning_rates, plateau_decay
 from .penalties import penalty_strengths, penalty_value
 
 
+SHARED_PARAMS_DOC = """
+    optimizer : {"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", \
+"adagrad"}, default="adam"
+        The update rule; see :mod:`sktune.optim` for the formulas.
+    learning_rate : float, default=0.01
+        Initial (peak) learning rate.
+    lr_schedule : {"constant", "invscaling", "exponential", "step", "linear", \
+"cosine", "plateau"}, default="constant"
+        How the learning rate changes during training; see
+        :mod:`sktune.optim` for the formula of each.
+    batch_size : int, "auto" or "full", default="auto"
+        Samples per update: 1 is per-sample stochastic gradient descent,
+        ``"full"`` is batch gradient descent over the whole training set and
+        ``"auto"`` is ``min(200, n_samples)``.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+    momentum : float, default=0.9
+        Momentum of ``"momentum"`` and ``"nesterov"``.
+    beta_1 : float, default=0.9
+        Decay of Adam's first-moment estimate.
+    beta_2 : float, default=0.999
+        Decay of the second-moment estimate of Adam/AdamW and of RMSprop.
+    epsilon : float, default=1e-8
+        Added to the denominator of Adam, AdamW, RMSprop and Adagrad.
+    penalty : {"l2", "l1", "elasticnet"} or None, default=None
+        Regularization on the coefficients (never on the intercept).
+    alpha : float, default=1e-4
+        Strength of the penalty: the objective is
+        ``mean(sample_weight * loss) + alpha * R(w)``, see
+        :mod:`sktune.penalties`. For ``"adamw"`` the L2 part is decoupled
+        weight decay.
+    l1_ratio : float, default=0.15
+        Elastic-net mixing: 0 is pure L2, 1 pure L1.
+    clip_norm : float or None, default=None
+        Rescale each mini-batch gradient so that its global L2 norm is at
+        most ``clip_norm``.
+    power_t : float, default=0.25
+        Exponent of the ``"invscaling"`` schedule.
+    decay_rate : float, default=0.9
+        Factor of the ``"exponential"`` (per epoch), ``"step"`` and
+        ``"plateau"`` schedules.
+    step_size : int, default=10
+        Epochs between decays of the ``"step"`` schedule.
+    min_learning_rate : float, default=0.0
+        Final rate of ``"linear"``, minimum of ``"cosine"``, floor of
+        ``"plateau"``.
+    restart_period : float, default=10
+        Epochs in the first cosine cycle.
+    restart_mult : float, default=1.0
+        Growth factor of each further cosine cycle.
+    tol : float or None, default=1e-4
+        Training stops when the monitored quantity (the validation score
+        with ``early_stopping``, else the training loss) has not improved by
+        at least ``tol`` for ``n_iter_no_change`` epochs. None disables it.
+    n_iter_no_change : int, default=10
+        Patience of the stopping rule and of the ``"plateau"`` schedule.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, stop when its
+        score stops improving, and keep the weights with the best score.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    shuffle : bool, default=True
+        Shuffle the samples before each epoch.
+    average : bool or int, default=False
+        Averaged SGD: predict with the average of the weights over all
+        updates (or, for an int, over the updates after that many samples).
+    warm_start : bool, default=False
+        Continue from the previous fit's weights, optimizer state and
+        schedule instead of starting anew.
+    random_state : int, RandomState instance or None, default=None
+        Seeds shuffling and the validation split. The same value gives
+        bitwise-identical weights, whatever ``n_threads`` is.
+    verbose : int, default=0
+        Print one line per epoch (loss, validation score, learning rate, time).
+    n_threads : int or None, default=None
+        Threads of the compiled kernel. None uses all of Numba's threads on
+        the main thread and one thread elsewhere (inside a search, a thread
+        pool or a dask worker), so cores are never oversubscribed.
+"""
+
+ATTRIBUTES_DOC = """
+    n_iter_ : int
+        Epochs trained by the last ``fit`` (``partial_fit`` adds one).
+    t_ : int
+        Optimizer steps taken since the weights were initialised.
+    loss_curve_ : list of float
+        Training loss (penalty included) at the end of each epoch.
+    validation_scores_ : list of float or None
+        Validation score after each epoch, with ``early_stopping``.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``; its weights are the fitted ones.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of str
+        Feature names seen during ``fit``, when ``X`` had string column names.
+"""
+
+
+def store_params(estimator, params):
+    """Store ``__init__``'s arguments unchanged, as scikit-learn requires.
+
+    Called as ``store_params(self, locals())`` so that the long, shared
+    parameter lists are written once per signature and not twice.
+    """
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 class _TrainState:
     """Everything that training carries from one epoch (or call) to the next.
 
@@ -153,6 +262,7 @@ class BaseGradientEstimator(BaseEstimator):
         hyper[C.H_L1] = l1
         hyper[C.H_CLIP] = 0.0 if self.clip_norm is None else self.clip_norm
         hyper[C.H_HUBER] = getattr(self, "huber_delta", 1.0)
+        hyper[C.H_DROPOUT] = getattr(self, "dropout", 0.0)
         icodes = np.zeros(C.N_ICODES, dtype=np.int64)
         icodes[C.I_LOSS] = self._loss_code()
         icodes[C.I_OPTIMIZER] = OPTIMIZERS[self.optimizer]
@@ -166,7 +276,11 @@ class BaseGradientEstimator(BaseEstimator):
             icodes[C.I_AVERAGE_START] = int(self.average)
         icodes[C.I_SEED] = state.seed
         icodes[C.I_DECOUPLED] = 1 if self.optimizer == "adamw" else 0
+        icodes[C.I_ACTIVATION] = self._activation_code()
         return hyper, icodes, (l2, l1)
+
+    def _activation_code(self):
+        return 0
 
     def _schedule_rates(self, state, n_batches):
         t = state.counters[C.C_STEP] + 1 + np.arange(n_batches)
@@ -329,11 +443,13 @@ class BaseGradientEstimator(BaseEstimator):
     # ------------------------------------------------------------------
     # data plumbing
 
+    _accept_sparse = "csr"
+
     def _validate_data_xy(self, X, y, reset):
         from sklearn.utils.validation import validate_data
 
         return validate_data(
-            self, X, y, reset=reset, accept_sparse="csr",
+            self, X, y, reset=reset, accept_sparse=self._accept_sparse,
             dtype=[np.float64, np.float32], order="C",
             multi_output=self._multi_output_y(), y_numeric=self._y_numeric(),
         )
@@ -342,7 +458,7 @@ class BaseGradientEstimator(BaseEstimator):
         from sklearn.utils.validation import validate_data
 
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, accept_sparse="csr",
+        return validate_data(self, X, reset=False, accept_sparse=self._accept_sparse,
                              dtype=[np.float64, np.float32])
 
     def _multi_output_y(self):
@@ -378,5 +494,5 @@ class BaseGradientEstimator(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
+        tags.input_tags.sparse = bool(self._accept_sparse)
         return tags

@@ -23,6 +23,14 @@ ADAMW = 4
 RMSPROP = 5
 ADAGRAD = 6
 
+# hidden-layer activations
+IDENTITY = 0
+RELU = 1
+TANH = 2
+LOGISTIC_ACT = 3
+LEAKY_RELU = 4
+LEAKY_SLOPE = 0.01
+
 # slots of the float hyperparameter vector
 H_MOMENTUM = 0
 H_BETA_1 = 1
@@ -32,7 +40,8 @@ H_L2 = 4  # alpha * (1 - l1_ratio) or alpha for "l2"
 H_L1 = 5  # alpha * l1_ratio or alpha for "l1"
 H_CLIP = 6  # global-norm clip threshold, 0 = off
 H_HUBER = 7  # huber delta
-N_HYPER = 8
+H_DROPOUT = 8  # dropout rate of hidden units
+N_HYPER = 9
 
 # slots of the integer code vector
 I_LOSS = 0
@@ -43,7 +52,8 @@ I_AVERAGE_START = 4  # samples seen before averaging starts, -1 = off
 I_SEED = 5
 I_EPOCH = 6
 I_DECOUPLED = 7  # 1: the L2 part is decoupled weight decay (AdamW)
-N_ICODES = 8
+I_ACTIVATION = 8  # hidden-layer activation (MLP)
+N_ICODES = 9
 
 # slots of the integer counter vector (state carried between calls)
 C_STEP = 0  # optimizer step t

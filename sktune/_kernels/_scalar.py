@@ -13,12 +13,17 @@ from ._codes import (
     ADAMW,
     HINGE,
     HUBER,
+    LEAKY_RELU,
+    LEAKY_SLOPE,
     LOGISTIC,
+    LOGISTIC_ACT,
     MOMENTUM,
     NESTEROV,
     POISSON,
+    RELU,
     RMSPROP,
     SQUARED_ERROR,
+    TANH,
 )
 
 
@@ -110,3 +115,31 @@ def soft_threshold(w, thresh):
     if w < -thresh:
         return w + thresh
     return 0.0
+
+
+@njit(cache=True, inline="always")
+def activation(code, z):
+    """Hidden-unit activation of pre-activation ``z``."""
+    if code == RELU:
+        return z if z > 0.0 else 0.0
+    if code == TANH:
+        return math.tanh(z)
+    if code == LOGISTIC_ACT:
+        return sigmoid(z)
+    if code == LEAKY_RELU:
+        return z if z > 0.0 else LEAKY_SLOPE * z
+    return z
+
+
+@njit(cache=True, inline="always")
+def activation_grad(code, a):
+    """Derivative of the activation, written in terms of its output ``a``."""
+    if code == RELU:
+        return 1.0 if a > 0.0 else 0.0
+    if code == TANH:
+        return 1.0 - a * a
+    if code == LOGISTIC_ACT:
+        return a * (1.0 - a)
+    if code == LEAKY_RELU:
+        return 1.0 if a > 0.0 else LEAKY_SLOPE
+    return 1.0

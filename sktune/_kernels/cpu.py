@@ -14,7 +14,51 @@ import numpy as np
 from numba import njit, prange, types
 
 from . import _codes as C
-from ._scalar import elem_loss_grad, optimizer_step, soft_threshold
+from ._rng import uniform
+from ._scalar import (
+    activation,
+    activation_grad,
+    elem_loss_grad,
+    optimizer_step,
+    soft_threshold,
+)
+
+
+def _source_tag():
+    """Short hash of the kernel sources.
+
+    Numba's cache checks only the timestamp of the file that defines the
+    jitted function, not of the helpers it inlines from other modules; naming
+    each twin after this hash makes an edit anywhere in ``_kernels`` miss the
+    stale cache entries.
+    """
+    import hashlib
+    import os
+
+    h = hashlib.sha1()
+    here = os.path.dirname(__file__)
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()[:10]
+
+
+_SOURCE_TAG = _source_tag()
+
+
+def _twin(func, suffix):
+    """A copy of ``func`` under its own name, so each twin has its own cache."""
+    import types as pytypes
+
+    twin = pytypes.FunctionType(func.__code__, func.__globals__,
+                                func.__name__ + suffix, func.__defaults__,
+                                func.__closure__)
+    twin.__qualname__ = func.__qualname__ + suffix
+    twin.__module__ = func.__module__
+    twin.__doc__ = func.__doc__
+    return twin
+
 
 # Work (multiply-adds) per gradient chunk; bigger batches split into more chunks.
 _CHUNK_WORK = 16384
@@ -257,6 +301,181 @@ def _linear_epoch_csr(data, indices, indptr, Y, sw, order, lrs, params, m, v,
 
 
 # --------------------------------------------------------------------------
+# Multi-layer perceptron. ``params`` packs every layer's weights (row-major,
+# fan_in x fan_out) first, then every layer's biases, so one update loop
+# covers all layers and the penalty applies to ``params[:n_weights]``.
+
+
+@njit(cache=True, inline="always")
+def _dropout_keep(seed, epoch, sample, unit, rate):
+    """Inverted-dropout factor of one hidden unit: 0 or 1 / (1 - rate).
+
+    Keyed by (seed, epoch, sample, unit), so the mask is the same whatever
+    the batch split, thread count or device.
+    """
+    if uniform(seed, epoch, sample, unit) < rate:
+        return 0.0
+    return 1.0 / (1.0 - rate)
+
+
+@njit(cache=True, inline="always")
+def _view2d(flat, offset, rows, cols):
+    return flat[offset: offset + rows * cols].reshape(rows, cols)
+
+
+def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, icodes):
+    """Forward and backward pass of the rows ``X[idx]``.
+
+    Writes the summed (sample-weighted) gradient into ``grad`` and returns
+    the summed weighted loss. ``acts`` holds the outputs of every layer
+    (input batch first, each of width ``sizes[l]``) at offsets
+    ``bs_max * cumsum(sizes)``; ``deltas`` two ping-pong buffers.
+    """
+    n_layers = sizes.shape[0] - 1
+    nb = idx.shape[0]
+    bs_max = icodes[C.I_BATCH]
+    act_code = icodes[C.I_ACTIVATION]
+    loss_code = icodes[C.I_LOSS]
+    seed = icodes[C.I_SEED]
+    epoch = icodes[C.I_EPOCH]
+    rate = hyper[C.H_DROPOUT]
+    delta = hyper[C.H_HUBER]
+    n_out = sizes[n_layers]
+    n_weights = 0
+    for l in range(n_layers):
+        n_weights += sizes[l] * sizes[l + 1]
+
+    # input batch
+    A0 = _view2d(acts, 0, nb, sizes[0])
+    for r in range(nb):
+        i = idx[r]
+        for j in range(sizes[0]):
+            A0[r, j] = X[i, j]
+
+    # forward
+    w_off = 0
+    b_off = n_weights
+    a_off = 0
+    unit0 = 0
+    for l in range(n_layers):
+        fan_in = sizes[l]
+        fan_out = sizes[l + 1]
+        W = _view2d(params, w_off, fan_in, fan_out)
+        A_prev = _view2d(acts, a_off, nb, fan_in)
+        a_off += bs_max * fan_in
+        Z = _view2d(acts, a_off, nb, fan_out)
+        np.dot(A_prev, W, Z)
+        hidden = l < n_layers - 1
+        for r in range(nb):
+            for j in range(fan_out):
+                z = np.float64(Z[r, j]) + params[b_off + j]
+                if hidden:
+                    a = activation(act_code, z)
+                    if rate > 0.0:
+                        a *= _dropout_keep(seed, epoch, idx[r], unit0 + j, rate)
+                    Z[r, j] = a
+                else:
+                    Z[r, j] = z
+        if hidden:
+            unit0 += fan_out
+        w_off += fan_in * fan_out
+        b_off += fan_out
+
+    # output gradient (into the first delta buffer)
+    P = _view2d(acts, a_off, nb, n_out)
+    D = _view2d(deltas, 0, nb, n_out)
+    loss = 0.0
+    for r in range(nb):
+        i = idx[r]
+        wi = np.float64(sw[i])
+        if loss_code == C.SOFTMAX:
+            mx = -np.inf
+            for k in range(n_out):
+                mx = max(mx, np.float64(P[r, k]))
+            s = 0.0
+            for k in range(n_out):
+                s += math.exp(P[r, k] - mx)
+            lse = mx + math.log(s)
+            for k in range(n_out):
+                y = np.float64(Y[i, k])
+                loss += wi * y * (lse - P[r, k])
+                D[r, k] = wi * (math.exp(P[r, k] - lse) - y)
+        else:
+            for k in range(n_out):
+                lk, gk = elem_loss_grad(loss_code, np.float64(Y[i, k]),
+                                        np.float64(P[r, k]), delta)
+                loss += wi * lk
+                D[r, k] = wi * gk
+
+    # backward
+    half = deltas.shape[0] // 2
+    cur = 0
+    for l in range(n_layers - 1, -1, -1):
+        fan_in = sizes[l]
+        fan_out = sizes[l + 1]
+        w_off -= fan_in * fan_out
+        b_off -= fan_out
+        a_off -= bs_max * fan_in
+        A_prev = _view2d(acts, a_off, nb, fan_in)
+        D = _view2d(deltas, cur, nb, fan_out)
+        np.dot(A_prev.T, D, _view2d(grad, w_off, fan_in, fan_out))
+        for j in range(fan_out):
+            grad[b_off + j] = 0.0
+        for r in range(nb):
+            for j in range(fan_out):
+                grad[b_off + j] += D[r, j]
+        if l > 0:
+            nxt = half - cur
+            W = _view2d(params, w_off, fan_in, fan_out)
+            D_prev = _view2d(deltas, nxt, nb, fan_in)
+            np.dot(D, W.T, D_prev)
+            unit0 -= fan_in
+            for r in range(nb):
+                for j in range(fan_in):
+                    a = np.float64(A_prev[r, j])
+                    g = np.float64(D_prev[r, j])
+                    if rate > 0.0:
+                        keep = _dropout_keep(seed, epoch, idx[r], unit0 + j, rate)
+                        if keep == 0.0:
+                            D_prev[r, j] = 0.0
+                            continue
+                        g *= keep
+                        a /= keep
+                    D_prev[r, j] = g * activation_grad(act_code, a)
+            cur = nxt
+    return loss
+
+
+_mlp_batch_grad_jit = njit(cache=True, nogil=True)(_twin(_mlp_batch_grad, "_" + _SOURCE_TAG))
+
+
+def _mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, deltas,
+               hyper, icodes, counters, stats):
+    """One epoch of an MLP on dense ``X`` (matrix products through BLAS)."""
+    n = order.shape[0]
+    bs = icodes[C.I_BATCH]
+    n_batches = (n + bs - 1) // bs
+    stats[C.S_LOSS] = 0.0
+    stats[C.S_WEIGHT] = 0.0
+    stats[C.S_DIVERGED] = 0.0
+    for b in range(n_batches):
+        start = b * bs
+        stop = min(start + bs, n)
+        nb = stop - start
+        bloss = _mlp_batch_grad_jit(X, Y, sw, order[start:stop], params, grad, sizes,
+                                    acts, deltas, hyper, icodes)
+        stats[C.S_LOSS] += bloss
+        stats[C.S_WEIGHT] += nb
+        if not math.isfinite(bloss):
+            stats[C.S_DIVERGED] = 1.0
+            return
+        ok = _apply_update(params, grad, m, v, avg, lrs[b], hyper, icodes, counters, nb)
+        if not ok:
+            stats[C.S_DIVERGED] = 1.0
+            return
+
+
+# --------------------------------------------------------------------------
 # Compilation: one explicit signature per (kernel, dtype, index dtype,
 # serial/parallel), compiled on first use and cached on disk. Inputs are
 # declared read-only, which also accepts writable arrays, so read-only
@@ -280,54 +499,28 @@ def _signature(kind, dtype, index_dtype):
         _arr(types.float64, 1),  # stats
     )
     y_sw = (_arr(f, 2, True), _arr(f, 1, True))
+    if kind == "mlp":
+        return (_arr(f, 2, True),) + y_sw + (
+            _arr(types.int64, 1, True), _arr(types.float64, 1, True),  # order, lrs
+            _arr(f, 1), _arr(f, 1), _arr(f, 1), _arr(f, 1), _arr(f, 1),  # params..grad
+            _arr(types.int64, 1, True), _arr(f, 1), _arr(f, 1),  # sizes, acts, deltas
+            _arr(types.float64, 1, True), _arr(types.int64, 1, True),  # hyper, icodes
+            _arr(types.int64, 1), _arr(types.float64, 1),  # counters, stats
+        )
     if kind == "dense":
         return (_arr(f, 2, True),) + y_sw + state
     idx = {np.int32: types.int32, np.int64: types.int64}[index_dtype]
     return (_arr(f, 1, True), _arr(idx, 1, True), _arr(idx, 1, True)) + y_sw + state
 
 
-_PY_FUNCS = {"dense": _linear_epoch_dense, "csr": _linear_epoch_csr}
+_PY_FUNCS = {"dense": _linear_epoch_dense, "csr": _linear_epoch_csr, "mlp": _mlp_epoch}
 _COMPILED = {}
 
 
-def _source_tag():
-    """Short hash of the kernel sources.
-
-    Numba's cache checks only the timestamp of the file that defines the
-    jitted function, not of the helpers it inlines from other modules; naming
-    each twin after this hash makes an edit anywhere in ``_kernels`` miss the
-    stale cache entries.
-    """
-    import hashlib
-    import os
-
-    h = hashlib.sha1()
-    here = os.path.dirname(__file__)
-    for name in sorted(os.listdir(here)):
-        if name.endswith(".py"):
-            with open(os.path.join(here, name), "rb") as fh:
-                h.update(fh.read())
-    return h.hexdigest()[:10]
 
 
-_SOURCE_TAG = _source_tag()
-
-
-def _twin(func, suffix):
-    """A copy of ``func`` under its own name, so each twin has its own cache."""
-    import types as pytypes
-
-    twin = pytypes.FunctionType(func.__code__, func.__globals__,
-                                func.__name__ + suffix, func.__defaults__,
-                                func.__closure__)
-    twin.__qualname__ = func.__qualname__ + suffix
-    twin.__module__ = func.__module__
-    twin.__doc__ = func.__doc__
-    return twin
-
-
-def get_linear_kernel(kind, dtype, parallel, index_dtype=np.int32):
-    """The compiled epoch kernel for ``kind`` in {"dense", "csr"}."""
+def get_kernel(kind, dtype, parallel, index_dtype=np.int32):
+    """The compiled epoch kernel for ``kind`` in {"dense", "csr", "mlp"}."""
     dtype = np.dtype(dtype).type
     index_dtype = np.dtype(index_dtype).type
     key = (kind, dtype, index_dtype if kind == "csr" else None, bool(parallel))

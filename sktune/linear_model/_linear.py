@@ -14,110 +14,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import _config
 from .._kernels import _codes as C
-from .._kernels.cpu import _MAX_CHUNKS, _n_chunks, get_linear_kernel
-from ..base import BaseGradientEstimator
+from .._kernels.cpu import _MAX_CHUNKS, _n_chunks, get_kernel
+from ..base import ATTRIBUTES_DOC, SHARED_PARAMS_DOC, BaseGradientEstimator, store_params
 from ..losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, loss_code
 
 # Batches with at least this many multiply-adds use the parallel kernel.
 _PARALLEL_WORK = 1 << 16
-
-_SHARED_DOC = """
-    optimizer : {"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", \
-"adagrad"}, default="adam"
-        The update rule; see :mod:`sktune.optim` for the formulas.
-    learning_rate : float, default=0.01
-        Initial (peak) learning rate.
-    lr_schedule : {"constant", "invscaling", "exponential", "step", "linear", \
-"cosine", "plateau"}, default="constant"
-        How the learning rate changes during training; see
-        :mod:`sktune.optim` for the formula of each.
-    batch_size : int, "auto" or "full", default="auto"
-        Samples per update: 1 is per-sample stochastic gradient descent,
-        ``"full"`` is batch gradient descent over the whole training set and
-        ``"auto"`` is ``min(200, n_samples)``.
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training data).
-    momentum : float, default=0.9
-        Momentum of ``"momentum"`` and ``"nesterov"``.
-    beta_1 : float, default=0.9
-        Decay of Adam's first-moment estimate.
-    beta_2 : float, default=0.999
-        Decay of the second-moment estimate of Adam/AdamW and of RMSprop.
-    epsilon : float, default=1e-8
-        Added to the denominator of Adam, AdamW, RMSprop and Adagrad.
-    penalty : {"l2", "l1", "elasticnet"} or None, default=None
-        Regularization on the coefficients (never on the intercept).
-    alpha : float, default=1e-4
-        Strength of the penalty: the objective is
-        ``mean(sample_weight * loss) + alpha * R(w)``, see
-        :mod:`sktune.penalties`. For ``"adamw"`` the L2 part is decoupled
-        weight decay.
-    l1_ratio : float, default=0.15
-        Elastic-net mixing: 0 is pure L2, 1 pure L1.
-    clip_norm : float or None, default=None
-        Rescale each mini-batch gradient so that its global L2 norm is at
-        most ``clip_norm``.
-    power_t : float, default=0.25
-        Exponent of the ``"invscaling"`` schedule.
-    decay_rate : float, default=0.9
-        Factor of the ``"exponential"`` (per epoch), ``"step"`` and
-        ``"plateau"`` schedules.
-    step_size : int, default=10
-        Epochs between decays of the ``"step"`` schedule.
-    min_learning_rate : float, default=0.0
-        Final rate of ``"linear"``, minimum of ``"cosine"``, floor of
-        ``"plateau"``.
-    restart_period : float, default=10
-        Epochs in the first cosine cycle.
-    restart_mult : float, default=1.0
-        Growth factor of each further cosine cycle.
-    tol : float or None, default=1e-4
-        Training stops when the monitored quantity (the validation score
-        with ``early_stopping``, else the training loss) has not improved by
-        at least ``tol`` for ``n_iter_no_change`` epochs. None disables it.
-    n_iter_no_change : int, default=10
-        Patience of the stopping rule and of the ``"plateau"`` schedule.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data, stop when its
-        score stops improving, and keep the weights with the best score.
-    validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping.
-    shuffle : bool, default=True
-        Shuffle the samples before each epoch.
-    average : bool or int, default=False
-        Averaged SGD: predict with the average of the weights over all
-        updates (or, for an int, over the updates after that many samples).
-    warm_start : bool, default=False
-        Continue from the previous fit's weights, optimizer state and
-        schedule instead of starting anew.
-    random_state : int, RandomState instance or None, default=None
-        Seeds shuffling and the validation split. The same value gives
-        bitwise-identical weights, whatever ``n_threads`` is.
-    verbose : int, default=0
-        Print one line per epoch (loss, validation score, learning rate, time).
-    n_threads : int or None, default=None
-        Threads of the compiled kernel. None uses all of Numba's threads on
-        the main thread and one thread elsewhere (inside a search, a thread
-        pool or a dask worker), so cores are never oversubscribed.
-"""
-
-_ATTRIBUTES_DOC = """
-    n_iter_ : int
-        Epochs trained by the last ``fit`` (``partial_fit`` adds one).
-    t_ : int
-        Optimizer steps taken since the weights were initialised.
-    loss_curve_ : list of float
-        Training loss (penalty included) at the end of each epoch.
-    validation_scores_ : list of float or None
-        Validation score after each epoch, with ``early_stopping``.
-    best_validation_score_ : float or None
-        Best of ``validation_scores_``; its weights are the fitted ones.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of str
-        Feature names seen during ``fit``, when ``X`` had string column names.
-"""
-
 
 class _BaseLinear(BaseGradientEstimator):
     """Linear model plumbing shared by the regressor and the classifier."""
@@ -143,10 +45,10 @@ class _BaseLinear(BaseGradientEstimator):
         state_args = (order, lrs, state.params, state.m, state.v, state.avg, grad,
                       P, G, hyper, icodes, state.counters, stats)
         if sp.issparse(X):
-            kernel = get_linear_kernel("csr", X.dtype, parallel, X.indices.dtype)
+            kernel = get_kernel("csr", X.dtype, parallel, X.indices.dtype)
             args = (X.data, X.indices, X.indptr, Y, sw) + state_args
         else:
-            kernel = get_linear_kernel("dense", X.dtype, parallel)
+            kernel = get_kernel("dense", X.dtype, parallel)
             args = (X, Y, sw) + state_args
         if parallel:
             _config.parallel_call(kernel, args, n_threads)
@@ -189,14 +91,14 @@ class LinearRegressor(RegressorMixin, _BaseLinear):
         ``"poisson"`` models the log of the mean (predictions are positive).
     huber_delta : float, default=1.35
         Residual size at which the Huber loss turns from quadratic to linear.
-    """ + _SHARED_DOC + """
+    """ + SHARED_PARAMS_DOC + """
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
         Coefficients.
     intercept_ : ndarray of shape (n_outputs,)
         Intercepts (initialised to the best constant model).
-    """ + _ATTRIBUTES_DOC + """
+    """ + ATTRIBUTES_DOC + """
     See Also
     --------
     LinearClassifier : The classifier twin.
@@ -230,37 +132,7 @@ class LinearRegressor(RegressorMixin, _BaseLinear):
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
                  n_threads=None):
-        self.loss = loss
-        self.huber_delta = huber_delta
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.momentum = momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.penalty = penalty
-        self.alpha = alpha
-        self.l1_ratio = l1_ratio
-        self.clip_norm = clip_norm
-        self.power_t = power_t
-        self.decay_rate = decay_rate
-        self.step_size = step_size
-        self.min_learning_rate = min_learning_rate
-        self.restart_period = restart_period
-        self.restart_mult = restart_mult
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.shuffle = shuffle
-        self.average = average
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-        self.n_threads = n_threads
+        store_params(self, locals())
 
     def _multi_output_y(self):
         return True
@@ -381,7 +253,7 @@ class LinearClassifier(ClassifierMixin, _BaseLinear):
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
         ``"balanced"`` uses ``n_samples / (n_classes * np.bincount(y))``.
-    """ + _SHARED_DOC + """
+    """ + SHARED_PARAMS_DOC + """
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -390,7 +262,7 @@ class LinearClassifier(ClassifierMixin, _BaseLinear):
         Coefficients (one row for a binary problem).
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Intercepts (initialised to the log-odds of the class frequencies).
-    """ + _ATTRIBUTES_DOC + """
+    """ + ATTRIBUTES_DOC + """
     See Also
     --------
     LinearRegressor : The regression twin.
@@ -423,37 +295,7 @@ class LinearClassifier(ClassifierMixin, _BaseLinear):
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
                  n_threads=None):
-        self.loss = loss
-        self.class_weight = class_weight
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.momentum = momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.penalty = penalty
-        self.alpha = alpha
-        self.l1_ratio = l1_ratio
-        self.clip_norm = clip_norm
-        self.power_t = power_t
-        self.decay_rate = decay_rate
-        self.step_size = step_size
-        self.min_learning_rate = min_learning_rate
-        self.restart_period = restart_period
-        self.restart_mult = restart_mult
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.shuffle = shuffle
-        self.average = average
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-        self.n_threads = n_threads
+        store_params(self, locals())
 
     def _loss_code(self):
         return loss_code(self.loss, len(self.classes_))
