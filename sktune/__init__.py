@@ -2,7 +2,15 @@
 from . import _config  # noqa: F401  (sets the Numba cache location first)
 from .exceptions import DivergenceError
 from .linear_model import LinearClassifier, LinearRegressor
+from .neural_network import MLPClassifier, MLPRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["DivergenceError", "LinearClassifier", "LinearRegressor", "__version__"]
+__all__ = [
+    "DivergenceError",
+    "LinearClassifier",
+    "LinearRegressor",
+    "MLPClassifier",
+    "MLPRegressor",
+    "__version__",
+]

@@ -13,18 +13,22 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _config
 from ._kernels import _codes as C
 from ._kernels._rng import permutation
 from .exceptions import DivergenceError
+from .losses import loss_code
 from .optim import OPTIMIZERS, SCHEDULES, learning_rates, plateau_decay
 from .penalties import penalty_strengths, penalty_value
 
@@ -496,3 +500,266 @@ class BaseGradientEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = bool(self._accept_sparse)
         return tags
+
+
+
+class GradientRegressorMixin(RegressorMixin):
+    """Regression targets, fit and predict, shared by every regressor."""
+
+    def _multi_output_y(self):
+        return True
+
+    def _y_numeric(self):
+        return True
+
+    def _loss_code(self):
+        return loss_code(self.loss)
+
+    def _encode_targets(self, y, dtype, reset, classes=None):
+        Y = np.asarray(y, dtype=dtype)
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        if reset:
+            self._y_1d = np.ndim(y) == 1
+            self._n_outputs = Y.shape[1]
+        elif Y.shape[1] != self._n_outputs:
+            raise ValueError(
+                f"y has {Y.shape[1]} output(s), but {type(self).__name__} was "
+                f"fitted with {self._n_outputs}."
+            )
+        if self.loss == "poisson" and np.any(Y < 0):
+            raise ValueError("Some value(s) of y are negative which is not allowed "
+                             "for Poisson regression.")
+        return np.ascontiguousarray(Y)
+
+    def _baseline(self, Y, sw):
+        mean = np.average(Y, axis=0, weights=sw) if sw.sum() > 0 else Y.mean(axis=0)
+        if self.loss == "poisson":
+            return np.log(np.maximum(mean, 1e-12))
+        return mean
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model by mini-batch gradient descent.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 trains in float32, other types in float64.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights multiplying each sample's loss.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train one epoch on ``(X, y)``, continuing from the current state.
+
+        The optimizer state and the learning-rate schedule carry on from the
+        previous call (early stopping does not apply).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        if not hasattr(self, "_train_state"):
+            self._validate_params()
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict targets for ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        raw = self._raw_predict(X)
+        if self.loss == "poisson":
+            raw = np.exp(raw)
+        return raw.ravel() if self._y_1d else raw
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.positive_only = self.loss == "poisson"
+        return tags
+
+
+class GradientClassifierMixin(ClassifierMixin):
+    """Class encoding, class weights, fit and predict, shared by every classifier."""
+
+    def _loss_code(self):
+        return loss_code(self.loss, len(self.classes_))
+
+    def _stratify(self, y):
+        # stratify when every class has at least two members
+        _, counts = np.unique(y, return_counts=True)
+        return y if counts.min() >= 2 else None
+
+    def _encode_targets(self, y, dtype, reset, classes=None):
+        target_type = type_of_target(y, input_name="y")
+        if target_type not in ("binary", "multiclass"):
+            raise ValueError(
+                f"Unknown label type: {target_type!r}. {type(self).__name__} "
+                "supports binary and multiclass targets."
+            )
+        if reset:
+            if classes is not None:
+                self.classes_ = np.unique(np.asarray(classes))
+            else:
+                self.classes_ = np.unique(y)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    "The number of classes has to be greater than one; got "
+                    f"{len(self.classes_)} class"
+                )
+            self._n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(f"y contains labels {unseen.tolist()} not in classes "
+                             f"{self.classes_.tolist()}.")
+        binarizer = LabelBinarizer().fit(self.classes_)
+        Y = binarizer.transform(y).astype(dtype)
+        return np.ascontiguousarray(Y)
+
+    def _sample_weight(self, sample_weight, X, y):
+        sw = super()._sample_weight(sample_weight, X, y)
+        if self.class_weight is not None:
+            cw = compute_sample_weight(self.class_weight, y)
+            if isinstance(self.class_weight, str):
+                # "balanced" from the full set of classes, as sklearn's SGD
+                cw = compute_sample_weight(
+                    {c: w for c, w in zip(self.classes_, self._balanced(y))}, y)
+            sw = sw * cw.astype(sw.dtype)
+        return sw
+
+    def _balanced(self, y):
+        counts = np.array([(y == c).sum() for c in self.classes_], dtype=float)
+        return len(y) / (len(self.classes_) * np.maximum(counts, 1.0))
+
+    def _baseline(self, Y, sw):
+        if self.loss == "hinge":
+            return np.zeros(Y.shape[1])
+        p = np.average(Y, axis=0, weights=sw) if sw.sum() > 0 else Y.mean(axis=0)
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        if Y.shape[1] == 1:
+            return np.log(p / (1 - p))
+        return np.log(p) - np.log(p).mean()
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the classifier by mini-batch gradient descent.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 trains in float32, other types in float64.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, multiplied by ``class_weight``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train one epoch on ``(X, y)``, continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All the classes; required on the first call, as in scikit-learn.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        if not hasattr(self, "_train_state"):
+            self._validate_params()
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(f"`classes={np.unique(classes).tolist()}` is not the same "
+                             f"as on the first call: {self.classes_.tolist()}.")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def decision_function(self, X):
+        """Signed scores: the logit (binary) or one score per class.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        raw = self._raw_predict(X)
+        return raw.ravel() if raw.shape[1] == 1 else raw
+
+    def predict(self, X):
+        """Predict class labels for ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def _has_proba(self):
+        return self.loss == "log_loss"
+
+    @available_if(_has_proba)
+    def predict_proba(self, X):
+        """Class probabilities (``loss="log_loss"`` only).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            p1 = 1.0 / (1.0 + np.exp(-scores))
+            return np.column_stack([1.0 - p1, p1])
+        scores = scores - scores.max(axis=1, keepdims=True)
+        e = np.exp(scores)
+        return e / e.sum(axis=1, keepdims=True)
+
+    @available_if(_has_proba)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))

@@ -1,0 +1,351 @@
+"""Multi-layer perceptrons trained by the compiled gradient engine."""
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from .._kernels import _codes as C
+from .._kernels.cpu import get_kernel
+from ..base import (
+    ATTRIBUTES_DOC,
+    SHARED_PARAMS_DOC,
+    BaseGradientEstimator,
+    GradientClassifierMixin,
+    GradientRegressorMixin,
+    store_params,
+)
+from ..linear_model._linear import LinearClassifier, LinearRegressor
+
+ACTIVATIONS = {
+    "identity": C.IDENTITY,
+    "relu": C.RELU,
+    "tanh": C.TANH,
+    "logistic": C.LOGISTIC_ACT,
+    "leaky_relu": C.LEAKY_RELU,
+}
+
+_MLP_PARAMS_DOC = """
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Units of each hidden layer.
+    activation : {"relu", "tanh", "logistic", "identity", "leaky_relu"}, \
+default="relu"
+        Hidden-layer activation (``"leaky_relu"`` has slope 0.01 below zero).
+        Weights start from He initialisation for the ReLU family and Glorot
+        for the others.
+    dropout : float, default=0.0
+        Rate at which hidden units are dropped during training (inverted
+        dropout: kept units are scaled by ``1 / (1 - dropout)``); predictions
+        use every unit. The masks come from a counter-based generator keyed by
+        (seed, epoch, sample, unit), so ``random_state`` fixes them whatever
+        the thread count.
+"""
+
+_MLP_ATTRIBUTES_DOC = """
+    coefs_ : list of ndarray
+        Weight matrix of each layer, of shape (fan_in, fan_out).
+    intercepts_ : list of ndarray
+        Bias vector of each layer.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        Output activation: "identity", "exp" (Poisson), "logistic" or "softmax".
+    loss_ : float
+        Training loss of the last epoch.
+    best_loss_ : float or None
+        Lowest training loss reached (None with ``early_stopping``).
+"""
+
+
+def _forward(X, coefs, intercepts, activation):
+    """Raw outputs of the network (no dropout), in numpy."""
+    act = _NUMPY_ACTIVATIONS[activation]
+    A = X
+    for layer, (W, b) in enumerate(zip(coefs, intercepts)):
+        A = A @ W + b
+        if layer < len(coefs) - 1:
+            A = act(A)
+    return A
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+_NUMPY_ACTIVATIONS = {
+    "identity": lambda z: z,
+    "relu": lambda z: np.maximum(z, 0),
+    "tanh": np.tanh,
+    "logistic": _sigmoid,
+    "leaky_relu": lambda z: np.where(z > 0, z, z * C.LEAKY_SLOPE),
+}
+
+
+class _BaseMLP(BaseGradientEstimator):
+    """MLP plumbing shared by the regressor and the classifier."""
+
+    _accept_sparse = False
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def _layer_sizes(self, n_features, n_outputs):
+        hidden = self.hidden_layer_sizes
+        hidden = [hidden] if np.isscalar(hidden) else list(hidden)
+        if any(int(h) != h or h < 1 for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must be positive integers; got {hidden}.")
+        return [n_features] + [int(h) for h in hidden] + [n_outputs]
+
+    def _activation_code(self):
+        return ACTIVATIONS[self.activation]
+
+    def _init_params(self, n_features, n_outputs, Y, sw, rng):
+        sizes = self._layer_sizes(n_features, n_outputs)
+        self._sizes = np.asarray(sizes, dtype=np.int64)
+        weights, biases = [], []
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            last = layer == len(sizes) - 2
+            if self.activation in ("relu", "leaky_relu") and not last:
+                bound = np.sqrt(6.0 / fan_in)  # He
+            else:
+                bound = np.sqrt(6.0 / (fan_in + fan_out))  # Glorot
+            weights.append(rng.uniform(-bound, bound, fan_in * fan_out))
+            biases.append(np.zeros(fan_out))
+        biases[-1] = self._baseline(Y, sw)
+        n_weights = sum(w.size for w in weights)
+        return np.concatenate(weights + biases), n_weights
+
+    def _run_epoch(self, X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads):
+        sizes = self._sizes
+        bs = int(icodes[C.I_BATCH])
+        dtype = state.params.dtype
+        acts = np.empty(bs * int(sizes.sum()), dtype=dtype)
+        deltas = np.empty(2 * bs * int(sizes[1:].max()), dtype=dtype)
+        grad = np.empty_like(state.params)
+        kernel = get_kernel("mlp", dtype, False)
+        kernel(X, Y, sw, order, lrs, state.params, state.m, state.v, state.avg, grad,
+               sizes, acts, deltas, hyper, icodes, state.counters, stats)
+
+    def _set_fitted_attributes(self, params):
+        sizes = self._sizes
+        coefs, intercepts = [], []
+        w_off = 0
+        b_off = sum(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            coefs.append(params[w_off: w_off + fan_in * fan_out].reshape(fan_in, fan_out).copy())
+            intercepts.append(params[b_off: b_off + fan_out].copy())
+            w_off += fan_in * fan_out
+            b_off += fan_out
+        self.coefs_ = coefs
+        self.intercepts_ = intercepts
+        self.n_layers_ = len(sizes)
+        self.n_outputs_ = int(sizes[-1])
+        self.out_activation_ = self._out_activation()
+        if self.loss_curve_:
+            self.loss_ = self.loss_curve_[-1]
+            self.best_loss_ = None if self.early_stopping else min(self.loss_curve_)
+        else:
+            self.loss_ = self.best_loss_ = None
+
+    def _raw_output(self, X, params):
+        return _forward(X, self.coefs_, self.intercepts_, self.activation)
+
+
+class MLPRegressor(GradientRegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor trained by compiled mini-batch descent.
+
+    The same engine as :class:`~sktune.LinearRegressor` (optimizers,
+    schedules, penalties on the weights, clipping, early stopping,
+    ``partial_fit``, divergence guard) with hidden layers and dropout. Each
+    epoch runs in one Numba call whose matrix products go through BLAS.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Units of each hidden layer.
+    loss : {"squared_error", "huber", "poisson"}, default="squared_error"
+        ``"poisson"`` models the log of the mean (output activation ``exp``).
+    huber_delta : float, default=1.35
+        Residual size at which the Huber loss turns from quadratic to linear.
+    """ + _MLP_PARAMS_DOC + SHARED_PARAMS_DOC + """
+    Attributes
+    ----------
+    """ + _MLP_ATTRIBUTES_DOC + ATTRIBUTES_DOC + """
+    See Also
+    --------
+    MLPClassifier : The classifier twin.
+    sklearn.neural_network.MLPRegressor : scikit-learn's MLP.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_friedman1
+    >>> from sktune import MLPRegressor
+    >>> X, y = make_friedman1(n_samples=500, random_state=0)
+    >>> model = MLPRegressor(hidden_layer_sizes=(32,), learning_rate=0.01,
+    ...                      max_iter=200, random_state=0).fit(X, y)
+    >>> model.score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseGradientEstimator._parameter_constraints,
+        **_BaseMLP._parameter_constraints,
+        **{k: LinearRegressor._parameter_constraints[k] for k in ("loss", "huber_delta")},
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), loss="squared_error", *,
+                 huber_delta=1.35, activation="relu", dropout=0.0, optimizer="adam",
+                 learning_rate=0.001, lr_schedule="constant", batch_size="auto",
+                 max_iter=200, momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 penalty=None, alpha=1e-4, l1_ratio=0.15, clip_norm=None,
+                 power_t=0.25, decay_rate=0.9, step_size=10, min_learning_rate=0.0,
+                 restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
+                 early_stopping=False, validation_fraction=0.1, shuffle=True,
+                 average=False, warm_start=False, random_state=None, verbose=0,
+                 n_threads=None):
+        store_params(self, locals())
+
+    def _out_activation(self):
+        return "exp" if self.loss == "poisson" else "identity"
+
+
+class MLPClassifier(GradientClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier trained by compiled mini-batch descent.
+
+    Binary (one logistic output), multiclass (softmax) and multilabel
+    (independent logistic outputs) targets; ``loss="hinge"`` trains
+    one-vs-rest margins instead. Shares the engine of
+    :class:`~sktune.LinearClassifier`.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Units of each hidden layer.
+    loss : {"log_loss", "hinge"}, default="log_loss"
+        ``"log_loss"`` gives probabilities through ``predict_proba``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight`` (binary and
+        multiclass targets).
+    """ + _MLP_PARAMS_DOC + SHARED_PARAMS_DOC + """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (for multilabel targets, the label indices).
+    """ + _MLP_ATTRIBUTES_DOC + ATTRIBUTES_DOC + """
+    See Also
+    --------
+    MLPRegressor : The regression twin.
+    sklearn.neural_network.MLPClassifier : scikit-learn's MLP.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sktune import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate=0.01,
+    ...                     random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.95
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseGradientEstimator._parameter_constraints,
+        **_BaseMLP._parameter_constraints,
+        **{k: LinearClassifier._parameter_constraints[k] for k in ("loss", "class_weight")},
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), loss="log_loss", *, class_weight=None,
+                 activation="relu", dropout=0.0, optimizer="adam", learning_rate=0.001,
+                 lr_schedule="constant", batch_size="auto", max_iter=200, momentum=0.9,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, penalty=None, alpha=1e-4,
+                 l1_ratio=0.15, clip_norm=None, power_t=0.25, decay_rate=0.9,
+                 step_size=10, min_learning_rate=0.0, restart_period=10,
+                 restart_mult=1.0, tol=1e-4, n_iter_no_change=10, early_stopping=False,
+                 validation_fraction=0.1, shuffle=True, average=False, warm_start=False,
+                 random_state=None, verbose=0, n_threads=None):
+        store_params(self, locals())
+
+    def _multi_output_y(self):
+        return True
+
+    def _loss_code(self):
+        if self._multilabel:
+            return C.HINGE if self.loss == "hinge" else C.LOGISTIC
+        return super()._loss_code()
+
+    def _stratify(self, y):
+        return None if self._multilabel else super()._stratify(y)
+
+    def _encode_targets(self, y, dtype, reset, classes=None):
+        if reset:
+            self._multilabel = type_of_target(y, input_name="y") == "multilabel-indicator"
+        if not self._multilabel:
+            if np.ndim(y) == 2 and np.shape(y)[1] == 1:
+                warnings.warn(
+                    "A column-vector y was passed when a 1d array was expected. "
+                    "Please change the shape of y to (n_samples,), for example "
+                    "using ravel().", DataConversionWarning, stacklevel=4)
+                y = np.ravel(y)
+            return super()._encode_targets(y, dtype, reset, classes)
+        if type_of_target(y, input_name="y") != "multilabel-indicator":
+            raise ValueError("y was multilabel on the first call and is not now.")
+        Y = np.asarray(y, dtype=dtype)
+        if reset:
+            self.classes_ = np.arange(Y.shape[1])
+            self._n_outputs = Y.shape[1]
+        elif Y.shape[1] != self._n_outputs:
+            raise ValueError(f"y has {Y.shape[1]} labels; {self._n_outputs} were expected.")
+        return np.ascontiguousarray(Y)
+
+    def _out_activation(self):
+        if self._multilabel or len(self.classes_) == 2:
+            return "logistic"
+        return "softmax"
+
+    def predict(self, X):
+        """Predict labels (an indicator matrix for multilabel targets).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        check_is_fitted(self)
+        if self._multilabel:
+            return (self._raw_predict(X) > 0).astype(int)
+        return super().predict(X)
+
+    @available_if(GradientClassifierMixin._has_proba)
+    def predict_proba(self, X):
+        """Class probabilities (``loss="log_loss"`` only).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            For multilabel targets, the probability of each label.
+        """
+        check_is_fitted(self)
+        if self._multilabel:
+            return _sigmoid(self._raw_predict(X))
+        return super().predict_proba(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
