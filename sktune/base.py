@@ -350,6 +350,8 @@ class BaseGradientEstimator(BaseEstimator):
         order = np.empty(n, dtype=np.int64)
 
         tol = self.tol
+        # the plateau schedule watches for stalls even when tol=None
+        min_gain = 0.0 if tol is None else tol
         best_loss = getattr(self, "_best_loss", np.inf) if incremental else np.inf
         best_score = -np.inf
         best_params = None
@@ -389,14 +391,14 @@ class BaseGradientEstimator(BaseEstimator):
                     self._set_fitted_attributes(state.predictive_params())
                     score = float(self._validation_score(X_val, y_val, sw_val))
                     self.validation_scores_.append(score)
-                    improved = tol is None or score > best_score + (tol or 0.0)
+                    improved = score > best_score + min_gain
                     if score > best_score:
                         best_score = score
                         best_params = state.predictive_params().copy()
                         self.best_validation_score_ = score
                 else:
                     score = -loss
-                    improved = tol is None or loss < best_loss - tol
+                    improved = loss < best_loss - min_gain
                     best_loss = min(best_loss, loss)
                 no_improve = 0 if improved else no_improve + 1
 

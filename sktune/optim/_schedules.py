@@ -76,10 +76,10 @@ def learning_rates(schedule, learning_rate, t, e, *, power_t=0.25,
             i = np.floor(np.log1p(e / T0 * (mult - 1.0)) / np.log(mult))
             period = T0 * mult**i
             since = e - T0 * (mult**i - 1.0) / (mult - 1.0)
-            # guard floor() landing one period late through rounding
-            late = since >= period
-            since = np.where(late, since - period, since)
-            period = np.where(late, period * mult, period)
+        # an epoch within rounding error of a cycle's end is the next restart
+        late = since >= period - 1e-12 * np.maximum(e, 1.0)
+        since = np.where(late, np.maximum(since - period, 0.0), since)
+        period = np.where(late, period * mult, period)
         return lo + (lr - lo) * 0.5 * (1.0 + np.cos(np.pi * since / period))
     raise ValueError(f"Unknown lr_schedule {schedule!r}; expected one of {SCHEDULES}.")
 
