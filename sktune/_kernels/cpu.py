@@ -100,6 +100,30 @@ def _row_loss_grad(code, Y, i, P, c, delta, wi, G):
 
 
 @njit(cache=True, inline="always")
+def _update_all(code, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1,
+                bc2, decay, l1):
+    """Optimizer step, decoupled decay and L1 prox on every parameter.
+
+    Only ``params[:n_pen]`` are penalized. Returns the sum of the new weights.
+    """
+    total = 0.0
+    for j in range(params.shape[0]):
+        pen = j < n_pen
+        w0 = np.float64(params[j])
+        w, mj, vj, step = optimizer_step(
+            code, w0, grad[j] * scale, np.float64(m[j]), np.float64(v[j]),
+            lr, mom, b1, b2, eps, bc1, bc2,
+        )
+        if pen:
+            w = soft_threshold(w - decay * w0, step * l1)
+        params[j] = w
+        m[j] = mj
+        v[j] = vj
+        total += w
+    return total
+
+
+@njit(cache=True, inline="always")
 def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch):
     """Penalty, clipping, optimizer step, L1 prox and averaging for one batch.
 
@@ -137,23 +161,32 @@ def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch)
     bc2 = 1.0 - b2**t
     mom = hyper[C.H_MOMENTUM]
     eps = hyper[C.H_EPSILON]
-    finite = True
-    for j in range(n_params):
-        w0 = np.float64(params[j])
-        w, mj, vj, step = optimizer_step(
-            opt, w0, grad[j] * scale, np.float64(m[j]), np.float64(v[j]),
-            lr, mom, b1, b2, eps, bc1, bc2,
-        )
-        if j < n_pen:
-            if decoupled and l2 > 0.0:
-                w -= lr * l2 * w0
-            if l1 > 0.0:
-                w = soft_threshold(w, step * l1)
-        params[j] = w
-        m[j] = mj
-        v[j] = vj
-        if not math.isfinite(w):
-            finite = False
+    decay = lr * l2 if decoupled else 0.0
+    # One loop per optimizer with the code as a literal, so that the compiler
+    # folds the per-element branches away and vectorizes the loop.
+    if opt == C.SGD:
+        total = _update_all(C.SGD, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+                             decay, l1)
+    elif opt == C.MOMENTUM:
+        total = _update_all(C.MOMENTUM, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+                             decay, l1)
+    elif opt == C.NESTEROV:
+        total = _update_all(C.NESTEROV, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+                             decay, l1)
+    elif opt == C.ADAM:
+        total = _update_all(C.ADAM, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+                             decay, l1)
+    elif opt == C.ADAMW:
+        total = _update_all(C.ADAMW, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+                             decay, l1)
+    elif opt == C.RMSPROP:
+        total = _update_all(C.RMSPROP, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+                             decay, l1)
+    else:
+        total = _update_all(C.ADAGRAD, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+                             decay, l1)
+    # a NaN or inf anywhere makes the sum non-finite
+    finite = math.isfinite(total)
 
     counters[C.C_SEEN] += n_batch
     start = icodes[C.I_AVERAGE_START]
