@@ -72,8 +72,8 @@ SHARED_PARAMS_DOC = """
     power_t : float, default=0.25
         Exponent of the ``"invscaling"`` schedule.
     decay_rate : float, default=0.9
-        Factor of the ``"exponential"`` (per epoch), ``"step"`` and
-        ``"plateau"`` schedules.
+        Factor of the ``"exponential"`` (applied smoothly, ``decay_rate`` per
+        epoch), ``"step"`` and ``"plateau"`` schedules.
     step_size : int, default=10
         Epochs between decays of the ``"step"`` schedule.
     min_learning_rate : float, default=0.0
@@ -115,11 +115,13 @@ SHARED_PARAMS_DOC = """
 
 ATTRIBUTES_DOC = """
     n_iter_ : int
-        Epochs trained by the last ``fit`` (``partial_fit`` adds one).
+        Epochs trained since the weights were initialised (``partial_fit``
+        and warm-started fits add to it).
     t_ : int
         Optimizer steps taken since the weights were initialised.
     loss_curve_ : list of float
-        Training loss (penalty included) at the end of each epoch.
+        Per epoch, the mean training loss over its mini-batches (each taken
+        before its update) plus the penalty at the end of the epoch.
     validation_scores_ : list of float or None
         Validation score after each epoch, with ``early_stopping``.
     best_validation_score_ : float or None
@@ -159,6 +161,9 @@ class _TrainState:
         self.seed = seed
         self.epoch = 0  # epochs trained so far (drives the RNG and schedules)
         self.plateau_lr = None
+        # stall tracking for tol / plateau, carried across partial_fit calls
+        self.best_loss = np.inf
+        self.no_improve = 0
 
     _ARRAYS = ("params", "m", "v", "avg", "counters")
 
@@ -207,7 +212,8 @@ class BaseGradientEstimator(BaseEstimator):
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        "n_threads": [Interval(Integral, None, None, closed="neither"), None],
+        "n_threads": [Interval(Integral, 1, None, closed="left"),
+                      Interval(Integral, None, -1, closed="right"), None],
     }
 
     # ------------------------------------------------------------------
@@ -243,11 +249,6 @@ class BaseGradientEstimator(BaseEstimator):
     # ------------------------------------------------------------------
     # validation helpers
 
-    def _check_clip_and_penalty(self):
-        if self.optimizer == "adamw" and self.penalty in (None, "l1"):
-            # nothing to decouple; allowed, simply Adam plus the L1 prox
-            pass
-
     def _resolve_batch_size(self, n_samples):
         if self.batch_size == "auto":
             return min(200, n_samples)
@@ -272,10 +273,10 @@ class BaseGradientEstimator(BaseEstimator):
         icodes[C.I_OPTIMIZER] = OPTIMIZERS[self.optimizer]
         icodes[C.I_BATCH] = batch_size
         icodes[C.I_N_PENALIZED] = state.n_penalized
-        if self.average is False or self.average is None:
-            icodes[C.I_AVERAGE_START] = -1
-        elif self.average is True:
+        if self.average is True:
             icodes[C.I_AVERAGE_START] = 0
+        elif not self.average:  # False or 0, as in scikit-learn
+            icodes[C.I_AVERAGE_START] = -1
         else:
             icodes[C.I_AVERAGE_START] = int(self.average)
         icodes[C.I_SEED] = state.seed
@@ -315,7 +316,13 @@ class BaseGradientEstimator(BaseEstimator):
             self._train_state = _TrainState(params.astype(X.dtype), n_pen, seed)
             self.loss_curve_ = []
             self.n_iter_ = 0
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
         state = self._train_state
+        if not incremental:
+            # each fit (warm or not) judges convergence afresh
+            state.best_loss = np.inf
+            state.no_improve = 0
         if state.params.dtype != X.dtype:
             # keep one dtype for the whole fit: follow the first call's data
             X = X.astype(state.params.dtype)
@@ -334,8 +341,6 @@ class BaseGradientEstimator(BaseEstimator):
             self.best_validation_score_ = None
 
         n_epochs = 1 if incremental else self.max_iter
-        if not incremental:
-            self.n_iter_ = 0
         self._train_epochs(X, Y, sw, X_val, y_val, sw_val, n_epochs, incremental)
         return self
 
@@ -352,12 +357,11 @@ class BaseGradientEstimator(BaseEstimator):
         tol = self.tol
         # the plateau schedule watches for stalls even when tol=None
         min_gain = 0.0 if tol is None else tol
-        best_loss = getattr(self, "_best_loss", np.inf) if incremental else np.inf
         best_score = -np.inf
         best_params = None
-        no_improve = 0
         converged = False
         interrupted = False
+        epochs_run = 0
         for _ in range(n_epochs):
             try:
                 started = time.perf_counter()
@@ -382,6 +386,7 @@ class BaseGradientEstimator(BaseEstimator):
                         f"(now {self.learning_rate}), or clip_norm to clip gradients."
                     )
                 state.epoch += 1
+                epochs_run += 1
                 self.n_iter_ += 1
                 self.loss_curve_.append(float(loss))
                 self.t_ = int(state.counters[C.C_STEP])
@@ -398,9 +403,9 @@ class BaseGradientEstimator(BaseEstimator):
                         self.best_validation_score_ = score
                 else:
                     score = -loss
-                    improved = loss < best_loss - min_gain
-                    best_loss = min(best_loss, loss)
-                no_improve = 0 if improved else no_improve + 1
+                    improved = loss < state.best_loss - min_gain
+                    state.best_loss = min(state.best_loss, loss)
+                state.no_improve = 0 if improved else state.no_improve + 1
 
                 if self.verbose:
                     val = f", validation score {score:.6f}" if X_val is not None else ""
@@ -408,7 +413,7 @@ class BaseGradientEstimator(BaseEstimator):
                           f"learning rate {lrs[-1]:.3g}, "
                           f"{time.perf_counter() - started:.3f} s", flush=True)
 
-                if no_improve >= self.n_iter_no_change:
+                if state.no_improve >= self.n_iter_no_change:
                     if self.lr_schedule == "plateau":
                         new_lr = plateau_decay(state.plateau_lr, self.decay_rate,
                                                self.min_learning_rate)
@@ -417,7 +422,7 @@ class BaseGradientEstimator(BaseEstimator):
                                 print(f"Plateau: learning rate {state.plateau_lr:.3g} -> "
                                       f"{new_lr:.3g}", flush=True)
                             state.plateau_lr = new_lr
-                            no_improve = 0
+                            state.no_improve = 0
                             continue
                     if tol is not None and not incremental:
                         converged = True
@@ -431,7 +436,6 @@ class BaseGradientEstimator(BaseEstimator):
                 )
                 break
 
-        self._best_loss = best_loss
         if best_params is not None:
             # early stopping: predict with the best validated weights
             self._set_fitted_attributes(best_params)
@@ -439,7 +443,7 @@ class BaseGradientEstimator(BaseEstimator):
             self._set_fitted_attributes(state.predictive_params())
         self.t_ = int(state.counters[C.C_STEP])
         if (not incremental and not converged and not interrupted
-                and tol is not None and self.n_iter_ == self.max_iter):
+                and tol is not None and epochs_run == self.max_iter):
             warnings.warn(
                 f"Maximum number of epochs ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet. Consider increasing max_iter.",
@@ -706,6 +710,12 @@ class GradientClassifierMixin(ClassifierMixin):
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(f"`classes={np.unique(classes).tolist()}` is not the same "
                              f"as on the first call: {self.classes_.tolist()}.")
+        if isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: one batch "
+                "does not show the class frequencies. Compute the weights once with "
+                "sklearn.utils.class_weight.compute_class_weight('balanced', ...) on "
+                "a representative sample and pass them as a dict.")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def decision_function(self, X):

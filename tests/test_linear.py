@@ -492,3 +492,49 @@ def test_grid_search_with_loky_workers_matches_serial(diabetes):
         parallel = GridSearchCV(est, grid, cv=3, n_jobs=2).fit(X, y)
     np.testing.assert_allclose(parallel.cv_results_["mean_test_score"],
                                serial.cv_results_["mean_test_score"], rtol=1e-12)
+
+
+def test_average_zero_is_off(small_regression):
+    X, y = small_regression
+    kw = dict(max_iter=3, random_state=0, tol=None)
+    np.testing.assert_array_equal(LinearRegressor(average=0, **kw).fit(X, y).coef_,
+                                  LinearRegressor(average=False, **kw).fit(X, y).coef_)
+
+
+def test_plateau_patience_carries_across_partial_fit(small_regression, capsys):
+    X, y = small_regression
+    model = LinearRegressor(lr_schedule="plateau", n_iter_no_change=2, tol=1e3,
+                            decay_rate=0.5, verbose=1, random_state=0)
+    for _ in range(5):
+        model.partial_fit(X, y)
+    # the first epoch improves on nothing; each later one misses the (huge)
+    # tol, so the rate halves after calls 3 and 5
+    assert capsys.readouterr().out.count("Plateau") == 2
+    assert model._train_state.plateau_lr == pytest.approx(0.01 / 4)
+
+
+def test_plateau_without_decay_stops(small_regression):
+    X, y = small_regression
+    model = LinearRegressor(lr_schedule="plateau", decay_rate=1.0, tol=1e3,
+                            n_iter_no_change=2, max_iter=100).fit(X, y)
+    assert model.n_iter_ == 3  # one improving epoch, then two stalls
+
+
+def test_balanced_class_weight_refused_by_partial_fit():
+    X, y = make_classification(50, 3, n_redundant=0, random_state=0)
+    with pytest.raises(ValueError, match="balanced"):
+        LinearClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1])
+
+
+def test_n_iter_accumulates_with_warm_start(small_regression):
+    X, y = small_regression
+    model = LinearRegressor(max_iter=3, warm_start=True, tol=None).fit(X, y)
+    model.fit(X, y)
+    assert model.n_iter_ == 6 == len(model.loss_curve_)
+
+
+@pytest.mark.parametrize("n_threads", [0, 1.5])
+def test_invalid_n_threads(small_regression, n_threads):
+    X, y = small_regression
+    with pytest.raises(InvalidParameterError, match="n_threads"):
+        LinearRegressor(n_threads=n_threads).fit(X, y)

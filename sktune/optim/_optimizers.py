@@ -9,8 +9,10 @@ learning rate ``lr`` and step count ``t``:
 ``nesterov``  ``u = momentum * u - lr * g;  w += momentum * u - lr * g``
 ``adam``      ``m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g**2;``
               ``w -= lr * (m / (1-b1**t)) / (sqrt(v / (1-b2**t)) + epsilon)``
-``adamw``     as ``adam``, with the L2 part of the penalty applied as decoupled
-              weight decay ``w -= lr * alpha * w`` instead of in ``g``
+``adamw``     as ``adam``, with the L2 part of the penalty (``alpha`` for
+              ``"l2"``, ``alpha * (1 - l1_ratio)`` for ``"elasticnet"``) applied
+              as decoupled weight decay ``w -= lr * l2 * w_old`` (``w_old``:
+              the weight before this step) instead of in ``g``
 ``rmsprop``   ``v = b2*v + (1-b2)*g**2;  w -= lr * g / (sqrt(v) + epsilon)``
 ``adagrad``   ``v += g**2;  w -= lr * g / (sqrt(v) + epsilon)``
 ============  ==================================================================

@@ -87,6 +87,7 @@ def learning_rates(schedule, learning_rate, t, e, *, power_t=0.25,
 def plateau_decay(current, decay_rate, min_learning_rate):
     """The plateau schedule's next rate, or ``None`` when it cannot decay."""
     floor = max(float(min_learning_rate), 1e-6)
-    if current <= floor:
+    new = max(current * decay_rate, floor)
+    if new >= current:  # at the floor, or decay_rate=1: nothing left to try
         return None
-    return max(current * decay_rate, floor)
+    return new
