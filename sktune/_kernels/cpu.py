@@ -104,9 +104,10 @@ def _update_all(code, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc
                 bc2, decay, l1):
     """Optimizer step, decoupled decay and L1 prox on every parameter.
 
-    Only ``params[:n_pen]`` are penalized. Returns the sum of the new weights.
+    Only ``params[:n_pen]`` are penalized. Returns the number of new weights
+    that are not finite (counted with integer adds, which vectorize).
     """
-    total = 0.0
+    bad = 0
     for j in range(params.shape[0]):
         pen = j < n_pen
         w0 = np.float64(params[j])
@@ -119,8 +120,8 @@ def _update_all(code, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc
         params[j] = w
         m[j] = mj
         v[j] = vj
-        total += w
-    return total
+        bad += (w - w) != 0.0  # NaN exactly when w is inf or NaN
+    return bad
 
 
 @njit(cache=True, inline="always")
@@ -140,15 +141,17 @@ def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch)
     inv_n = 1.0 / n_batch
 
     # mean gradient plus the coupled L2 term
-    sq = 0.0
+    coupled = 0.0 if decoupled else l2
     for j in range(n_params):
         g = grad[j] * inv_n
-        if j < n_pen and not decoupled:
-            g += l2 * params[j]
+        if j < n_pen:
+            g += coupled * params[j]
         grad[j] = g
-        sq += g * g
     scale = 1.0
     if clip > 0.0:
+        sq = 0.0
+        for j in range(n_params):
+            sq += np.float64(grad[j]) * grad[j]
         norm = math.sqrt(sq)
         if norm > clip:
             scale = clip / norm
@@ -165,28 +168,27 @@ def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch)
     # One loop per optimizer with the code as a literal, so that the compiler
     # folds the per-element branches away and vectorizes the loop.
     if opt == C.SGD:
-        total = _update_all(C.SGD, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+        bad = _update_all(C.SGD, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
                              decay, l1)
     elif opt == C.MOMENTUM:
-        total = _update_all(C.MOMENTUM, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+        bad = _update_all(C.MOMENTUM, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
                              decay, l1)
     elif opt == C.NESTEROV:
-        total = _update_all(C.NESTEROV, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+        bad = _update_all(C.NESTEROV, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
                              decay, l1)
     elif opt == C.ADAM:
-        total = _update_all(C.ADAM, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+        bad = _update_all(C.ADAM, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
                              decay, l1)
     elif opt == C.ADAMW:
-        total = _update_all(C.ADAMW, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+        bad = _update_all(C.ADAMW, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
                              decay, l1)
     elif opt == C.RMSPROP:
-        total = _update_all(C.RMSPROP, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+        bad = _update_all(C.RMSPROP, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
                              decay, l1)
     else:
-        total = _update_all(C.ADAGRAD, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
+        bad = _update_all(C.ADAGRAD, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
                              decay, l1)
-    # a NaN or inf anywhere makes the sum non-finite
-    finite = math.isfinite(total)
+    finite = bad == 0
 
     counters[C.C_SEEN] += n_batch
     start = icodes[C.I_AVERAGE_START]
@@ -479,7 +481,8 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
     return loss
 
 
-_mlp_batch_grad_jit = njit(cache=True, nogil=True)(_twin(_mlp_batch_grad, "_" + _SOURCE_TAG))
+_mlp_batch_grad_jit = njit(cache=True, nogil=True, error_model="numpy")(
+    _twin(_mlp_batch_grad, "_" + _SOURCE_TAG))
 
 
 def _mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, deltas,
@@ -566,7 +569,10 @@ def get_kernel(kind, dtype, parallel, index_dtype=np.int32):
             "_" + np.dtype(index_dtype).name if kind == "csr" else "",
         )
         sig = _signature(kind, dtype, index_dtype)
-        kernel = njit([sig], cache=True, nogil=True, parallel=bool(parallel))(
+        # error_model="numpy": no zero-division checks, so loops vectorize; a
+        # division by zero gives inf/NaN, which the divergence guard catches
+        kernel = njit([sig], cache=True, nogil=True, parallel=bool(parallel),
+                      error_model="numpy")(
             _twin(_PY_FUNCS[kind], suffix)
         )
         _COMPILED[key] = kernel
