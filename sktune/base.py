@@ -8,6 +8,7 @@ kernel call trains each epoch. A model family only says how to initialise
 its flat parameter buffer, how to run one epoch, and how to compute raw
 outputs; see :mod:`sktune.linear_model`.
 """
+import contextlib
 import time
 import warnings
 from numbers import Integral, Real
@@ -341,8 +342,13 @@ class BaseGradientEstimator(BaseEstimator):
             self.best_validation_score_ = None
 
         n_epochs = 1 if incremental else self.max_iter
-        self._train_epochs(X, Y, sw, X_val, y_val, sw_val, n_epochs, incremental)
+        with self._training_context():
+            self._train_epochs(X, Y, sw, X_val, y_val, sw_val, n_epochs, incremental)
         return self
+
+    def _training_context(self):
+        """Context entered around the epoch loop (e.g. to cap BLAS threads)."""
+        return contextlib.nullcontext()
 
     def _train_epochs(self, X, Y, sw, X_val, y_val, sw_val, n_epochs, incremental):
         state = self._train_state

@@ -485,27 +485,55 @@ _mlp_batch_grad_jit = njit(cache=True, nogil=True, error_model="numpy")(
     _twin(_mlp_batch_grad, "_" + _SOURCE_TAG))
 
 
+# Rows per gradient chunk of an MLP batch: enough for efficient BLAS calls.
+_MLP_CHUNK_ROWS = 16
+_MLP_MAX_CHUNKS = 4
+
+
+@njit(cache=True, inline="always")
+def _mlp_chunks(n_batch):
+    return max(1, min(_MLP_MAX_CHUNKS, n_batch // _MLP_CHUNK_ROWS))
+
+
 def _mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, deltas,
                hyper, icodes, counters, stats):
-    """One epoch of an MLP on dense ``X`` (matrix products through BLAS)."""
+    """One epoch of an MLP on dense ``X`` (matrix products through BLAS).
+
+    Each batch is split into ``_mlp_chunks`` row chunks (a function of the
+    batch size only); chunk ``c`` works in ``acts[c]``, ``deltas[c]`` and
+    ``grad[c]``, and the chunk gradients are summed in order, so the serial
+    and parallel twins agree bitwise.
+    """
     n = order.shape[0]
     bs = icodes[C.I_BATCH]
     n_batches = (n + bs - 1) // bs
+    n_params = params.shape[0]
     stats[C.S_LOSS] = 0.0
     stats[C.S_WEIGHT] = 0.0
     stats[C.S_DIVERGED] = 0.0
+    chunk_loss = np.zeros(_MLP_MAX_CHUNKS)
     for b in range(n_batches):
         start = b * bs
         stop = min(start + bs, n)
         nb = stop - start
-        bloss = _mlp_batch_grad_jit(X, Y, sw, order[start:stop], params, grad, sizes,
-                                    acts, deltas, hyper, icodes)
+        nc = _mlp_chunks(nb)
+        for c in prange(nc):
+            lo = start + (c * nb) // nc
+            hi = start + ((c + 1) * nb) // nc
+            chunk_loss[c] = _mlp_batch_grad_jit(X, Y, sw, order[lo:hi], params, grad[c],
+                                                sizes, acts[c], deltas[c], hyper, icodes)
+        bloss = 0.0
+        for c in range(nc):
+            bloss += chunk_loss[c]
+        for c in range(1, nc):
+            for j in range(n_params):
+                grad[0, j] += grad[c, j]
         stats[C.S_LOSS] += bloss
         stats[C.S_WEIGHT] += nb
         if not math.isfinite(bloss):
             stats[C.S_DIVERGED] = 1.0
             return
-        ok = _apply_update(params, grad, m, v, avg, lrs[b], hyper, icodes, counters, nb)
+        ok = _apply_update(params, grad[0], m, v, avg, lrs[b], hyper, icodes, counters, nb)
         if not ok:
             stats[C.S_DIVERGED] = 1.0
             return
@@ -538,8 +566,8 @@ def _signature(kind, dtype, index_dtype):
     if kind == "mlp":
         return (_arr(f, 2, True),) + y_sw + (
             _arr(types.int64, 1, True), _arr(types.float64, 1, True),  # order, lrs
-            _arr(f, 1), _arr(f, 1), _arr(f, 1), _arr(f, 1), _arr(f, 1),  # params..grad
-            _arr(types.int64, 1, True), _arr(f, 1), _arr(f, 1),  # sizes, acts, deltas
+            _arr(f, 1), _arr(f, 1), _arr(f, 1), _arr(f, 1), _arr(f, 2),  # params..grad
+            _arr(types.int64, 1, True), _arr(f, 2), _arr(f, 2),  # sizes, acts, deltas
             _arr(types.float64, 1, True), _arr(types.int64, 1, True),  # hyper, icodes
             _arr(types.int64, 1), _arr(types.float64, 1),  # counters, stats
         )

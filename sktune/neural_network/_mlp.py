@@ -3,6 +3,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -10,7 +11,8 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from .._kernels import _codes as C
-from .._kernels.cpu import get_kernel
+from .. import _config
+from .._kernels.cpu import _mlp_chunks, get_kernel
 from ..base import (
     ATTRIBUTES_DOC,
     SHARED_PARAMS_DOC,
@@ -20,6 +22,9 @@ from ..base import (
     store_params,
 )
 from ..linear_model._linear import LinearClassifier, LinearRegressor
+
+# Multiply-adds per batch from which the parallel kernel is used.
+_PARALLEL_WORK = 1 << 22
 
 ACTIVATIONS = {
     "identity": C.IDENTITY,
@@ -128,12 +133,26 @@ class _BaseMLP(BaseGradientEstimator):
         sizes = self._sizes
         bs = int(icodes[C.I_BATCH])
         dtype = state.params.dtype
-        acts = np.empty(bs * int(sizes.sum()), dtype=dtype)
-        deltas = np.empty(2 * bs * int(sizes[1:].max()), dtype=dtype)
-        grad = np.empty_like(state.params)
-        kernel = get_kernel("mlp", dtype, False)
-        kernel(X, Y, sw, order, lrs, state.params, state.m, state.v, state.avg, grad,
-               sizes, acts, deltas, hyper, icodes, state.counters, stats)
+        n_chunks = int(_mlp_chunks(bs))
+        # every chunk buffer is sized for a whole batch: row offsets use ``bs``
+        acts = np.empty((n_chunks, bs * int(sizes.sum())), dtype=dtype)
+        deltas = np.empty((n_chunks, 2 * bs * int(sizes[1:].max())), dtype=dtype)
+        grad = np.empty((n_chunks, state.params.shape[0]), dtype=dtype)
+        # a fork-join per batch only pays for big batches of big layers
+        work = bs * int(np.dot(sizes[:-1], sizes[1:]))
+        parallel = n_threads > 1 and n_chunks > 1 and work >= _PARALLEL_WORK
+        kernel = get_kernel("mlp", dtype, parallel)
+        args = (X, Y, sw, order, lrs, state.params, state.m, state.v, state.avg, grad,
+                sizes, acts, deltas, hyper, icodes, state.counters, stats)
+        if parallel:
+            _config.parallel_call(kernel, args, n_threads)
+        else:
+            kernel(*args)
+
+    def _training_context(self):
+        # The kernel parallelises over row chunks itself; BLAS threads on top
+        # of that (or on these small products at all) only oversubscribe.
+        return threadpool_limits(limits=1, user_api="blas")
 
     def _set_fitted_attributes(self, params):
         sizes = self._sizes
