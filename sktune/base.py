@@ -319,6 +319,8 @@ class BaseGradientEstimator(BaseEstimator):
             self.n_iter_ = 0
             self.validation_scores_ = None
             self.best_validation_score_ = None
+        else:
+            self._check_resume(X.shape[1], Y.shape[1])
         state = self._train_state
         if not incremental:
             # each fit (warm or not) judges convergence afresh
@@ -345,6 +347,9 @@ class BaseGradientEstimator(BaseEstimator):
         with self._training_context():
             self._train_epochs(X, Y, sw, X_val, y_val, sw_val, n_epochs, incremental)
         return self
+
+    def _check_resume(self, n_features, n_outputs):
+        """Raise if the current parameters do not fit the trained model."""
 
     def _training_context(self):
         """Context entered around the epoch loop (e.g. to cap BLAS threads)."""

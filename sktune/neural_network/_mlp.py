@@ -113,6 +113,16 @@ class _BaseMLP(BaseGradientEstimator):
     def _activation_code(self):
         return ACTIVATIONS[self.activation]
 
+    def _check_resume(self, n_features, n_outputs):
+        sizes = self._layer_sizes(n_features, n_outputs)
+        if list(sizes) != self._sizes.tolist():
+            raise ValueError(
+                f"The network has layer sizes {self._sizes.tolist()} but "
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} asks for {sizes}. "
+                "warm_start and partial_fit continue the same network; set "
+                "warm_start=False (or create a new estimator) to start anew."
+            )
+
     def _init_params(self, n_features, n_outputs, Y, sw, rng):
         sizes = self._layer_sizes(n_features, n_outputs)
         self._sizes = np.asarray(sizes, dtype=np.int64)
@@ -326,6 +336,8 @@ class MLPClassifier(GradientClassifierMixin, _BaseMLP):
         return np.ascontiguousarray(Y)
 
     def _out_activation(self):
+        if self.loss == "hinge":
+            return "identity"  # raw margins, no probabilities
         if self._multilabel or len(self.classes_) == 2:
             return "logistic"
         return "softmax"
