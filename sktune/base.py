@@ -373,6 +373,7 @@ class BaseGradientEstimator(BaseEstimator):
         converged = False
         interrupted = False
         epochs_run = 0
+        lowest, lowest_loss = None, np.inf  # fallback if training diverges
         for _ in range(n_epochs):
             try:
                 started = time.perf_counter()
@@ -388,14 +389,24 @@ class BaseGradientEstimator(BaseEstimator):
                 loss = stats[C.S_LOSS] / max(stats[C.S_WEIGHT], 1) + penalty_value(weights, l2, l1)
                 if stats[C.S_DIVERGED] or not np.isfinite(loss):
                     state.restore(snap)
+                    if lowest is not None:
+                        # the weights may have grown huge before overflowing:
+                        # fall back to those with the lowest loss of this call
+                        state.params[...] = lowest
                     self._set_fitted_attributes(state.predictive_params())
                     raise DivergenceError(
                         f"{type(self).__name__} diverged in epoch {state.epoch + 1}: "
                         "the loss or a weight became non-finite (NaN or inf). The "
-                        "weights from before that epoch were kept. Try scaling the "
-                        "features (e.g. StandardScaler), a lower learning_rate "
-                        f"(now {self.learning_rate}), or clip_norm to clip gradients."
+                        "finite weights with the lowest training loss were kept. Try "
+                        "scaling the features (e.g. StandardScaler), a lower "
+                        f"learning_rate (now {self.learning_rate}), or clip_norm to "
+                        "clip gradients."
                     )
+                if loss < lowest_loss:
+                    # the epoch's loss was measured along the way from the
+                    # weights it started with (exactly those for full batches)
+                    lowest_loss = loss
+                    lowest = snap["params"]
                 state.epoch += 1
                 epochs_run += 1
                 self.n_iter_ += 1

@@ -311,6 +311,10 @@ def test_divergence_restores_finite_weights(small_regression):
     assert np.all(np.isfinite(model.coef_)) and np.all(np.isfinite(model.intercept_))
     assert np.all(np.isfinite(model.predict(X)))
     assert all(np.isfinite(model.loss_curve_))
+    # the kept weights are those of the lowest loss reached, not the last
+    # finite (and possibly astronomically large) ones
+    residual = model.predict(X * 1e3) - y
+    assert 0.5 * np.mean(residual ** 2) == pytest.approx(min(model.loss_curve_), rel=1e-6)
 
 
 def test_keyboard_interrupt_keeps_a_usable_model(small_regression, monkeypatch):
