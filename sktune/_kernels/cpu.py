@@ -100,19 +100,26 @@ def _row_loss_grad(code, Y, i, P, c, delta, wi, G):
 
 
 @njit(cache=True, inline="always")
-def _update_all(code, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1,
-                bc2, decay, l1):
-    """Optimizer step, decoupled decay and L1 prox on every parameter.
+def _update_all(code, params, grad, m, v, n_pen, inv_n, coupled, scale, lr, mom, b1,
+                b2, eps, bc1, bc2, decay, l1):
+    """Optimizer step, penalty and L1 prox on every parameter, in one pass.
 
-    Only ``params[:n_pen]`` are penalized. Returns the number of new weights
-    that are not finite (counted with integer adds, which vectorize).
+    The gradient of parameter ``j`` is ``(grad[j] * inv_n + coupled * w) *
+    scale`` (the coupled L2 term only for ``j < n_pen``, the penalized
+    weights); ``grad`` is zeroed as it is consumed, ready for the next batch.
+    Returns the number of new weights that are not finite (counted with
+    integer adds, which vectorize).
     """
     bad = 0
     for j in range(params.shape[0]):
         pen = j < n_pen
         w0 = np.float64(params[j])
+        g = grad[j] * inv_n
+        if pen:
+            g += coupled * w0
+        grad[j] = 0.0
         w, mj, vj, step = optimizer_step(
-            code, w0, grad[j] * scale, np.float64(m[j]), np.float64(v[j]),
+            code, w0, g * scale, np.float64(m[j]), np.float64(v[j]),
             lr, mom, b1, b2, eps, bc1, bc2,
         )
         if pen:
@@ -128,8 +135,8 @@ def _update_all(code, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc
 def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch):
     """Penalty, clipping, optimizer step, L1 prox and averaging for one batch.
 
-    ``grad`` holds the summed (weighted) data gradient of the batch.
-    Returns False when a weight became non-finite.
+    ``grad`` holds the summed (weighted) data gradient of the batch; it is
+    left zeroed. Returns False when a weight became non-finite.
     """
     n_params = params.shape[0]
     n_pen = icodes[C.I_N_PENALIZED]
@@ -140,18 +147,15 @@ def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch)
     clip = hyper[C.H_CLIP]
     inv_n = 1.0 / n_batch
 
-    # mean gradient plus the coupled L2 term
     coupled = 0.0 if decoupled else l2
-    for j in range(n_params):
-        g = grad[j] * inv_n
-        if j < n_pen:
-            g += coupled * params[j]
-        grad[j] = g
     scale = 1.0
     if clip > 0.0:
         sq = 0.0
         for j in range(n_params):
-            sq += np.float64(grad[j]) * grad[j]
+            g = grad[j] * inv_n
+            if j < n_pen:
+                g += coupled * params[j]
+            sq += g * g
         norm = math.sqrt(sq)
         if norm > clip:
             scale = clip / norm
@@ -160,34 +164,37 @@ def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch)
     counters[C.C_STEP] = t
     b1 = hyper[C.H_BETA_1]
     b2 = hyper[C.H_BETA_2]
-    bc1 = 1.0 - b1**t
-    bc2 = 1.0 - b2**t
+    bc1 = 1.0
+    bc2 = 1.0
+    if opt == C.ADAM or opt == C.ADAMW:
+        bc1 = 1.0 - b1**t
+        bc2 = 1.0 - b2**t
     mom = hyper[C.H_MOMENTUM]
     eps = hyper[C.H_EPSILON]
     decay = lr * l2 if decoupled else 0.0
     # One loop per optimizer with the code as a literal, so that the compiler
     # folds the per-element branches away and vectorizes the loop.
     if opt == C.SGD:
-        bad = _update_all(C.SGD, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
-                             decay, l1)
+        bad = _update_all(C.SGD, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
+                          mom, b1, b2, eps, bc1, bc2, decay, l1)
     elif opt == C.MOMENTUM:
-        bad = _update_all(C.MOMENTUM, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
-                             decay, l1)
+        bad = _update_all(C.MOMENTUM, params, grad, m, v, n_pen, inv_n, coupled, scale,
+                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
     elif opt == C.NESTEROV:
-        bad = _update_all(C.NESTEROV, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
-                             decay, l1)
+        bad = _update_all(C.NESTEROV, params, grad, m, v, n_pen, inv_n, coupled, scale,
+                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
     elif opt == C.ADAM:
-        bad = _update_all(C.ADAM, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
-                             decay, l1)
+        bad = _update_all(C.ADAM, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
+                          mom, b1, b2, eps, bc1, bc2, decay, l1)
     elif opt == C.ADAMW:
-        bad = _update_all(C.ADAMW, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
-                             decay, l1)
+        bad = _update_all(C.ADAMW, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
+                          mom, b1, b2, eps, bc1, bc2, decay, l1)
     elif opt == C.RMSPROP:
-        bad = _update_all(C.RMSPROP, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
-                             decay, l1)
+        bad = _update_all(C.RMSPROP, params, grad, m, v, n_pen, inv_n, coupled, scale,
+                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
     else:
-        bad = _update_all(C.ADAGRAD, params, grad, m, v, n_pen, scale, lr, mom, b1, b2, eps, bc1, bc2,
-                             decay, l1)
+        bad = _update_all(C.ADAGRAD, params, grad, m, v, n_pen, inv_n, coupled, scale,
+                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
     finite = bad == 0
 
     counters[C.C_SEEN] += n_batch
@@ -227,26 +234,35 @@ def _linear_epoch_dense(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
         nb = stop - start
         nc = _n_chunks(nb, n_features * n_out)
         for c in prange(nc):
-            gc = grad[c]
-            gc[:] = 0.0
+            gc = grad[c]  # all zeros: the previous update consumed it
             lo = start + (c * nb) // nc
             hi = start + ((c + 1) * nb) // nc
             closs = 0.0
             for ii in range(lo, hi):
                 i = order[ii]
-                for k in range(n_out):
-                    P[c, k] = params[n_features * n_out + k]
-                for j in range(n_features):
-                    x = np.float64(X[i, j])
-                    if x != 0.0:
+                if n_out == 1:
+                    # a local accumulator keeps the dot product in registers
+                    p = np.float64(params[n_features])
+                    for j in range(n_features):
+                        p += np.float64(X[i, j]) * params[j]
+                    P[c, 0] = p
+                else:
+                    for k in range(n_out):
+                        P[c, k] = params[n_features * n_out + k]
+                    for j in range(n_features):
+                        x = np.float64(X[i, j])
                         base = j * n_out
                         for k in range(n_out):
                             P[c, k] += x * params[base + k]
                 closs += _row_loss_grad(loss_code, Y, i, P, c, delta,
                                         np.float64(sw[i]), G)
-                for j in range(n_features):
-                    x = np.float64(X[i, j])
-                    if x != 0.0:
+                if n_out == 1:
+                    g0 = G[c, 0]
+                    for j in range(n_features):
+                        gc[j] += np.float64(X[i, j]) * g0
+                else:
+                    for j in range(n_features):
+                        x = np.float64(X[i, j])
                         base = j * n_out
                         for k in range(n_out):
                             gc[base + k] += x * G[c, k]
@@ -256,6 +272,7 @@ def _linear_epoch_dense(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
         for c in range(1, nc):
             for j in range(n_params):
                 grad[0, j] += grad[c, j]
+                grad[c, j] = 0.0
         bloss = 0.0
         for c in range(nc):
             bloss += chunk_loss[c]
@@ -293,8 +310,7 @@ def _linear_epoch_csr(data, indices, indptr, Y, sw, order, lrs, params, m, v,
         nb = stop - start
         nc = _n_chunks(nb, mean_nnz * n_out)
         for c in prange(nc):
-            gc = grad[c]
-            gc[:] = 0.0
+            gc = grad[c]  # all zeros: the previous update consumed it
             lo = start + (c * nb) // nc
             hi = start + ((c + 1) * nb) // nc
             closs = 0.0
@@ -320,6 +336,7 @@ def _linear_epoch_csr(data, indices, indptr, Y, sw, order, lrs, params, m, v,
         for c in range(1, nc):
             for j in range(n_params):
                 grad[0, j] += grad[c, j]
+                grad[c, j] = 0.0
         bloss = 0.0
         for c in range(nc):
             bloss += chunk_loss[c]

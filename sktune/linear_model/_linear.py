@@ -40,7 +40,7 @@ class _BaseLinear(BaseGradientEstimator):
         bs = int(icodes[C.I_BATCH])
         n_chunks = _n_chunks(bs, per_row)
         parallel = n_threads > 1 and n_chunks > 1 and bs * per_row >= _PARALLEL_WORK
-        grad = np.empty((n_chunks, n_params))
+        grad = np.zeros((n_chunks, n_params))  # kept zeroed by the kernel
         P = np.empty((_MAX_CHUNKS, n_out))
         G = np.empty((_MAX_CHUNKS, n_out))
         state_args = (order, lrs, state.params, state.m, state.v, state.avg, grad,
