@@ -542,3 +542,46 @@ def test_invalid_n_threads(small_regression, n_threads):
     X, y = small_regression
     with pytest.raises(InvalidParameterError, match="n_threads"):
         LinearRegressor(n_threads=n_threads).fit(X, y)
+
+
+def _wide_sparse(n=300, d=400, nnz=5, seed=0):
+    rng = np.random.RandomState(seed)
+    indptr = np.arange(n + 1) * nnz
+    X = sp.csr_matrix((rng.rand(n * nnz), rng.randint(0, d, n * nnz), indptr), shape=(n, d))
+    X.sum_duplicates()
+    w = rng.randn(d)
+    return X, X @ w + 0.01 * rng.randn(n)
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+@pytest.mark.parametrize("penalty", [None, "l2"])
+def test_sparse_sgd_updates_only_touched_weights_exactly(batch_size, penalty):
+    # plain SGD on wide CSR data takes the sparse-update path (L2 as a
+    # running scale); it must match the dense computation on the same data
+    X, y = _wide_sparse()
+    kw = dict(optimizer="sgd", learning_rate=0.1, batch_size=batch_size, penalty=penalty,
+              alpha=0.01, max_iter=3, tol=None, random_state=0)
+    sparse = LinearRegressor(**kw).fit(X, y)
+    dense = LinearRegressor(**kw).fit(X.toarray(), y)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sparse.intercept_, dense.intercept_, rtol=1e-9)
+    assert sparse.t_ == dense.t_
+
+
+def test_sparse_sgd_multiclass_matches_dense():
+    X, y = _wide_sparse()
+    yc = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    kw = dict(optimizer="sgd", learning_rate=0.1, batch_size=4, penalty="l2", alpha=1e-3,
+              max_iter=2, tol=None, random_state=0)
+    sparse = LinearClassifier(**kw).fit(X, yc)
+    dense = LinearClassifier(**kw).fit(X.toarray(), yc)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-12)
+
+
+def test_sparse_sgd_divergence_is_caught():
+    X, y = _wide_sparse()
+    model = LinearRegressor(optimizer="sgd", learning_rate=1e8, batch_size=1, max_iter=5,
+                            tol=None)
+    with pytest.raises(DivergenceError):
+        model.fit(X * 1e3, y)
+    assert np.all(np.isfinite(model.coef_))

@@ -288,6 +288,115 @@ def _linear_epoch_dense(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
             return
 
 
+@njit(cache=True, inline="always")
+def _csr_sgd_sparse_updates(data, indices, indptr, Y, sw, order, lrs, params, grad,
+                            P, G, hyper, icodes, counters, stats):
+    """Plain SGD on CSR data touching only each batch's non-zero features.
+
+    The coupled L2 term shrinks every weight by ``1 - lr * l2`` per step; that
+    factor is kept in a scalar ``ws`` (true weights are ``ws * params``, as in
+    scikit-learn's SGD), so an update costs the batch's non-zeros, not
+    ``n_features``. The result equals the dense update up to rounding.
+    """
+    n_out = Y.shape[1]
+    n_params = params.shape[0]
+    n_w = n_params - n_out
+    n_features = n_w // n_out
+    n = order.shape[0]
+    bs = icodes[C.I_BATCH]
+    loss_code = icodes[C.I_LOSS]
+    delta = hyper[C.H_HUBER]
+    l2 = hyper[C.H_L2]
+    n_batches = (n + bs - 1) // bs
+    stamp = np.zeros(n_features, dtype=np.int64)
+    touched = np.empty(n_features, dtype=np.int64)
+    ws = 1.0
+    for b in range(n_batches):
+        start = b * bs
+        stop = min(start + bs, n)
+        nb = stop - start
+        n_touched = 0
+        direct_bad = 0
+        bloss = 0.0
+        for ii in range(start, stop):
+            i = order[ii]
+            if n_out == 1:
+                p = 0.0
+                for q in range(indptr[i], indptr[i + 1]):
+                    p += np.float64(data[q]) * params[indices[q]]
+                P[0, 0] = ws * p + params[n_w]
+            else:
+                for k in range(n_out):
+                    P[0, k] = 0.0
+                for q in range(indptr[i], indptr[i + 1]):
+                    x = np.float64(data[q])
+                    base = indices[q] * n_out
+                    for k in range(n_out):
+                        P[0, k] += x * params[base + k]
+                for k in range(n_out):
+                    P[0, k] = ws * P[0, k] + params[n_w + k]
+            bloss += _row_loss_grad(loss_code, Y, i, P, 0, delta, np.float64(sw[i]), G)
+            g0 = G[0, 0]
+            if nb == 1 and n_out == 1:
+                # per-sample SGD: update the row's weights directly
+                ws_new = ws * (1.0 - lrs[b] * l2)
+                scaled = lrs[b] * g0 / ws_new
+                for q in range(indptr[i], indptr[i + 1]):
+                    w = params[indices[q]] - scaled * np.float64(data[q])
+                    params[indices[q]] = w
+                    direct_bad += (w - w) != 0.0
+                grad[n_w] += g0
+                continue
+            for q in range(indptr[i], indptr[i + 1]):
+                j = indices[q]
+                if stamp[j] != b + 1:
+                    stamp[j] = b + 1
+                    touched[n_touched] = j
+                    n_touched += 1
+                x = np.float64(data[q])
+                if n_out == 1:
+                    grad[j] += x * g0
+                else:
+                    for k in range(n_out):
+                        grad[j * n_out + k] += x * G[0, k]
+            for k in range(n_out):
+                grad[n_w + k] += G[0, k]
+        stats[C.S_LOSS] += bloss
+        stats[C.S_WEIGHT] += nb
+        if not math.isfinite(bloss):
+            stats[C.S_DIVERGED] = 1.0
+            break
+        lr = lrs[b]
+        step = lr / nb
+        ws_new = ws * (1.0 - lr * l2)
+        scaled_step = step / ws_new
+        bad = direct_bad
+        for t in range(n_touched):
+            base = touched[t] * n_out
+            for k in range(n_out):
+                w = params[base + k] - scaled_step * grad[base + k]
+                grad[base + k] = 0.0
+                params[base + k] = w
+                bad += (w - w) != 0.0
+        for k in range(n_out):
+            w = params[n_w + k] - step * grad[n_w + k]
+            grad[n_w + k] = 0.0
+            params[n_w + k] = w
+            bad += (w - w) != 0.0
+        ws = ws_new
+        counters[C.C_STEP] += 1
+        counters[C.C_SEEN] += nb
+        if bad:
+            stats[C.S_DIVERGED] = 1.0
+            break
+        if ws < 1e-6:  # fold the scale in before it loses precision
+            for j in range(n_w):
+                params[j] *= ws
+            ws = 1.0
+    for j in range(n_w):
+        params[j] *= ws
+
+
 def _linear_epoch_csr(data, indices, indptr, Y, sw, order, lrs, params, m, v,
                       avg, grad, P, G, hyper, icodes, counters, stats):
     """One epoch of a linear model on CSR ``X`` (``data, indices, indptr``)."""
@@ -303,6 +412,15 @@ def _linear_epoch_csr(data, indices, indptr, Y, sw, order, lrs, params, m, v,
     stats[C.S_LOSS] = 0.0
     stats[C.S_WEIGHT] = 0.0
     stats[C.S_DIVERGED] = 0.0
+    max_lr = 0.0
+    for b in range(n_batches):
+        max_lr = max(max_lr, lrs[b])
+    if (icodes[C.I_OPTIMIZER] == C.SGD and hyper[C.H_L1] == 0.0
+            and hyper[C.H_CLIP] == 0.0 and icodes[C.I_AVERAGE_START] < 0
+            and max_lr * hyper[C.H_L2] < 0.5 and bs * mean_nnz < n_features):
+        _csr_sgd_sparse_updates(data, indices, indptr, Y, sw, order, lrs, params,
+                                grad[0], P, G, hyper, icodes, counters, stats)
+        return
     chunk_loss = np.zeros(_MAX_CHUNKS)
     for b in range(n_batches):
         start = b * bs
