@@ -28,6 +28,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from . import _config
 from ._kernels import _codes as C
 from ._kernels._rng import permutation
+from ._progress import ProgressBar
 from .exceptions import DivergenceError
 from .losses import loss_code
 from .optim import OPTIMIZERS, SCHEDULES, learning_rates, plateau_decay
@@ -107,7 +108,9 @@ SHARED_PARAMS_DOC = """
         Seeds shuffling and the validation split. The same value gives
         bitwise-identical weights, whatever ``n_threads`` is.
     verbose : int, default=0
-        Print one line per epoch (loss, validation score, learning rate, time).
+        1 prints one line per epoch (loss, validation score, learning rate,
+        time); 2 shows a progress bar over the epochs instead, drawn in place
+        in a Jupyter notebook.
     n_threads : int or None, default=None
         Threads of the compiled kernel. None uses all of Numba's threads on
         the main thread and one thread elsewhere (inside a search, a thread
@@ -120,6 +123,8 @@ ATTRIBUTES_DOC = """
         and warm-started fits add to it).
     t_ : int
         Optimizer steps taken since the weights were initialised.
+    learning_rates_ : list of float
+        Learning rate of the last step of each epoch.
     loss_curve_ : list of float
         Per epoch, the mean training loss over its mini-batches (each taken
         before its update) plus the penalty at the end of the epoch.
@@ -316,6 +321,7 @@ class BaseGradientEstimator(BaseEstimator):
             params, n_pen = self._init_params(X.shape[1], Y.shape[1], Y, sw, rng)
             self._train_state = _TrainState(params.astype(X.dtype), n_pen, seed)
             self.loss_curve_ = []
+            self.learning_rates_ = []
             self.n_iter_ = 0
             self.validation_scores_ = None
             self.best_validation_score_ = None
@@ -374,6 +380,9 @@ class BaseGradientEstimator(BaseEstimator):
         interrupted = False
         epochs_run = 0
         lowest, lowest_loss = None, np.inf  # fallback if training diverges
+        progress = None
+        if self.verbose >= 2 and n_epochs > 1:
+            progress = ProgressBar(n_epochs, type(self).__name__)
         for _ in range(n_epochs):
             try:
                 started = time.perf_counter()
@@ -411,6 +420,7 @@ class BaseGradientEstimator(BaseEstimator):
                 epochs_run += 1
                 self.n_iter_ += 1
                 self.loss_curve_.append(float(loss))
+                self.learning_rates_.append(float(lrs[-1]))
                 self.t_ = int(state.counters[C.C_STEP])
 
                 # monitored quantity: validation score, else minus the loss
@@ -429,8 +439,10 @@ class BaseGradientEstimator(BaseEstimator):
                     state.best_loss = min(state.best_loss, loss)
                 state.no_improve = 0 if improved else state.no_improve + 1
 
-                if self.verbose:
-                    val = f", validation score {score:.6f}" if X_val is not None else ""
+                val = f", validation score {score:.6f}" if X_val is not None else ""
+                if progress is not None:
+                    progress.update(epochs_run, f"loss {loss:.4g}{val}")
+                elif self.verbose:
                     print(f"Epoch {state.epoch}: loss {loss:.6f}{val}, "
                           f"learning rate {lrs[-1]:.3g}, "
                           f"{time.perf_counter() - started:.3f} s", flush=True)
@@ -440,7 +452,7 @@ class BaseGradientEstimator(BaseEstimator):
                         new_lr = plateau_decay(state.plateau_lr, self.decay_rate,
                                                self.min_learning_rate)
                         if new_lr is not None:
-                            if self.verbose:
+                            if self.verbose == 1:
                                 print(f"Plateau: learning rate {state.plateau_lr:.3g} -> "
                                       f"{new_lr:.3g}", flush=True)
                             state.plateau_lr = new_lr
@@ -458,6 +470,8 @@ class BaseGradientEstimator(BaseEstimator):
                 )
                 break
 
+        if progress is not None:
+            progress.close()
         if best_params is not None:
             # early stopping: predict with the best validated weights
             self._set_fitted_attributes(best_params)

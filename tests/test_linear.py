@@ -585,3 +585,43 @@ def test_sparse_sgd_divergence_is_caught():
     with pytest.raises(DivergenceError):
         model.fit(X * 1e3, y)
     assert np.all(np.isfinite(model.coef_))
+
+
+def test_learning_rates_recorded_per_epoch(small_regression):
+    X, y = small_regression
+    model = LinearRegressor(lr_schedule="step", step_size=1, decay_rate=0.5,
+                            batch_size="full", max_iter=3, tol=None).fit(X, y)
+    np.testing.assert_allclose(model.learning_rates_, [0.01, 0.005, 0.0025])
+
+
+def test_verbose_2_draws_a_progress_bar(small_regression, capsys):
+    X, y = small_regression
+    LinearRegressor(max_iter=4, verbose=2, tol=None).fit(X, y)
+    captured = capsys.readouterr()
+    assert "Epoch" not in captured.out
+    assert "4/4" in captured.err and "loss" in captured.err
+    assert captured.err.count("\r") == 4
+
+
+def test_progress_bar_in_a_notebook_updates_one_display(monkeypatch):
+    from sktune import _progress
+
+    shown = []
+
+    class Handle:
+        def update(self, text):
+            shown.append(text)
+
+    import sys
+    import types
+
+    fake = types.ModuleType("IPython.display")
+    fake.display = lambda obj, display_id=None: shown.append(obj) or Handle()
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    monkeypatch.setattr(_progress, "_in_notebook", lambda: True)
+    bar = _progress.ProgressBar(3, "fit")
+    for k in range(1, 4):
+        bar.update(k, "loss 1")
+    bar.close()
+    assert len(shown) == 4 and shown[-1].startswith("fit [") and "3/3" in shown[-1]
