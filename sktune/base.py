@@ -14,6 +14,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -29,6 +30,7 @@ from . import _config
 from ._kernels import _codes as C
 from ._kernels._rng import permutation
 from ._progress import ProgressBar
+from ._device import resolve_device
 from .exceptions import DivergenceError
 from .losses import loss_code
 from .optim import OPTIMIZERS, SCHEDULES, learning_rates, plateau_decay
@@ -111,6 +113,11 @@ SHARED_PARAMS_DOC = """
         1 prints one line per epoch (loss, validation score, learning rate,
         time); 2 shows a progress bar over the epochs instead, drawn in place
         in a Jupyter notebook.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where to train. ``"cuda"`` keeps the data and the weights on an
+        NVIDIA GPU for the whole fit (needs ``pip install sktune[cuda]``);
+        ``"auto"`` uses the GPU when one is available. Fitted attributes are
+        numpy arrays either way, so a GPU-trained model predicts anywhere.
     n_threads : int or None, default=None
         Threads of the compiled kernel. None uses all of Numba's threads on
         the main thread and one thread elsewhere (inside a search, a thread
@@ -132,6 +139,8 @@ ATTRIBUTES_DOC = """
         Validation score after each epoch, with ``early_stopping``.
     best_validation_score_ : float or None
         Best of ``validation_scores_``; its weights are the fitted ones.
+    device_ : str
+        The device the last fit ran on ("cpu" or "cuda").
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of str
@@ -218,6 +227,7 @@ class BaseGradientEstimator(BaseEstimator):
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
         "n_threads": [Interval(Integral, 1, None, closed="left"),
                       Interval(Integral, None, -1, closed="right"), None],
     }
@@ -230,8 +240,29 @@ class BaseGradientEstimator(BaseEstimator):
         raise NotImplementedError
 
     def _run_epoch(self, X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads):
-        """Train one epoch in place on ``state``."""
+        """Train one epoch in place on ``state`` with the CPU kernels."""
         raise NotImplementedError
+
+    def _cuda_runner(self, X, Y, sw, state):
+        """A callable ``(order, lrs, hyper, icodes, stats)`` training on the GPU."""
+        raise NotImplementedError
+
+    def _epoch_runner(self, X, Y, sw, state, n_threads):
+        """The callable that trains one epoch, on the fitted device.
+
+        The GPU runner uploads the data once here, so it stays on the device
+        for the whole fit.
+        """
+        if self.device_ == "cuda":
+            if sp.issparse(X):
+                raise ValueError("device='cuda' supports dense X only; pass "
+                                 "X.toarray() or use device='cpu'.")
+            return self._cuda_runner(X, Y, sw, state)
+
+        def run(order, lrs, hyper, icodes, stats):
+            self._run_epoch(X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads)
+
+        return run
 
     def _raw_output(self, X, params):
         """Raw model outputs (n_samples, n_outputs) for weights ``params``."""
@@ -309,6 +340,7 @@ class BaseGradientEstimator(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, *, incremental, classes=None):
         resume = (incremental or self.warm_start) and hasattr(self, "_train_state")
+        self.device_ = resolve_device(self.device)
         X, y = self._validate_data_xy(X, y, reset=not resume)
         Y = self._encode_targets(y, X.dtype, reset=not resume, classes=classes)
         sw = self._sample_weight(sample_weight, X, y)
@@ -380,6 +412,7 @@ class BaseGradientEstimator(BaseEstimator):
         interrupted = False
         epochs_run = 0
         lowest, lowest_loss = None, np.inf  # fallback if training diverges
+        run_epoch = self._epoch_runner(X, Y, sw, state, n_threads)
         progress = None
         if self.verbose >= 2 and n_epochs > 1:
             progress = ProgressBar(n_epochs, type(self).__name__)
@@ -393,7 +426,7 @@ class BaseGradientEstimator(BaseEstimator):
                     order[:] = np.arange(n)
                 lrs = self._schedule_rates(state, n_batches)
                 icodes[C.I_EPOCH] = state.epoch
-                self._run_epoch(X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads)
+                run_epoch(order, lrs, hyper, icodes, stats)
                 weights = state.params[: state.n_penalized]
                 loss = stats[C.S_LOSS] / max(stats[C.S_WEIGHT], 1) + penalty_value(weights, l2, l1)
                 if stats[C.S_DIVERGED] or not np.isfinite(loss):

@@ -56,6 +56,11 @@ class _BaseLinear(BaseGradientEstimator):
         else:
             kernel(*args)
 
+    def _cuda_runner(self, X, Y, sw, state):
+        from .._kernels import cuda
+
+        return cuda.LinearRunner(X, Y, sw, state)
+
     def _validate_data_xy(self, X, y, reset):
         X, y = super()._validate_data_xy(X, y, reset)
         if sp.issparse(X):
@@ -132,7 +137,7 @@ class LinearRegressor(GradientRegressorMixin, _BaseLinear):
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
-                 n_threads=None):
+                 device="cpu", n_threads=None):
         store_params(self, locals())
 
     def _set_fitted_attributes(self, params):
@@ -202,5 +207,5 @@ class LinearClassifier(GradientClassifierMixin, _BaseLinear):
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
-                 n_threads=None):
+                 device="cpu", n_threads=None):
         store_params(self, locals())

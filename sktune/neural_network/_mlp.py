@@ -159,6 +159,11 @@ class _BaseMLP(BaseGradientEstimator):
         else:
             kernel(*args)
 
+    def _cuda_runner(self, X, Y, sw, state):
+        from .._kernels import cuda
+
+        return cuda.MLPRunner(X, Y, sw, state, self._sizes)
+
     def _training_context(self):
         # The kernel parallelises over row chunks itself; BLAS threads on top
         # of that (or on these small products at all) only oversubscribe.
@@ -240,7 +245,7 @@ class MLPRegressor(GradientRegressorMixin, _BaseMLP):
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
-                 n_threads=None):
+                 device="cpu", n_threads=None):
         store_params(self, locals())
 
     def _out_activation(self):
@@ -300,7 +305,7 @@ class MLPClassifier(GradientClassifierMixin, _BaseMLP):
                  step_size=10, min_learning_rate=0.0, restart_period=10,
                  restart_mult=1.0, tol=1e-4, n_iter_no_change=10, early_stopping=False,
                  validation_fraction=0.1, shuffle=True, average=False, warm_start=False,
-                 random_state=None, verbose=0, n_threads=None):
+                 random_state=None, verbose=0, device="cpu", n_threads=None):
         store_params(self, locals())
 
     def _multi_output_y(self):
