@@ -208,6 +208,28 @@ def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch)
     return finite
 
 
+@njit(cache=True, inline="always")
+def _end_batch(params, grad, m, v, avg, chunk_loss, nc, nb, lr, hyper, icodes, counters,
+               stats):
+    """Sum the ``nc`` chunk gradients and losses in order, record the loss and
+    update the weights. Returns False (and flags ``stats``) on divergence."""
+    n_params = params.shape[0]
+    for c in range(1, nc):
+        for j in range(n_params):
+            grad[0, j] += grad[c, j]
+            grad[c, j] = 0.0
+    bloss = 0.0
+    for c in range(nc):
+        bloss += chunk_loss[c]
+    stats[C.S_LOSS] += bloss
+    stats[C.S_WEIGHT] += nb
+    if math.isfinite(bloss) and _apply_update(params, grad[0], m, v, avg, lr, hyper,
+                                              icodes, counters, nb):
+        return True
+    stats[C.S_DIVERGED] = 1.0
+    return False
+
+
 def _linear_epoch_dense(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
                         hyper, icodes, counters, stats):
     """One epoch of a linear model on dense ``X`` (see module docstring).
@@ -218,7 +240,6 @@ def _linear_epoch_dense(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
     """
     n_features = X.shape[1]
     n_out = Y.shape[1]
-    n_params = params.shape[0]
     n = order.shape[0]
     bs = icodes[C.I_BATCH]
     loss_code = icodes[C.I_LOSS]
@@ -269,22 +290,8 @@ def _linear_epoch_dense(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
                 for k in range(n_out):
                     gc[n_features * n_out + k] += G[c, k]
             chunk_loss[c] = closs
-        for c in range(1, nc):
-            for j in range(n_params):
-                grad[0, j] += grad[c, j]
-                grad[c, j] = 0.0
-        bloss = 0.0
-        for c in range(nc):
-            bloss += chunk_loss[c]
-        stats[C.S_LOSS] += bloss
-        stats[C.S_WEIGHT] += nb
-        if not math.isfinite(bloss):
-            stats[C.S_DIVERGED] = 1.0
-            return
-        ok = _apply_update(params, grad[0], m, v, avg, lrs[b], hyper, icodes,
-                           counters, nb)
-        if not ok:
-            stats[C.S_DIVERGED] = 1.0
+        if not _end_batch(params, grad, m, v, avg, chunk_loss, nc, nb, lrs[b], hyper,
+                          icodes, counters, stats):
             return
 
 
@@ -451,22 +458,8 @@ def _linear_epoch_csr(data, indices, indptr, Y, sw, order, lrs, params, m, v,
                 for k in range(n_out):
                     gc[n_features * n_out + k] += G[c, k]
             chunk_loss[c] = closs
-        for c in range(1, nc):
-            for j in range(n_params):
-                grad[0, j] += grad[c, j]
-                grad[c, j] = 0.0
-        bloss = 0.0
-        for c in range(nc):
-            bloss += chunk_loss[c]
-        stats[C.S_LOSS] += bloss
-        stats[C.S_WEIGHT] += nb
-        if not math.isfinite(bloss):
-            stats[C.S_DIVERGED] = 1.0
-            return
-        ok = _apply_update(params, grad[0], m, v, avg, lrs[b], hyper, icodes,
-                           counters, nb)
-        if not ok:
-            stats[C.S_DIVERGED] = 1.0
+        if not _end_batch(params, grad, m, v, avg, chunk_loss, nc, nb, lrs[b], hyper,
+                          icodes, counters, stats):
             return
 
 
@@ -642,7 +635,6 @@ def _mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, delta
     n = order.shape[0]
     bs = icodes[C.I_BATCH]
     n_batches = (n + bs - 1) // bs
-    n_params = params.shape[0]
     stats[C.S_LOSS] = 0.0
     stats[C.S_WEIGHT] = 0.0
     stats[C.S_DIVERGED] = 0.0
@@ -657,20 +649,8 @@ def _mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, delta
             hi = start + ((c + 1) * nb) // nc
             chunk_loss[c] = _mlp_batch_grad_jit(X, Y, sw, order[lo:hi], params, grad[c],
                                                 sizes, acts[c], deltas[c], hyper, icodes)
-        bloss = 0.0
-        for c in range(nc):
-            bloss += chunk_loss[c]
-        for c in range(1, nc):
-            for j in range(n_params):
-                grad[0, j] += grad[c, j]
-        stats[C.S_LOSS] += bloss
-        stats[C.S_WEIGHT] += nb
-        if not math.isfinite(bloss):
-            stats[C.S_DIVERGED] = 1.0
-            return
-        ok = _apply_update(params, grad[0], m, v, avg, lrs[b], hyper, icodes, counters, nb)
-        if not ok:
-            stats[C.S_DIVERGED] = 1.0
+        if not _end_batch(params, grad, m, v, avg, chunk_loss, nc, nb, lrs[b], hyper,
+                          icodes, counters, stats):
             return
 
 
