@@ -339,6 +339,15 @@ class BaseGradientEstimator(BaseEstimator):
     # the training loop
 
     def _fit(self, X, y, sample_weight, *, incremental, classes=None):
+        loop = self._prepare_fit(X, y, sample_weight, incremental=incremental,
+                                 classes=classes)
+        n_threads = _config.effective_threads(self.n_threads)
+        with self._training_context():
+            loop.run(self._epoch_runner(loop.X, loop.Y, loop.sw, loop.state, n_threads))
+        return self
+
+    def _prepare_fit(self, X, y, sample_weight, *, incremental, classes=None):
+        """Validate the data, initialise or resume the state: an :class:`_EpochLoop`."""
         resume = (incremental or self.warm_start) and hasattr(self, "_train_state")
         self.device_ = resolve_device(self.device)
         X, y = self._validate_data_xy(X, y, reset=not resume)
@@ -382,9 +391,7 @@ class BaseGradientEstimator(BaseEstimator):
             self.best_validation_score_ = None
 
         n_epochs = 1 if incremental else self.max_iter
-        with self._training_context():
-            self._train_epochs(X, Y, sw, X_val, y_val, sw_val, n_epochs, incremental)
-        return self
+        return _EpochLoop(self, X, Y, sw, (X_val, y_val, sw_val), n_epochs, incremental)
 
     def _check_resume(self, n_features, n_outputs):
         """Raise if the current parameters do not fit the trained model."""
@@ -392,132 +399,6 @@ class BaseGradientEstimator(BaseEstimator):
     def _training_context(self):
         """Context entered around the epoch loop (e.g. to cap BLAS threads)."""
         return contextlib.nullcontext()
-
-    def _train_epochs(self, X, Y, sw, X_val, y_val, sw_val, n_epochs, incremental):
-        state = self._train_state
-        n = X.shape[0]
-        bs = self._resolve_batch_size(n)
-        n_batches = -(-n // bs)
-        hyper, icodes, (l2, l1) = self._hyper_and_codes(state, bs)
-        n_threads = _config.effective_threads(self.n_threads)
-        stats = np.zeros(C.N_STATS)
-        order = np.empty(n, dtype=np.int64)
-
-        tol = self.tol
-        # the plateau schedule watches for stalls even when tol=None
-        min_gain = 0.0 if tol is None else tol
-        best_score = -np.inf
-        best_params = None
-        converged = False
-        interrupted = False
-        epochs_run = 0
-        lowest, lowest_loss = None, np.inf  # fallback if training diverges
-        run_epoch = self._epoch_runner(X, Y, sw, state, n_threads)
-        progress = None
-        if self.verbose >= 2 and n_epochs > 1:
-            progress = ProgressBar(n_epochs, type(self).__name__)
-        for _ in range(n_epochs):
-            try:
-                started = time.perf_counter()
-                snap = state.snapshot()
-                if self.shuffle:
-                    permutation(state.seed, state.epoch, order)
-                else:
-                    order[:] = np.arange(n)
-                lrs = self._schedule_rates(state, n_batches)
-                icodes[C.I_EPOCH] = state.epoch
-                run_epoch(order, lrs, hyper, icodes, stats)
-                weights = state.params[: state.n_penalized]
-                loss = stats[C.S_LOSS] / max(stats[C.S_WEIGHT], 1) + penalty_value(weights, l2, l1)
-                if stats[C.S_DIVERGED] or not np.isfinite(loss):
-                    state.restore(snap)
-                    if lowest is not None:
-                        # the weights may have grown huge before overflowing:
-                        # fall back to those with the lowest loss of this call
-                        state.params[...] = lowest
-                    self._set_fitted_attributes(state.predictive_params())
-                    raise DivergenceError(
-                        f"{type(self).__name__} diverged in epoch {state.epoch + 1}: "
-                        "the loss or a weight became non-finite (NaN or inf). The "
-                        "finite weights with the lowest training loss were kept. Try "
-                        "scaling the features (e.g. StandardScaler), a lower "
-                        f"learning_rate (now {self.learning_rate}), or clip_norm to "
-                        "clip gradients."
-                    )
-                if loss < lowest_loss:
-                    # the epoch's loss was measured along the way from the
-                    # weights it started with (exactly those for full batches)
-                    lowest_loss = loss
-                    lowest = snap["params"]
-                state.epoch += 1
-                epochs_run += 1
-                self.n_iter_ += 1
-                self.loss_curve_.append(float(loss))
-                self.learning_rates_.append(float(lrs[-1]))
-                self.t_ = int(state.counters[C.C_STEP])
-
-                # monitored quantity: validation score, else minus the loss
-                if X_val is not None:
-                    self._set_fitted_attributes(state.predictive_params())
-                    score = float(self._validation_score(X_val, y_val, sw_val))
-                    self.validation_scores_.append(score)
-                    improved = score > best_score + min_gain
-                    if score > best_score:
-                        best_score = score
-                        best_params = state.predictive_params().copy()
-                        self.best_validation_score_ = score
-                else:
-                    score = -loss
-                    improved = loss < state.best_loss - min_gain
-                    state.best_loss = min(state.best_loss, loss)
-                state.no_improve = 0 if improved else state.no_improve + 1
-
-                val = f", validation score {score:.6f}" if X_val is not None else ""
-                if progress is not None:
-                    progress.update(epochs_run, f"loss {loss:.4g}{val}")
-                elif self.verbose:
-                    print(f"Epoch {state.epoch}: loss {loss:.6f}{val}, "
-                          f"learning rate {lrs[-1]:.3g}, "
-                          f"{time.perf_counter() - started:.3f} s", flush=True)
-
-                if state.no_improve >= self.n_iter_no_change:
-                    if self.lr_schedule == "plateau":
-                        new_lr = plateau_decay(state.plateau_lr, self.decay_rate,
-                                               self.min_learning_rate)
-                        if new_lr is not None:
-                            if self.verbose == 1:
-                                print(f"Plateau: learning rate {state.plateau_lr:.3g} -> "
-                                      f"{new_lr:.3g}", flush=True)
-                            state.plateau_lr = new_lr
-                            state.no_improve = 0
-                            continue
-                    if tol is not None and not incremental:
-                        converged = True
-                        break
-            except KeyboardInterrupt:
-                interrupted = True
-                warnings.warn(
-                    f"Training interrupted by the user after {self.n_iter_} "
-                    "epoch(s); the estimator keeps the weights reached so far.",
-                    UserWarning,
-                )
-                break
-
-        if progress is not None:
-            progress.close()
-        if best_params is not None:
-            # early stopping: predict with the best validated weights
-            self._set_fitted_attributes(best_params)
-        else:
-            self._set_fitted_attributes(state.predictive_params())
-        self.t_ = int(state.counters[C.C_STEP])
-        if (not incremental and not converged and not interrupted
-                and tol is not None and epochs_run == self.max_iter):
-            warnings.warn(
-                f"Maximum number of epochs ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet. Consider increasing max_iter.",
-                ConvergenceWarning,
-            )
 
     # ------------------------------------------------------------------
     # data plumbing
@@ -576,6 +457,167 @@ class BaseGradientEstimator(BaseEstimator):
         tags.input_tags.sparse = bool(self._accept_sparse)
         return tags
 
+
+
+
+class _EpochLoop:
+    """Python's side of training: everything decided between two epochs.
+
+    :meth:`begin` prepares an epoch (snapshot, shuffle, learning rates) and
+    :meth:`end` judges it (loss, divergence, early stopping, plateau,
+    verbose output). A single fit runs them around one kernel call per
+    epoch (:meth:`run`); a batched search runs many loops around one
+    population kernel call.
+    """
+
+    def __init__(self, est, X, Y, sw, validation, n_epochs, incremental):
+        self.est = est
+        self.X, self.Y, self.sw = X, Y, sw
+        self.X_val, self.y_val, self.sw_val = validation
+        self.state = state = est._train_state
+        self.n_epochs = n_epochs
+        self.incremental = incremental
+        self.n = n = X.shape[0]
+        bs = est._resolve_batch_size(n)
+        self.n_batches = -(-n // bs)
+        self.hyper, self.icodes, (self.l2, self.l1) = est._hyper_and_codes(state, bs)
+        self.stats = np.zeros(C.N_STATS)
+        self.order = np.empty(n, dtype=np.int64)
+        # the plateau schedule watches for stalls even when tol=None
+        self.min_gain = 0.0 if est.tol is None else est.tol
+        self.best_score = -np.inf
+        self.best_params = None
+        self.converged = self.interrupted = self.done = False
+        self.epochs_run = 0
+        self.lowest, self.lowest_loss = None, np.inf  # fallback if training diverges
+        self.progress = None
+        if est.verbose >= 2 and n_epochs > 1:
+            self.progress = ProgressBar(n_epochs, type(est).__name__)
+
+    def run(self, run_epoch):
+        """Train up to ``n_epochs`` epochs with ``run_epoch`` and publish."""
+        try:
+            while self.begin():
+                run_epoch(self.order, self.lrs, self.hyper, self.icodes, self.stats)
+                self.end()
+        except KeyboardInterrupt:
+            self.interrupt()
+        self.finish()
+
+    def begin(self):
+        """Prepare the next epoch; False when training is over."""
+        if self.done or self.epochs_run >= self.n_epochs:
+            self.done = True
+            return False
+        est, state = self.est, self.state
+        self.started = time.perf_counter()
+        self.snap = state.snapshot()
+        if est.shuffle:
+            permutation(state.seed, state.epoch, self.order)
+        else:
+            self.order[:] = np.arange(self.n)
+        self.lrs = est._schedule_rates(state, self.n_batches)
+        self.icodes[C.I_EPOCH] = state.epoch
+        return True
+
+    def end(self):
+        """Judge the epoch just trained; raises DivergenceError."""
+        est, state, stats = self.est, self.state, self.stats
+        weights = state.params[: state.n_penalized]
+        loss = (stats[C.S_LOSS] / max(stats[C.S_WEIGHT], 1)
+                + penalty_value(weights, self.l2, self.l1))
+        if stats[C.S_DIVERGED] or not np.isfinite(loss):
+            self.done = True
+            state.restore(self.snap)
+            if self.lowest is not None:
+                # the weights may have grown huge before overflowing:
+                # fall back to those with the lowest loss of this call
+                state.params[...] = self.lowest
+            est._set_fitted_attributes(state.predictive_params())
+            raise DivergenceError(
+                f"{type(est).__name__} diverged in epoch {state.epoch + 1}: "
+                "the loss or a weight became non-finite (NaN or inf). The "
+                "finite weights with the lowest training loss were kept. Try "
+                "scaling the features (e.g. StandardScaler), a lower "
+                f"learning_rate (now {est.learning_rate}), or clip_norm to "
+                "clip gradients."
+            )
+        if loss < self.lowest_loss:
+            # the epoch's loss was measured along the way from the weights
+            # it started with (exactly those for full batches)
+            self.lowest_loss = loss
+            self.lowest = self.snap["params"]
+        state.epoch += 1
+        self.epochs_run += 1
+        est.n_iter_ += 1
+        est.loss_curve_.append(float(loss))
+        est.learning_rates_.append(float(self.lrs[-1]))
+        est.t_ = int(state.counters[C.C_STEP])
+
+        # monitored quantity: validation score, else minus the loss
+        if self.X_val is not None:
+            est._set_fitted_attributes(state.predictive_params())
+            score = float(est._validation_score(self.X_val, self.y_val, self.sw_val))
+            est.validation_scores_.append(score)
+            improved = score > self.best_score + self.min_gain
+            if score > self.best_score:
+                self.best_score = score
+                self.best_params = state.predictive_params().copy()
+                est.best_validation_score_ = score
+        else:
+            score = -loss
+            improved = loss < state.best_loss - self.min_gain
+            state.best_loss = min(state.best_loss, loss)
+        state.no_improve = 0 if improved else state.no_improve + 1
+
+        val = f", validation score {score:.6f}" if self.X_val is not None else ""
+        if self.progress is not None:
+            self.progress.update(self.epochs_run, f"loss {loss:.4g}{val}")
+        elif est.verbose:
+            print(f"Epoch {state.epoch}: loss {loss:.6f}{val}, "
+                  f"learning rate {self.lrs[-1]:.3g}, "
+                  f"{time.perf_counter() - self.started:.3f} s", flush=True)
+
+        if state.no_improve >= est.n_iter_no_change:
+            if est.lr_schedule == "plateau":
+                new_lr = plateau_decay(state.plateau_lr, est.decay_rate,
+                                       est.min_learning_rate)
+                if new_lr is not None:
+                    if est.verbose == 1:
+                        print(f"Plateau: learning rate {state.plateau_lr:.3g} -> "
+                              f"{new_lr:.3g}", flush=True)
+                    state.plateau_lr = new_lr
+                    state.no_improve = 0
+                    return
+            if est.tol is not None and not self.incremental:
+                self.converged = self.done = True
+
+    def interrupt(self):
+        """Ctrl-C: stop here, keeping the weights reached so far."""
+        self.interrupted = self.done = True
+        warnings.warn(
+            f"Training interrupted by the user after {self.est.n_iter_} "
+            "epoch(s); the estimator keeps the weights reached so far.",
+            UserWarning,
+        )
+
+    def finish(self):
+        """Publish the fitted attributes (best validated weights if any)."""
+        est, state = self.est, self.state
+        if self.progress is not None:
+            self.progress.close()
+        if self.best_params is not None:
+            est._set_fitted_attributes(self.best_params)
+        else:
+            est._set_fitted_attributes(state.predictive_params())
+        est.t_ = int(state.counters[C.C_STEP])
+        if (not self.incremental and not self.converged and not self.interrupted
+                and est.tol is not None and self.epochs_run == est.max_iter):
+            warnings.warn(
+                f"Maximum number of epochs ({est.max_iter}) reached and the "
+                "optimization hasn't converged yet. Consider increasing max_iter.",
+                ConvergenceWarning,
+            )
 
 
 class GradientRegressorMixin(RegressorMixin):
