@@ -358,8 +358,9 @@ class BaseGradientEstimator(BaseEstimator):
 
         if not resume:
             rng = check_random_state(self.random_state)
-            seed = int(rng.randint(np.iinfo(np.int32).max))
+            # weights first: the same draws as scikit-learn's MLP initialisation
             params, n_pen = self._init_params(X.shape[1], Y.shape[1], Y, sw, rng)
+            seed = int(rng.randint(np.iinfo(np.int32).max))
             self._train_state = _TrainState(params.astype(X.dtype), n_pen, seed)
             self.loss_curve_ = []
             self.learning_rates_ = []

@@ -739,3 +739,21 @@ def test_hinge_output_activation_is_identity():
     X, y = rng.randn(60, 3), rng.randint(0, 3, 60)
     clf = MLPClassifier(hidden_layer_sizes=(4,), loss="hinge", max_iter=2, tol=None)
     assert clf.fit(X, y).out_activation_ == "identity"
+
+
+def test_glorot_init_reproduces_sklearn_training():
+    # init="glorot" draws scikit-learn's initial weights from the same seed;
+    # full-batch plain SGD then follows scikit-learn's MLP step for step
+    X, y = make_friedman1(n_samples=120, random_state=0)
+    kw = dict(hidden_layer_sizes=(7, 5), random_state=3)
+    ours = MLPRegressor(init="glorot", optimizer="sgd", learning_rate=0.05,
+                        batch_size="full", shuffle=False, max_iter=4, tol=None, **kw)
+    ours.fit(X, y)
+    ref = SkMLPRegressor(solver="sgd", momentum=0.0, nesterovs_momentum=False,
+                         learning_rate_init=0.05, batch_size=120, shuffle=False,
+                         alpha=0.0, max_iter=4, tol=0.0, n_iter_no_change=100, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref.fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -486,6 +486,49 @@ def _view2d(flat, offset, rows, cols):
     return flat[offset: offset + rows * cols].reshape(rows, cols)
 
 
+@njit(cache=True, inline="always")
+def _bias_activation_loop(code, Z, params, b_off):
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            Z[r, j] = activation(code, np.float64(Z[r, j]) + params[b_off + j])
+
+
+@njit(cache=True, inline="always")
+def _bias_activation(code, Z, params, b_off):
+    """``Z = activation(Z + bias)`` in place; one loop per activation with the
+    code as a literal, so the per-element branch folds away and it vectorizes."""
+    if code == C.RELU:
+        _bias_activation_loop(C.RELU, Z, params, b_off)
+    elif code == C.TANH:
+        _bias_activation_loop(C.TANH, Z, params, b_off)
+    elif code == C.LOGISTIC_ACT:
+        _bias_activation_loop(C.LOGISTIC_ACT, Z, params, b_off)
+    elif code == C.LEAKY_RELU:
+        _bias_activation_loop(C.LEAKY_RELU, Z, params, b_off)
+    else:
+        _bias_activation_loop(C.IDENTITY, Z, params, b_off)
+
+
+@njit(cache=True, inline="always")
+def _activation_grad_loop(code, D, A):
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            D[r, j] *= activation_grad(code, np.float64(A[r, j]))
+
+
+@njit(cache=True, inline="always")
+def _times_activation_grad(code, D, A):
+    """``D *= activation'(A)`` in place (the derivative from the output ``A``)."""
+    if code == C.RELU:
+        _activation_grad_loop(C.RELU, D, A)
+    elif code == C.TANH:
+        _activation_grad_loop(C.TANH, D, A)
+    elif code == C.LOGISTIC_ACT:
+        _activation_grad_loop(C.LOGISTIC_ACT, D, A)
+    elif code == C.LEAKY_RELU:
+        _activation_grad_loop(C.LEAKY_RELU, D, A)
+
+
 def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, icodes):
     """Forward and backward pass of the rows ``X[idx]``.
 
@@ -529,17 +572,12 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
         Z = _view2d(acts, a_off, nb, fan_out)
         np.dot(A_prev, W, Z)
         hidden = l < n_layers - 1
-        for r in range(nb):
-            for j in range(fan_out):
-                z = np.float64(Z[r, j]) + params[b_off + j]
-                if hidden:
-                    a = activation(act_code, z)
-                    if rate > 0.0:
-                        a *= _dropout_keep(seed, epoch, idx[r], unit0 + j, rate)
-                    Z[r, j] = a
-                else:
-                    Z[r, j] = z
+        _bias_activation(act_code if hidden else C.IDENTITY, Z, params, b_off)
         if hidden:
+            if rate > 0.0:
+                for r in range(nb):
+                    for j in range(fan_out):
+                        Z[r, j] *= _dropout_keep(seed, epoch, idx[r], unit0 + j, rate)
             unit0 += fan_out
         w_off += fan_in * fan_out
         b_off += fan_out
@@ -593,18 +631,18 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
             D_prev = _view2d(deltas, nxt, nb, fan_in)
             np.dot(D, W.T, D_prev)
             unit0 -= fan_in
-            for r in range(nb):
-                for j in range(fan_in):
-                    a = np.float64(A_prev[r, j])
-                    g = np.float64(D_prev[r, j])
-                    if rate > 0.0:
+            if rate > 0.0:
+                # through the mask: dropped units pass no gradient; kept ones
+                # are scaled, and their activation is undone to take act'
+                for r in range(nb):
+                    for j in range(fan_in):
                         keep = _dropout_keep(seed, epoch, idx[r], unit0 + j, rate)
                         if keep == 0.0:
                             D_prev[r, j] = 0.0
-                            continue
-                        g *= keep
-                        a /= keep
-                    D_prev[r, j] = g * activation_grad(act_code, a)
+                        else:
+                            D_prev[r, j] *= keep
+                            A_prev[r, j] /= keep
+            _times_activation_grad(act_code, D_prev, A_prev)
             cur = nxt
     return loss
 
@@ -614,7 +652,7 @@ _mlp_batch_grad_jit = njit(cache=True, nogil=True, error_model="numpy")(
 
 
 # Rows per gradient chunk of an MLP batch: enough for efficient BLAS calls.
-_MLP_CHUNK_ROWS = 16
+_MLP_CHUNK_ROWS = 64
 _MLP_MAX_CHUNKS = 4
 
 

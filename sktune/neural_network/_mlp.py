@@ -40,14 +40,20 @@ _MLP_PARAMS_DOC = """
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu"}, \
 default="relu"
         Hidden-layer activation (``"leaky_relu"`` has slope 0.01 below zero).
-        Weights start from He initialisation for the ReLU family and Glorot
-        for the others.
     dropout : float, default=0.0
         Rate at which hidden units are dropped during training (inverted
         dropout: kept units are scaled by ``1 / (1 - dropout)``); predictions
         use every unit. The masks come from a counter-based generator keyed by
         (seed, epoch, sample, unit), so ``random_state`` fixes them whatever
         the thread count.
+    init : {"auto", "he", "glorot"}, default="auto"
+        Initial weights. ``"auto"``: He (uniform in ``±sqrt(6 / fan_in)``)
+        for the ReLU family and Glorot (``±sqrt(6 / (fan_in + fan_out))``)
+        otherwise, zero hidden biases and the output bias at the best
+        constant model. ``"he"``: He for every hidden layer. ``"glorot"``:
+        scikit-learn's scheme, Glorot weights and biases for every layer
+        (bound ``sqrt(2 / (fan_in + fan_out))`` for ``"logistic"``), which
+        reproduces its MLP's starting point.
 """
 
 _MLP_ATTRIBUTES_DOC = """
@@ -101,6 +107,7 @@ class _BaseMLP(BaseGradientEstimator):
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "init": [StrOptions({"auto", "he", "glorot"})],
     }
 
     def _layer_sizes(self, n_features, n_outputs):
@@ -127,15 +134,26 @@ class _BaseMLP(BaseGradientEstimator):
         sizes = self._layer_sizes(n_features, n_outputs)
         self._sizes = np.asarray(sizes, dtype=np.int64)
         weights, biases = [], []
+        he = self.init == "he" or (self.init == "auto"
+                                   and self.activation in ("relu", "leaky_relu"))
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             last = layer == len(sizes) - 2
-            if self.activation in ("relu", "leaky_relu") and not last:
+            if self.init == "glorot":
+                # scikit-learn's scheme: weights and biases uniform in the
+                # Glorot bound (narrower for the logistic activation)
+                factor = 2.0 if self.activation == "logistic" else 6.0
+                bound = np.sqrt(factor / (fan_in + fan_out))
+                weights.append(rng.uniform(-bound, bound, fan_in * fan_out))
+                biases.append(rng.uniform(-bound, bound, fan_out))
+                continue
+            if he and not last:
                 bound = np.sqrt(6.0 / fan_in)  # He
             else:
                 bound = np.sqrt(6.0 / (fan_in + fan_out))  # Glorot
             weights.append(rng.uniform(-bound, bound, fan_in * fan_out))
             biases.append(np.zeros(fan_out))
-        biases[-1] = self._baseline(Y, sw)
+        if self.init != "glorot":
+            biases[-1] = self._baseline(Y, sw)
         n_weights = sum(w.size for w in weights)
         return np.concatenate(weights + biases), n_weights
 
@@ -237,7 +255,8 @@ class MLPRegressor(GradientRegressorMixin, _BaseMLP):
     }
 
     def __init__(self, hidden_layer_sizes=(100,), loss="squared_error", *,
-                 huber_delta=1.35, activation="relu", dropout=0.0, optimizer="adam",
+                 huber_delta=1.35, activation="relu", dropout=0.0, init="auto",
+                 optimizer="adam",
                  learning_rate=0.001, lr_schedule="constant", batch_size="auto",
                  max_iter=200, momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  penalty=None, alpha=1e-4, l1_ratio=0.15, clip_norm=None,
@@ -298,7 +317,8 @@ class MLPClassifier(GradientClassifierMixin, _BaseMLP):
     }
 
     def __init__(self, hidden_layer_sizes=(100,), loss="log_loss", *, class_weight=None,
-                 activation="relu", dropout=0.0, optimizer="adam", learning_rate=0.001,
+                 activation="relu", dropout=0.0, init="auto", optimizer="adam",
+                 learning_rate=0.001,
                  lr_schedule="constant", batch_size="auto", max_iter=200, momentum=0.9,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, penalty=None, alpha=1e-4,
                  l1_ratio=0.15, clip_norm=None, power_t=0.25, decay_rate=0.9,
