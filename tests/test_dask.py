@@ -1,0 +1,110 @@
+"""Searches on a dask.distributed cluster through joblib's dask backend."""
+import os
+
+import joblib
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster, get_task_stream
+from sklearn.datasets import make_regression
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sktune import LinearRegressor, MLPClassifier
+
+N_WORKERS = min(2, os.cpu_count())
+
+
+def _grid_search():
+    X, y = make_regression(n_samples=150, n_features=6, noise=5.0, random_state=0)
+    pipe = make_pipeline(StandardScaler(), LinearRegressor(max_iter=15, tol=None,
+                                                           penalty="elasticnet",
+                                                           random_state=0))
+    grid = {
+        "linearregressor__optimizer": ["sgd", "adam"],
+        "linearregressor__learning_rate": [0.01, 0.1],
+        "linearregressor__l1_ratio": [0.15, 0.8],
+        "linearregressor__batch_size": [16, "full"],
+    }
+    return GridSearchCV(pipe, grid, cv=KFold(3, shuffle=True, random_state=0)), X, y
+
+
+def _thread_policy():
+    """Run in a dask task: the thread counts sktune sees there."""
+    import threading
+
+    import numba
+
+    from sktune import _config
+
+    return {
+        "effective_threads": _config.effective_threads(None),
+        "numba_threads": numba.get_num_threads(),
+        "main_thread": threading.current_thread() is threading.main_thread(),
+        "pid": os.getpid(),
+    }
+
+
+def _fit_in_worker(X, y):
+    """Run in a dask task: a default-threaded MLP fit."""
+    model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, tol=None, random_state=0)
+    return model.fit(X, y).predict_proba(X)
+
+
+@pytest.fixture(scope="module")
+def local_search():
+    # Run locally first: it also warms the Numba cache before worker
+    # processes load it (concurrent first-time cache writes can race).
+    search, X, y = _grid_search()
+    return search.fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def client(local_search):
+    with LocalCluster(n_workers=N_WORKERS, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.wait_for_workers(N_WORKERS)
+        yield client
+
+
+def test_grid_search_on_dask_matches_local(client, local_search):
+    search, X, y = _grid_search()
+    with get_task_stream(client) as stream, joblib.parallel_config(backend="dask"):
+        search.set_params(n_jobs=-1).fit(X, y)
+    # the fits really ran on the cluster's workers
+    assert {task["worker"] for task in stream.data} <= set(client.scheduler_info()["workers"])
+    assert len(stream.data) > 0
+    assert search.cv_results_["params"] == local_search.cv_results_["params"]
+    for key in ("mean_test_score", "std_test_score", "split0_test_score",
+                "split1_test_score", "split2_test_score"):
+        np.testing.assert_allclose(search.cv_results_[key], local_search.cv_results_[key],
+                                   rtol=1e-10)
+    assert search.best_params_ == local_search.best_params_
+    np.testing.assert_allclose(search.predict(X), local_search.predict(X), rtol=1e-10)
+
+
+def test_worker_threads_are_capped(client):
+    workers = client.scheduler_info()["workers"]
+    assert len(workers) == N_WORKERS
+    futures = [client.submit(_thread_policy, pure=False, workers=[address])
+               for address in workers]
+    policies = dict(zip(workers, client.gather(futures)))
+    assert len({p["pid"] for p in policies.values()}) == N_WORKERS  # separate processes
+    total = 0
+    for address, policy in policies.items():
+        # tasks run in the worker's thread pool, so sktune's default
+        # (n_threads=None) runs the serial kernel there
+        assert not policy["main_thread"]
+        assert policy["effective_threads"] == 1
+        assert 1 <= policy["effective_threads"] <= policy["numba_threads"]
+        total += workers[address]["nthreads"] * policy["effective_threads"]
+    assert total <= os.cpu_count()
+
+
+def test_fit_in_worker_matches_local(client):
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 4)
+    y = (X[:, 0] - X[:, 1] > 0).astype(int)
+    local = _fit_in_worker(X, y)  # compiles (or loads) the kernel here first
+    remote = client.submit(_fit_in_worker, X, y, pure=False).result()
+    np.testing.assert_allclose(remote, local, rtol=1e-10)
