@@ -141,7 +141,7 @@ def _epoch_learning_rates(estimator):
             or schedule == "plateau" or not curve or not n_iter or not n_steps):
         return None
     steps_per_epoch = n_steps / n_iter
-    n_batches = max(int(round(steps_per_epoch)), 1)
+    n_batches = max(round(steps_per_epoch), 1)
     epoch = np.arange(n_iter - len(curve), n_iter)
     t_end = np.round((epoch + 1) * steps_per_epoch)
     e_end = epoch + (n_batches - 1) / n_batches
@@ -330,11 +330,11 @@ class LossCurveDisplay:
         self.bounding_ax_ = None
         if ax is None:
             if with_validation:
-                fig, (loss_ax, val_ax) = plt.subplots(
-                    2, 1, sharex=True, figsize=(6.4, 6.4),
+                _, (loss_ax, val_ax) = plt.subplots(
+                    2, 1, sharex=True, figsize=(6.4, 6.4), layout="constrained",
                     gridspec_kw={"height_ratios": [3, 2]})
                 return loss_ax, val_ax
-            _, loss_ax = plt.subplots()
+            _, loss_ax = plt.subplots(layout="constrained")
             return loss_ax, None
         if _is_axes(ax):
             if not with_validation:
