@@ -3,7 +3,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -22,6 +22,17 @@ from ..base import (
     store_params,
 )
 from ..linear_model._linear import LinearClassifier, LinearRegressor
+
+_CONTROLLER = []
+
+
+def _blas_controller():
+    """One threadpoolctl controller per process: scanning the loaded
+    libraries costs milliseconds, too much to repeat per ``partial_fit``."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
 
 # Multiply-adds per batch from which the parallel kernel is used.
 _PARALLEL_WORK = 1 << 22
@@ -185,7 +196,7 @@ class _BaseMLP(BaseGradientEstimator):
     def _training_context(self):
         # The kernel parallelises over row chunks itself; BLAS threads on top
         # of that (or on these small products at all) only oversubscribe.
-        return threadpool_limits(limits=1, user_api="blas")
+        return _blas_controller().limit(limits=1, user_api="blas")
 
     def _set_fitted_attributes(self, params):
         sizes = self._sizes
