@@ -13,5 +13,6 @@ __all__ = [
     "LinearRegressor",
     "MLPClassifier",
     "MLPRegressor",
+    "model_selection",
     "__version__",
 ]

@@ -45,7 +45,10 @@ The per-element math is not repeated here: the kernels call the functions of
 :mod:`sktune._kernels._scalar`, ``cpu._row_loss_grad`` and
 ``cpu._dropout_keep`` (counter-based RNG of :mod:`sktune._kernels._rng`),
 compiled from the same Python source as CUDA device functions. The dropout
-masks are therefore the same bits on the CPU and the GPU.
+masks are therefore the same bits on the CPU and the GPU. Only the few lines
+that combine them per parameter (``_update``, mirroring ``cpu._update_all``)
+and per batch (``_finalize``, mirroring ``cpu._apply_update``) are written
+out again.
 
 Launch configuration
 --------------------
@@ -61,12 +64,16 @@ Module constants, read once from the environment at import:
     computing ``MICRO x MICRO`` outputs.
 ``SKTUNE_CUDA_SPLITS``
     Row ranges of a batch whose partial gradients are summed in order.
+``SKTUNE_CUDA_CHECK_EVERY``
+    Batches between two host polls of the divergence flag.
 
 Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) the defaults are tiny
 (at most 2 blocks of 32 threads), since it runs every thread in Python.
 """
 import math
 import os
+import warnings
+from itertools import pairwise
 
 import numba
 import numpy as np
@@ -78,6 +85,47 @@ from .cpu import _dropout_keep, _row_loss_grad
 
 SIMULATOR = bool(getattr(numba.config, "ENABLE_CUDASIM", 0)) or (
     os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"))
+
+
+def _make_simulator_shared_memory_thread_safe():
+    """Fix a race in the simulator's ``cuda.shared.array``.
+
+    The simulator runs the threads of a block as Python threads and hands
+    each call site one array per block from a dict, checked and filled
+    without a lock: two threads arriving together can get different arrays,
+    and the block then silently computes garbage. This does the same lookup
+    under a lock (keyed by the caller's file and line, as the original).
+    """
+    import sys
+    import threading
+
+    from numba.cuda.simulator import kernelapi
+
+    shared = getattr(kernelapi, "FakeCUDAShared", None)
+    if shared is None or getattr(shared, "_sktune_thread_safe", False):
+        return
+    original = shared.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None or not hasattr(self, "_allocations"):
+            return original(self, shape, dtype, alignment)
+        if isinstance(dtype, numba.types.Type):
+            dtype = numba.np.numpy_support.as_dtype(dtype)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)
+        with lock:
+            res = self._allocations.get(caller)
+            if res is None:
+                res = self._allocations[caller] = np.empty(shape, dtype)
+        return res
+
+    shared.array = array
+    shared._sktune_thread_safe = True
+
+
+if SIMULATOR:
+    _make_simulator_shared_memory_thread_safe()
 
 
 def _env_int(name, default, power_of_two=False):
@@ -381,6 +429,28 @@ def _linear_grad(X, order, start, nb, G, gpart, dstats):
 # MLP: tiled matrix products with fused epilogues, one set per dtype
 
 
+@cuda.jit(device=True)
+def _zero(acc):
+    for i in range(MICRO):
+        for j in range(MICRO):
+            acc[i, j] = 0
+
+
+@cuda.jit(device=True)
+def _multiply_tiles(sA, sB, acc, tx, ty):
+    """``acc += sA.T @ sB`` for this thread's ``MICRO x MICRO`` outputs.
+
+    The thread owns rows ``ty + i * TILE`` and columns ``tx + j * TILE`` of
+    the block's output tile, so neighbouring threads read neighbouring
+    shared-memory words.
+    """
+    for kk in range(_BK):
+        for i in range(MICRO):
+            a = sA[kk, ty + i * TILE]
+            for j in range(MICRO):
+                acc[i, j] += a * sB[kk, tx + j * TILE]
+
+
 def _tiled_kernels(dtype):
     """The three MLP products for ``dtype`` (the accumulators' type).
 
@@ -414,9 +484,7 @@ def _tiled_kernels(dtype):
         for tile in range(cuda.blockIdx.x, n_tiles, cuda.gridDim.x):
             m0 = (tile // tiles_n) * _BM
             n0 = (tile % tiles_n) * _BN
-            for i in range(MICRO):
-                for j in range(MICRO):
-                    acc[i, j] = 0
+            _zero(acc)
             for k0 in range(0, K, _BK):
                 for e in range(MICRO):
                     idx = tid + e * _T2
@@ -438,11 +506,7 @@ def _tiled_kernels(dtype):
                     else:
                         sB[kk, nn] = 0
                 cuda.syncthreads()
-                for kk in range(_BK):
-                    for i in range(MICRO):
-                        a = sA[kk, ty + i * TILE]
-                        for j in range(MICRO):
-                            acc[i, j] += a * sB[kk, tx + j * TILE]
+                _multiply_tiles(sA, sB, acc, tx, ty)
                 cuda.syncthreads()
             for i in range(MICRO):
                 r = m0 + ty + i * TILE
@@ -485,10 +549,9 @@ def _tiled_kernels(dtype):
             lo = (s * nb) // n_splits
             hi = ((s + 1) * nb) // n_splits
             with_bias = tm == 0 and ty == 0
-            for i in range(MICRO):
-                bacc[i] = 0
-                for j in range(MICRO):
-                    acc[i, j] = 0
+            _zero(acc)
+            for j in range(MICRO):
+                bacc[j] = 0
             for r0 in range(lo, hi, _BK):
                 for e in range(MICRO):
                     idx = tid + e * _T2
@@ -510,11 +573,7 @@ def _tiled_kernels(dtype):
                     else:
                         sB[kk, nn] = 0
                 cuda.syncthreads()
-                for kk in range(_BK):
-                    for i in range(MICRO):
-                        a = sA[kk, ty + i * TILE]
-                        for j in range(MICRO):
-                            acc[i, j] += a * sB[kk, tx + j * TILE]
+                _multiply_tiles(sA, sB, acc, tx, ty)
                 if with_bias:
                     for kk in range(_BK):
                         for j in range(MICRO):
@@ -555,9 +614,7 @@ def _tiled_kernels(dtype):
         for tile in range(cuda.blockIdx.x, n_tiles, cuda.gridDim.x):
             m0 = (tile // tiles_n) * _BM
             n0 = (tile % tiles_n) * _BN
-            for i in range(MICRO):
-                for j in range(MICRO):
-                    acc[i, j] = 0
+            _zero(acc)
             for j0 in range(0, N, _BK):
                 for e in range(MICRO):
                     idx = tid + e * _T2
@@ -578,11 +635,7 @@ def _tiled_kernels(dtype):
                     else:
                         sB[kk, nn] = 0
                 cuda.syncthreads()
-                for kk in range(_BK):
-                    for i in range(MICRO):
-                        a = sA[kk, ty + i * TILE]
-                        for j in range(MICRO):
-                            acc[i, j] += a * sB[kk, tx + j * TILE]
+                _multiply_tiles(sA, sB, acc, tx, ty)
                 cuda.syncthreads()
             for i in range(MICRO):
                 r = m0 + ty + i * TILE
@@ -646,6 +699,26 @@ class _Runner:
         self.normpart = cuda.device_array(self.update_blocks, dtype=np.float64)
         self.batch_size = None
         self.lrs = None
+        self._configured = {}
+
+    def _launch(self, kernel, grid, block):
+        """``kernel[grid, block]``, configured once per runner.
+
+        Reusing the configuration saves host time per launch, and its
+        low-occupancy warning (small grids are expected here: the one-block
+        ``_finalize``, narrow layers) is silenced once, at creation. The
+        simulator's kernels configure themselves in place, so there each
+        launch configures afresh.
+        """
+        if SIMULATOR:
+            return kernel[grid, block]
+        key = (kernel, grid, block)
+        configured = self._configured.get(key)
+        if configured is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                configured = self._configured[key] = kernel[grid, block]
+        return configured
 
     def _allocate(self, batch_size):
         """Per-batch buffers, sized for ``batch_size`` rows."""
@@ -657,14 +730,15 @@ class _Runner:
 
     def _step(self, b, nb, clip):
         if clip:
-            _grad_sq_norm[self.update_blocks, THREADS](
+            self._launch(_grad_sq_norm, self.update_blocks, THREADS)(
                 self.gpart, self.params, nb, self.hyper, self.icodes, self.normpart,
                 self.dstats)
-        _finalize[1, THREADS](self.rowloss, nb, self.normpart, self.lrs, b, self.hyper,
-                              self.icodes, self.counters, self.dstats, self.scal)
-        _update[self.update_blocks, THREADS](self.params, self.m, self.v, self.avg,
-                                             self.gpart, self.hyper, self.icodes,
-                                             self.scal, self.dstats)
+        self._launch(_finalize, 1, THREADS)(
+            self.rowloss, nb, self.normpart, self.lrs, b, self.hyper, self.icodes,
+            self.counters, self.dstats, self.scal)
+        self._launch(_update, self.update_blocks, THREADS)(
+            self.params, self.m, self.v, self.avg, self.gpart, self.hyper, self.icodes,
+            self.scal, self.dstats)
 
     def __call__(self, order, lrs, hyper, icodes, stats):
         state = self.state
@@ -693,9 +767,9 @@ class _Runner:
             nb = min(bs, n - start)
             self._batch_gradient(start, nb)
             self._step(b, nb, clip)
-            if (b + 1) % CHECK_EVERY == 0 and b + 1 < n_batches:
-                if self.dstats.copy_to_host()[_DIV] != 0.0:
-                    break  # diverged: the remaining launches would do nothing
+            if ((b + 1) % CHECK_EVERY == 0 and b + 1 < n_batches
+                    and self.dstats.copy_to_host()[_DIV] != 0.0):
+                break  # diverged: the remaining launches would do nothing
         self.params.copy_to_host(state.params)
         self.m.copy_to_host(state.m)
         self.v.copy_to_host(state.v)
@@ -729,10 +803,10 @@ class LinearRunner(_Runner):
         self.rowloss = cuda.device_array(batch_size, dtype=np.float64)
 
     def _batch_gradient(self, start, nb):
-        _linear_rows[_grid(nb), THREADS](self.X, self.Y, self.sw, self.order, start, nb,
-                                         self.params, self.P, self.G, self.rowloss,
-                                         self.hyper, self.icodes, self.dstats)
-        _linear_grad[_grid(self.n_params * SPLITS), THREADS](
+        self._launch(_linear_rows, _grid(nb), THREADS)(
+            self.X, self.Y, self.sw, self.order, start, nb, self.params, self.P, self.G,
+            self.rowloss, self.hyper, self.icodes, self.dstats)
+        self._launch(_linear_grad, _grid(self.n_params * SPLITS), THREADS)(
             self.X, self.order, start, nb, self.G, self.gpart, self.dstats)
 
 
@@ -752,7 +826,7 @@ class MLPRunner(_Runner):
     def __init__(self, X, Y, sw, state, sizes):
         sizes = [int(s) for s in sizes]
         n_layers = len(sizes) - 1
-        n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        n_weights = sum(a * b for a, b in pairwise(sizes))
         n_params = n_weights + sum(sizes[1:])
         if state.params.shape[0] != n_params:
             raise ValueError(f"params has {state.params.shape[0]} entries; the layer "
@@ -794,22 +868,22 @@ class MLPRunner(_Runner):
             A = self.X if layer == 0 else self.acts[layer]
             hidden = 1 if layer < L - 1 else 0
             unit0 = self.unit0[layer] + (sizes[layer] if layer > 0 else 0)
-            self.forward[self._tiles(nb, sizes[layer + 1]), block](
+            self._launch(self.forward, self._tiles(nb, sizes[layer + 1]), block)(
                 A, gathered, self.params, self.w_off[layer], self.b_off[layer],
                 self.acts[layer + 1], nb, hidden, unit0, self.order, start, self.hyper,
                 self.icodes, self.dstats)
-        _loss_rows[_grid(nb), THREADS](self.Y, self.sw, self.order, start, nb,
-                                       self.acts[L], self.deltas[L], self.rowloss,
-                                       self.hyper, self.icodes, self.dstats)
+        self._launch(_loss_rows, _grid(nb), THREADS)(
+            self.Y, self.sw, self.order, start, nb, self.acts[L], self.deltas[L],
+            self.rowloss, self.hyper, self.icodes, self.dstats)
         for layer in range(L - 1, -1, -1):
             gathered = 1 if layer == 0 else 0
             A = self.X if layer == 0 else self.acts[layer]
             n_tiles = -(-sizes[layer] // _BM) * -(-sizes[layer + 1] // _BN) * SPLITS
-            self.weight_grad[max(1, min(MAX_BLOCKS, n_tiles)), block](
+            self._launch(self.weight_grad, max(1, min(MAX_BLOCKS, n_tiles)), block)(
                 A, gathered, self.deltas[layer + 1], nb, self.w_off[layer],
                 self.b_off[layer], self.order, start, self.gpart, self.dstats)
             if layer > 0:
-                self.backprop[self._tiles(nb, sizes[layer]), block](
+                self._launch(self.backprop, self._tiles(nb, sizes[layer]), block)(
                     self.deltas[layer + 1], self.params, self.w_off[layer],
                     self.acts[layer], self.deltas[layer], nb, self.unit0[layer],
                     self.order, start, self.hyper, self.icodes, self.dstats)
