@@ -1,4 +1,5 @@
-"""Tools for tuning sktune estimators: default hyperparameter search spaces."""
+"""Tools for tuning sktune estimators: default search spaces and batched searches."""
+from ._batched import GridSearchCV, RandomizedSearchCV
 from ._search_space import search_space
 
-__all__ = ["search_space"]
+__all__ = ["GridSearchCV", "RandomizedSearchCV", "search_space"]

@@ -1,0 +1,884 @@
+"""Batched hyperparameter search: every candidate x fold trained in one pass.
+
+:class:`GridSearchCV` and :class:`RandomizedSearchCV` are scikit-learn's
+searches with the same constructor, the same ``fit`` and the same results.
+When the estimator (or the last step of a :class:`~sklearn.pipeline.Pipeline`)
+is a sktune estimator, the search trains all its candidates x folds together
+before scikit-learn evaluates them:
+
+1. scikit-learn's own ``fit`` runs as usual; our ``_run_search`` hands it a
+   wrapped ``evaluate_candidates``. When scikit-learn asks for a list of
+   candidates to be evaluated, the wrapper computes the CV splits once (the
+   same ``cv.split`` call scikit-learn would make) and trains every
+   candidate x fold (:class:`_BatchTrainer`): per fold, the pipeline's
+   preceding steps are fitted once; per model, the estimator's own
+   ``_prepare_fit`` validates the data and initialises its state exactly as
+   ``fit`` would; models of the same compiled shape then train together,
+   one population-kernel call per epoch (:mod:`sktune._kernels.population`),
+   and each model's ``_EpochLoop`` judges its epochs (early stopping,
+   divergence, schedules) between calls.
+2. scikit-learn then evaluates the candidates on the same splits (passed to
+   it as a fixed list, so a shuffling splitter is drawn once, as in
+   scikit-learn), with ``n_jobs=1``. Its estimator is, for the duration of
+   ``fit``, an instance of a throw-away subclass of the user's estimator
+   class (or pipeline class) whose ``fit`` looks the (candidate, training
+   set) pair up in this search's registry and restores the pre-trained
+   model (or re-raises the error the training met) instead of training
+   again. A pair that is not found (which only happens if something
+   unexpected changed the splits or candidates) is simply fitted the
+   normal way. Scores, ranks, ``cv_results_``, multi-metric ``refit``,
+   ``error_score`` and warnings are therefore all scikit-learn's own.
+3. The refit (``best_estimator_``) is an ordinary ``fit`` on the whole data;
+   afterwards its class is set back to the user's class, and the search's
+   ``estimator`` is restored.
+
+Everything else (a non-sktune estimator, searched parameters outside the
+final step, sparse ``X``, ``device`` other than ``"cpu"``, fit parameters
+other than ``sample_weight`` of a bare estimator, metadata routing) falls
+back to scikit-learn's path unchanged.
+"""
+import copy
+import hashlib
+import pickle
+import time
+import warnings
+from collections import defaultdict
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn import get_config
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
+from sklearn.model_selection import RandomizedSearchCV as _SkRandomizedSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing, indexable
+from sklearn.utils.metaestimators import _safe_split
+from sklearn.utils.validation import check_array, validate_data
+
+from .. import _config
+from .._kernels import _codes as C
+from ..base import BaseGradientEstimator, GradientClassifierMixin, GradientRegressorMixin
+from ..linear_model._linear import _BaseLinear
+from ..neural_network._mlp import _BaseMLP
+
+__all__ = ["GridSearchCV", "RandomizedSearchCV"]
+
+_FITS = (GradientRegressorMixin.fit, GradientClassifierMixin.fit)
+
+
+# --------------------------------------------------------------------------
+# eligibility
+
+def _split_pipeline(estimator):
+    """``(pipeline or None, name of the final step, final estimator)``."""
+    if type(estimator) is Pipeline and len(estimator.steps) > 0:
+        name, final = estimator.steps[-1]
+        return estimator, name, final
+    return None, None, estimator
+
+
+def _kind(est):
+    """``"dense"`` (linear) or ``"mlp"`` for an estimator the population
+    kernels train exactly as its own ``fit`` would; None otherwise."""
+    if not isinstance(est, BaseGradientEstimator):
+        return None
+    cls = type(est)
+    # a subclass that overrides how a fit runs is fitted the normal way
+    if (cls.fit not in _FITS or cls._fit is not BaseGradientEstimator._fit
+            or cls._prepare_fit is not BaseGradientEstimator._prepare_fit):
+        return None
+    if isinstance(est, _BaseMLP) and cls._run_epoch is _BaseMLP._run_epoch:
+        return "mlp"
+    if isinstance(est, _BaseLinear) and cls._run_epoch is _BaseLinear._run_epoch:
+        return "dense"
+    return None
+
+
+def _param_names(space):
+    """Parameter names of a grid / distributions (a dict or a list of dicts)."""
+    if isinstance(space, dict):
+        space = [space]
+    names = set()
+    for part in space:
+        if not isinstance(part, dict):
+            return None
+        names.update(part)
+    return names
+
+
+# --------------------------------------------------------------------------
+# fingerprints: which candidate, which training set
+
+def _value_key(value):
+    if value is None or isinstance(value, (str, bool, int, float, np.generic)):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return type(value).__name__ + "(" + ",".join(map(_value_key, value)) + ")"
+    return type(value).__name__
+
+
+def _params_key(params):
+    """A hashable bucket for a candidate dict (confirmed by :func:`_same_params`)."""
+    return tuple(sorted((k, _value_key(v)) for k, v in params.items()))
+
+
+def _same_value(a, b):
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(np.all(a == b))
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001  (objects without a boolean ==)
+        return False
+
+
+def _same_params(a, b):
+    return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+
+
+def _bytes_of(x):
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        return pickle.dumps(arr, protocol=4)
+    return np.ascontiguousarray(arr).tobytes() + str(arr.dtype).encode()
+
+
+_SAMPLE_ROWS = 64
+
+
+def _training_set_key(X, y, sample_weight):
+    """Fingerprint of one training set, cheap at any size.
+
+    It tells the folds of one search apart: the shape, all of ``y`` and
+    ``sample_weight``, and 64 rows of ``X`` spread over it (first and last
+    included). Two folds of a splitter differ in which rows they hold, so in
+    ``y`` and in the sampled rows; hashing all of ``X`` would cost as much
+    as an epoch.
+    """
+    n = X.shape[0] if hasattr(X, "shape") else len(X)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((type(X).__name__, getattr(X, "shape", n))).encode())
+    if n:
+        rows = np.unique(np.linspace(0, n - 1, min(n, _SAMPLE_ROWS)).astype(np.intp))
+        h.update(_bytes_of(_safe_indexing(X, rows)))
+    if y is not None:
+        h.update(_bytes_of(y))
+    if sample_weight is not None:
+        h.update(_bytes_of(sample_weight))
+    return n, h.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# what the batched training leaves for scikit-learn's evaluation
+
+class _Trained:
+    """One (candidate, training set) trained ahead: the fitted final estimator
+    (or the error it raised), the pipeline steps before it, the warnings its
+    training emitted and the time it took."""
+
+    __slots__ = ("estimator", "head", "error", "warnings", "seconds")
+
+    def __init__(self, estimator=None, head=None, error=None):
+        self.estimator = estimator
+        self.head = head
+        self.error = error
+        self.warnings = []
+        self.seconds = 0.0
+
+
+class _Registry:
+    """Pre-trained models of one search ``fit``, keyed by candidate and
+    training set. Every entry is handed out once."""
+
+    def __init__(self):
+        self.candidates = defaultdict(list)  # params key -> [(params, id)]
+        self.entries = {}  # (candidate id, training set key) -> _Trained
+        self.served = {}  # (candidate id, training set key) -> seconds
+        self.misses = 0
+
+    def candidate_id(self, params, add=False):
+        bucket = self.candidates[_params_key(params)]
+        for known, cid in bucket:
+            if _same_params(known, params):
+                return cid
+        if not add:
+            return None
+        cid = sum(len(b) for b in self.candidates.values())
+        bucket.append((dict(params), cid))
+        return cid
+
+    def pop(self, params, X, y, sample_weight):
+        if params is None:
+            return None, None
+        cid = self.candidate_id(params)
+        if cid is None:
+            return None, None
+        key = (cid, _training_set_key(X, y, sample_weight))
+        return key, self.entries.pop(key, None)
+
+
+_REPLAY_REGISTRY = {}  # once-per-location bookkeeping of replayed warnings
+
+
+def _restore(trained, target):
+    """Make ``target`` (scikit-learn's fresh clone) the pre-trained model."""
+    for w in trained.warnings:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
+                               registry=_REPLAY_REGISTRY)
+    if trained.error is not None:
+        raise trained.error
+    if trained.head is None:
+        target.__dict__.update(trained.estimator.__dict__)
+        return
+    steps = list(target.steps)
+    for i, (name, step) in enumerate(trained.head.steps):
+        steps[i] = (steps[i][0], copy.deepcopy(step))
+    target.steps = steps
+    target.steps[-1][1].__dict__.update(trained.estimator.__dict__)
+
+
+def _pretrained_class(cls, registry):
+    """A subclass of ``cls`` whose ``fit`` restores pre-trained models.
+
+    scikit-learn clones its estimator for every (candidate, fold) and calls
+    ``set_params(**candidate)`` then ``fit(X_train, y_train)``: ``set_params``
+    notes the candidate, ``fit`` asks the registry. A miss (the refit on the
+    whole data, or anything unexpected) is the class's own ``fit``.
+    """
+
+    def set_params(self, **params):
+        out = cls.set_params(self, **params)
+        self.__dict__["_sktune_candidate"] = params
+        return out
+
+    def fit(self, X, y=None, **fit_params):
+        params = self.__dict__.pop("_sktune_candidate", None)
+        start = time.perf_counter()
+        key, trained = registry.pop(params, X, y, fit_params.get("sample_weight"))
+        if trained is None:
+            registry.misses += 1
+            if y is None:
+                return cls.fit(self, X, **fit_params)
+            return cls.fit(self, X, y, **fit_params)
+        registry.served[key] = trained.seconds + time.perf_counter() - start
+        _restore(trained, self)
+        return self
+
+    namespace = {"set_params": set_params, "fit": fit, "__module__": cls.__module__,
+                 "__qualname__": cls.__qualname__, "__doc__": cls.__doc__,
+                 "_sktune_original_class": cls}
+    return type(cls.__name__, (cls,), namespace)
+
+
+def _unwrap(estimator):
+    """Give an estimator built from a pre-trained subclass its own class back."""
+    original = type(estimator).__dict__.get("_sktune_original_class")
+    if original is not None:
+        estimator.__class__ = original
+        estimator.__dict__.pop("_sktune_candidate", None)
+    return estimator
+
+
+class _FixedSplits:
+    """A splitter replaying splits computed once (like sklearn's iterable cv)."""
+
+    def __init__(self, splits):
+        self.splits = splits
+
+    def split(self, X=None, y=None, groups=None, **params):
+        yield from self.splits
+
+    def get_n_splits(self, X=None, y=None, groups=None, **params):
+        return len(self.splits)
+
+
+# --------------------------------------------------------------------------
+# the batched training
+
+class _Arena:
+    """Distinct training arrays of one population, stored back to back.
+
+    Arrays are interned: the same array object, or an equal array (e.g. the
+    identical early-stopping split of two candidates with the same seed), is
+    stored once. ``offset(a)`` is its position in the flat arena.
+    """
+
+    def __init__(self):
+        self.arrays = []
+        self.by_id = {}
+        self.by_digest = defaultdict(list)
+
+    def add(self, a):
+        idx = self.by_id.get(id(a))
+        if idx is not None and self.arrays[idx] is a:
+            return idx
+        digest = (a.shape, a.dtype.str, _training_set_key(a, None, None)[1])
+        for idx in self.by_digest[digest]:
+            if np.array_equal(self.arrays[idx], a):
+                break
+        else:
+            idx = len(self.arrays)
+            self.arrays.append(a)
+            self.by_digest[digest].append(idx)
+        self.by_id[id(a)] = idx
+        return idx
+
+    def build(self, dtype):
+        """The flat arena and each interned array's offset in it."""
+        sizes = [a.size for a in self.arrays]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        flat = np.empty(int(offsets[-1]), dtype=dtype)
+        for a, start, size in zip(self.arrays, offsets, sizes):
+            flat[start: start + size] = a.ravel()
+        return flat, offsets[:-1]
+
+
+# Largest fused unit of linear models (models are the SIMD lanes).
+_UNIT = 16
+
+
+def _cohorts(running, data, icodes, orders):
+    """Models that can train fused: same data, batch size and sample order."""
+    groups = defaultdict(list)
+    for k in running:
+        groups[(*data[k], icodes[k, C.I_BATCH])].append(k)
+    cohorts = []
+    for members in groups.values():
+        parts = []  # (representative, members) by sample order
+        for k in members:
+            n = data[k, 3]
+            for rep, part in parts:
+                if np.array_equal(orders[rep, :n], orders[k, :n]):
+                    part.append(k)
+                    break
+            else:
+                parts.append((k, [k]))
+        cohorts.extend(part for _, part in parts)
+    return cohorts
+
+
+def _units(cohorts, n_slots, cap=_UNIT, smallest=4):
+    """Split cohorts into units of at most ``cap`` models, and further (down
+    to ``smallest``) until there are two units per thread slot to balance."""
+    units = []
+    for members in cohorts:
+        pieces = -(-len(members) // cap)
+        units.extend(list(a) for a in np.array_split(members, pieces))
+    while len(units) < 2 * n_slots:
+        largest = max(range(len(units)), key=lambda i: len(units[i]))
+        if len(units[largest]) < 2 * smallest:
+            break
+        u = units.pop(largest)
+        units.extend(list(a) for a in np.array_split(u, 2))
+    return [[int(k) for k in u] for u in units]
+
+
+class _Job:
+    """One candidate x fold: its estimator, epoch loop and bookkeeping."""
+
+    __slots__ = ("cid", "key", "est", "loop", "trained", "head", "cost", "seconds", "log")
+
+    def __init__(self, cid, key, est, loop, trained, head, log):
+        self.cid, self.key, self.est, self.loop = cid, key, est, loop
+        self.trained, self.head, self.log = trained, head, log
+        self.cost = 1.0
+        self.seconds = 0.0
+
+
+class _Recorder:
+    """Collects the warnings emitted during batched training, per model."""
+
+    def __init__(self):
+        self._ctx = warnings.catch_warnings(record=True)
+
+    def __enter__(self):
+        self.log = self._ctx.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        self._ctx.__exit__(*exc)
+        return False
+
+    def mark(self):
+        return len(self.log)
+
+    def since(self, mark, into):
+        into.extend(self.log[mark:])
+        del self.log[mark:]
+
+
+class _BatchTrainer:
+    """Trains every candidate x fold of one ``evaluate_candidates`` call."""
+
+    def __init__(self, estimator, X, y, groups, sample_weight, registry, n_threads):
+        self.estimator = estimator  # the user's (not the pre-trained subclass)
+        self.X, self.y, self.groups, self.sample_weight = X, y, groups, sample_weight
+        self.registry = registry
+        self.n_threads = n_threads
+        self.pipeline, self.final_name, self.final = _split_pipeline(estimator)
+        self.kernel_calls = 0
+
+    def _final_params(self, params):
+        if self.pipeline is None:
+            return params
+        cut = len(self.final_name) + 2
+        return {k[cut:]: v for k, v in params.items()}
+
+    def train(self, candidates, splits):
+        registry = self.registry
+        cids = [registry.candidate_id(c, add=True) for c in candidates]
+        jobs = []
+        with _Recorder() as rec:
+            for train, _ in splits:
+                jobs.extend(self._fold_jobs(candidates, cids, np.asarray(train), rec))
+            groups = defaultdict(list)
+            for job in jobs:
+                if job.loop is not None:
+                    groups[self._shape(job)].append(job)
+            for (kind, *_), members in groups.items():
+                self._run_population(kind, members, rec)
+            leftover = list(rec.log)
+        for w in leftover:  # not attributable to one model (e.g. compiler notes)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
+                                   registry=_REPLAY_REGISTRY)
+        for job in jobs:
+            job.trained.seconds += job.seconds
+            job.trained.warnings = job.log
+            registry.entries[(job.cid, job.key)] = job.trained
+
+    def _fold_jobs(self, candidates, cids, train, rec):
+        """Fit the preceding steps once, then prepare every candidate's loop."""
+        X_tr, y_tr = _safe_split(self.estimator, self.X, self.y, train)
+        sw_tr = None
+        if self.sample_weight is not None:
+            sw_tr = _safe_indexing(self.sample_weight, train)
+        key = _training_set_key(X_tr, y_tr, sw_tr)
+        start = time.perf_counter()
+        mark = rec.mark()
+        head, Xt, head_error, head_log = None, X_tr, None, []
+        if self.pipeline is not None:
+            head = clone(self.pipeline)[:-1]
+            try:
+                Xt = head.fit_transform(X_tr, y_tr)
+            except Exception as exc:  # noqa: BLE001  (sklearn records it per fit)
+                head_error = exc
+        Xa = None
+        if head_error is None and not sp.issparse(Xt):
+            try:
+                # one array per fold, shared by every candidate's loop
+                Xa = check_array(Xt, dtype=[np.float64, np.float32], order="C")
+            except Exception:  # noqa: BLE001  (each fit raises it itself below)
+                Xa = None
+        rec.since(mark, head_log)
+        head_seconds = (time.perf_counter() - start) / max(1, len(candidates))
+
+        jobs = []
+        for cid, params in zip(cids, candidates):
+            log = list(head_log)
+            trained = _Trained(head=head)
+            job = _Job(cid, key, None, None, trained, head, log)
+            job.seconds = head_seconds
+            jobs.append(job)
+            if head_error is not None:
+                trained.error = head_error
+                continue
+            start = time.perf_counter()
+            mark = rec.mark()
+            est = clone(self.final).set_params(
+                **clone(self._final_params(params), safe=False))
+            trained.estimator = est
+            try:
+                if Xa is None or _kind(est) is None or est.device != "cpu":
+                    # not for the population kernels: fit it the normal way
+                    est.fit(Xt, y_tr, **({} if sw_tr is None else {"sample_weight": sw_tr}))
+                else:
+                    est._validate_params()
+                    job.loop = est._prepare_fit(Xa, y_tr, sw_tr, incremental=False)
+                    if Xa is not Xt:
+                        # feature names (and count) as fit would see them
+                        validate_data(est, Xt, reset=True, skip_check_array=True)
+                    job.est = est
+            except Exception as exc:  # noqa: BLE001  (sklearn's error_score)
+                trained.error = exc
+                job.loop = None
+            rec.since(mark, log)
+            job.seconds += time.perf_counter() - start
+        return jobs
+
+    @staticmethod
+    def _shape(job):
+        loop, est = job.loop, job.est
+        sizes = tuple(est._sizes.tolist()) if isinstance(est, _BaseMLP) else ()
+        return (_kind(est), loop.state.params.dtype.str, loop.X.shape[1], loop.Y.shape[1],
+                loop.state.params.shape[0], sizes)
+
+    # ------------------------------------------------------------------
+
+    def _run_population(self, kind, jobs, rec):
+        """Train one population (models of one compiled shape) to the end."""
+        from .._kernels import cpu, population
+
+        K = len(jobs)
+        loops = [j.loop for j in jobs]
+        states = [lp.state for lp in loops]
+        dtype = states[0].params.dtype
+        n_params = states[0].params.shape[0]
+        n_features = loops[0].X.shape[1]
+        n_out = loops[0].Y.shape[1]
+
+        # data, held once
+        arenas = [_Arena(), _Arena(), _Arena()]
+        refs = np.empty((K, 4), dtype=np.int64)
+        for k, lp in enumerate(loops):
+            refs[k, :3] = [arenas[0].add(lp.X), arenas[1].add(lp.Y), arenas[2].add(lp.sw)]
+            refs[k, 3] = lp.n
+        (Xa, ox), (Ya, oy), (swa, osw) = (a.build(dtype) for a in arenas)
+        del arenas
+        data = np.column_stack([ox[refs[:, 0]], oy[refs[:, 1]], osw[refs[:, 2]], refs[:, 3]])
+        data = np.ascontiguousarray(data, dtype=np.int64)
+
+        # per-model state as rows of 2-D arrays; each loop works on its rows
+        params = np.empty((K, n_params), dtype=dtype)
+        m, v, avg = np.empty_like(params), np.empty_like(params), np.empty_like(params)
+        counters = np.empty((K, C.N_COUNTERS), dtype=np.int64)
+        hyper = np.empty((K, C.N_HYPER))
+        icodes = np.empty((K, C.N_ICODES), dtype=np.int64)
+        stats = np.zeros((K, C.N_STATS))
+        orders = np.zeros((K, max(lp.n for lp in loops)), dtype=np.int64)
+        n_batches = np.array([lp.n_batches for lp in loops], dtype=np.int64)
+        lrs = np.zeros((K, int(n_batches.max())))
+        for k, (lp, st) in enumerate(zip(loops, states)):
+            for name, rows in (("params", params), ("m", m), ("v", v), ("avg", avg),
+                               ("counters", counters)):
+                rows[k] = getattr(st, name)
+                setattr(st, name, rows[k])
+            hyper[k], icodes[k] = lp.hyper, lp.icodes
+            lp.hyper, lp.icodes, lp.stats = hyper[k], icodes[k], stats[k]
+            lp.order = orders[k, : lp.n]
+            lp.X = lp.Y = lp.sw = None  # the arenas hold them now
+        ro = population.read_only  # inputs the kernels only read
+        common = (ro(Xa), ro(Ya), ro(swa), ro(data), n_features, ro(orders), ro(lrs),
+                  ro(n_batches), params, m, v, avg)
+        state = (ro(hyper), ro(icodes), counters, stats)
+
+        n_slots = max(1, min(self.n_threads, K))
+        bs_max = int(icodes[:, C.I_BATCH].max())
+        if kind == "mlp":
+            # scratch per thread slot, sized for the largest batch
+            sizes = jobs[0].est._sizes
+            nc = cpu._MLP_MAX_CHUNKS
+            scratch = (np.empty((n_slots, nc, n_params), dtype=dtype), ro(sizes),
+                       np.empty((n_slots, nc, bs_max * int(sizes.sum())), dtype=dtype),
+                       np.empty((n_slots, nc, 2 * bs_max * int(sizes[1:].max())),
+                                dtype=dtype))
+            per_row = 3.0 * float(np.dot(sizes[:-1], sizes[1:]))
+        else:
+            U = _UNIT
+            nc = int(cpu._n_chunks(bs_max, n_features * n_out))
+            scratch = (
+                np.empty((n_slots, n_params, U), dtype=dtype),  # WT
+                np.zeros((n_slots, nc, n_params, U)),  # GT
+                np.empty((n_slots, n_out, U)), np.empty((n_slots, n_out, U)),  # PT, GG
+                np.empty((n_slots, max(U, cpu._MAX_CHUNKS), n_out)),  # Pm
+                np.empty((n_slots, max(U, cpu._MAX_CHUNKS), n_out)),  # Gm
+                np.empty((n_slots, nc, U)),  # closs
+                np.zeros((n_slots, cpu._MAX_CHUNKS, n_params)),  # gk
+                np.empty((n_slots, cpu._MAX_CHUNKS)),  # cl
+                np.empty((n_slots, U), dtype=np.bool_),  # alive
+            )
+            per_row = 2.0 * n_features * n_out
+        for k, lp in enumerate(loops):
+            # epoch cost estimate for balancing the slots: rows x work per row
+            # plus one pass over the parameters per update
+            jobs[k].cost = lp.n * per_row + lp.n_batches * 8.0 * n_params
+
+        active = list(range(K))
+        with jobs[0].est._training_context():
+            while active:
+                running = []
+                for k in active:
+                    job = jobs[k]
+                    more = self._step(job, rec, job.loop.begin)
+                    if job.loop is None:
+                        continue  # failed: error recorded
+                    if more:
+                        lrs[k, : n_batches[k]] = job.loop.lrs
+                        running.append(k)
+                    else:
+                        self._finish(job, rec)
+                if not running:
+                    break
+                costs = {k: jobs[k].cost for k in running}
+                if kind == "mlp":
+                    work = [[k] for k in running]
+                else:
+                    work = _units(_cohorts(running, data, icodes, orders), n_slots)
+                unit_costs = np.array([sum(costs[k] for k in u) for u in work])
+                slots = population.assign_slots(unit_costs, n_slots)
+                if kind == "mlp":
+                    slots = np.where(slots >= 0, np.asarray(running)[slots], -1)
+                    kernel = population.mlp_population
+                    args = common + scratch + state + (ro(slots),)
+                else:
+                    units = np.array([k for u in work for k in u], dtype=np.int64)
+                    unit_start = np.cumsum([0] + [len(u) for u in work]).astype(np.int64)
+                    kernel = population.linear_population
+                    args = (common + state + (ro(units), ro(unit_start), ro(slots))
+                            + scratch)
+                start = time.perf_counter()
+                _config.parallel_call(kernel, args, slots.shape[0])
+                self.kernel_calls += 1
+                elapsed = time.perf_counter() - start
+                total = sum(costs.values())
+                active = []
+                for k in running:
+                    job = jobs[k]
+                    job.seconds += elapsed * costs[k] / total
+                    if self._step(job, rec, job.loop.end):
+                        active.append(k)
+
+    def _step(self, job, rec, method):
+        """Call ``begin``/``end`` of a job's loop; an error ends the model."""
+        start = time.perf_counter()
+        mark = rec.mark()
+        try:
+            result = method()
+        except Exception as exc:  # noqa: BLE001  (DivergenceError and others)
+            job.trained.error = exc
+            result = False
+            self._detach(job)
+            job.loop = None
+        else:
+            result = True if result is None else result
+        rec.since(mark, job.log)
+        job.seconds += time.perf_counter() - start
+        return result
+
+    @staticmethod
+    def _detach(job):
+        """Give the model its own arrays back (the population's are shared)."""
+        state = job.loop.state
+        for name in ("params", "m", "v", "avg", "counters"):
+            setattr(state, name, getattr(state, name).copy())
+        est = job.est
+        if job.trained.error is not None and hasattr(est, "_train_state"):
+            # what a failed fit leaves behind does not matter, but keep it
+            # from holding on to the population's arrays
+            est._set_fitted_attributes(state.predictive_params())
+
+    def _finish(self, job, rec):
+        start = time.perf_counter()
+        mark = rec.mark()
+        self._detach(job)
+        try:
+            job.loop.finish()
+        except Exception as exc:  # noqa: BLE001
+            job.trained.error = exc
+        job.loop = None
+        rec.since(mark, job.log)
+        job.seconds += time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------
+# the search classes
+
+class _BatchedSearchMixin:
+    """What turns scikit-learn's search into a batched one."""
+
+    def _batched_plan(self, X, y, params):
+        """Why the batched path cannot run (a string), or None when it can."""
+        names = self._searched_names()
+        pipeline, final_name, final = _split_pipeline(self.estimator)
+        if get_config().get("enable_metadata_routing", False):
+            return "metadata routing is enabled"
+        if _kind(final) is None:
+            return "the (final) estimator is not a sktune estimator"
+        if pipeline is not None and getattr(pipeline, "transform_input", None) is not None:
+            return "the pipeline uses transform_input"
+        if getattr(final, "device", "cpu") != "cpu":
+            return "device is not 'cpu'"
+        if names is None:
+            return "the search space is not a dict or a list of dicts"
+        prefix = "" if pipeline is None else final_name + "__"
+        for name in names:
+            if not name.startswith(prefix) or "__" in name[len(prefix):]:
+                return f"parameter {name!r} is not one of the final estimator's"
+            if name[len(prefix):] == "device":
+                return "device is searched"
+        if y is None:
+            return "y is None"
+        if sp.issparse(X):
+            return "X is sparse"
+        extra = set(params) - {"groups"}
+        if extra and (pipeline is not None or extra != {"sample_weight"}):
+            return f"fit parameters {sorted(extra)}"
+        return None
+
+    def fit(self, X, y=None, **params):
+        """Run fit with all sets of parameters, training them in batches.
+
+        The same as scikit-learn's ``fit`` (same arguments, same results);
+        see the class docstring for when the candidates are trained together.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training vectors.
+        y : array-like of shape (n_samples, n_output) or (n_samples,), default=None
+            Targets.
+        **params : dict of str -> object
+            Parameters passed to the ``fit`` method of the estimator, the
+            scorer and the CV splitter (``groups``), as in scikit-learn.
+
+        Returns
+        -------
+        self : object
+            Instance of fitted estimator.
+        """
+        reason = self._batched_plan(X, y, params)
+        self._batched_reason = reason
+        if reason is not None:
+            self.batched_info_ = None
+            return super().fit(X, y, **params)
+
+        registry = _Registry()
+        estimator, n_jobs = self.estimator, self.n_jobs
+        pretrained = clone(estimator)
+        pretrained.__class__ = _pretrained_class(type(estimator), registry)
+        n_threads = _config.effective_threads(
+            _split_pipeline(estimator)[2].n_threads)
+        if n_jobs is not None:
+            n_threads = min(n_threads, _config.effective_threads(n_jobs))
+        Xi, yi = indexable(X, y)
+        self._batch = _BatchTrainer(estimator, Xi, yi, params.get("groups"),
+                                    params.get("sample_weight"), registry, n_threads)
+        try:
+            # scikit-learn evaluates (restores) the pre-trained models in
+            # this process: the subclass lives only here
+            self.estimator, self.n_jobs = pretrained, 1
+            super().fit(X, y, **params)
+        finally:
+            self.estimator, self.n_jobs = estimator, n_jobs
+            batch, self._batch = self._batch, None
+        if hasattr(self, "best_estimator_"):
+            _unwrap(self.best_estimator_)
+        self._fix_fit_times(registry)
+        self.batched_info_ = {"kernel_calls": batch.kernel_calls,
+                              "fits_restored": len(registry.served),
+                              "fits_unbatched": registry.misses - bool(self.refit)}
+        return self
+
+    def _searched_names(self):
+        raise NotImplementedError
+
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        batch = getattr(self, "_batch", None)
+        kwargs = {} if callback_ctx is None else {"callback_ctx": callback_ctx}
+        if batch is None:
+            return super()._run_search(evaluate_candidates, **kwargs)
+
+        def evaluate(candidate_params, cv=None, more_results=None, **kw):
+            candidate_params = list(candidate_params)
+            cv = cv or self._checked_cv_orig
+            X, y = batch.X, batch.y
+            splits = list(cv.split(X, y, groups=batch.groups))
+            try:
+                batch.train(candidate_params, splits)
+            except Exception as exc:  # noqa: BLE001
+                batch.registry.entries.clear()
+                warnings.warn(
+                    f"Batched training failed ({type(exc).__name__}: {exc}); every "
+                    "candidate is fitted on its own instead.", RuntimeWarning)
+            return evaluate_candidates(candidate_params, cv=_FixedSplits(splits),
+                                       more_results=more_results, **kw)
+
+        return super()._run_search(evaluate, **kwargs)
+
+    def _fix_fit_times(self, registry):
+        """Fit times of the batched models: their share of the training.
+
+        scikit-learn timed only the restoring of each pre-trained model; when
+        every fit was restored, report each model's share of the batched
+        training instead (its own Python work plus its cost-weighted share
+        of each kernel call and of its fold's preceding steps).
+        """
+        results = getattr(self, "cv_results_", None)
+        if not results or registry.misses > bool(self.refit):
+            return
+        by_cid = defaultdict(list)
+        for (cid, _), seconds in registry.served.items():
+            by_cid[cid].append(seconds)
+        order = [registry.candidate_id(p) for p in results["params"]]
+        if None in order or any(len(by_cid[c]) != self.n_splits_ for c in order):
+            return
+        t = np.array([by_cid[c] for c in order])
+        results["mean_fit_time"] = t.mean(axis=1)
+        results["std_fit_time"] = t.std(axis=1)
+
+
+class GridSearchCV(_BatchedSearchMixin, _SkGridSearchCV):
+    """Exhaustive search over a parameter grid, sktune estimators trained in batches.
+
+    A drop-in replacement of :class:`sklearn.model_selection.GridSearchCV`:
+    the same constructor, ``fit`` and results (``cv_results_``,
+    ``best_params_``, ``best_estimator_``, multi-metric ``refit``, ...).
+    When the estimator, or the last step of a
+    :class:`~sklearn.pipeline.Pipeline`, is a sktune estimator on
+    ``device="cpu"`` and only its parameters are searched, every candidate x
+    fold is trained together: models of the same compiled shape advance one
+    epoch per kernel call, in parallel across models, on data held once per
+    fold; the pipeline's preceding steps are fitted once per fold. The
+    weights are bitwise those of scikit-learn's search with the same seeds.
+    Anything else runs scikit-learn's search unchanged.
+
+    ``n_jobs`` caps the threads of the batched training (default: the
+    estimator's ``n_threads`` policy, all of Numba's threads); the
+    evaluation that follows runs in this process.
+
+    After ``fit``, ``batched_info_`` says what happened: ``kernel_calls``
+    (population-kernel calls), ``fits_restored`` (candidate x fold fits
+    trained in batches) and ``fits_unbatched`` (fits that were trained on
+    their own); it is None after a fallback, whose reason is in
+    ``_batched_reason``. ``mean_fit_time``/``std_fit_time`` of a batched
+    search are each model's share of the batched training.
+
+    Parameters
+    ----------
+    See :class:`sklearn.model_selection.GridSearchCV`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sktune import LinearRegressor
+    >>> from sktune.model_selection import GridSearchCV
+    >>> X, y = make_regression(n_samples=300, n_features=5, noise=1.0, random_state=0)
+    >>> search = GridSearchCV(LinearRegressor(max_iter=20, random_state=0),
+    ...                       {"learning_rate": [0.01, 0.1], "alpha": [1e-4, 1e-2]},
+    ...                       cv=3).fit(X, y)
+    >>> search.batched_info_["fits_restored"]
+    12
+    """
+
+    def _searched_names(self):
+        return _param_names(self.param_grid)
+
+
+class RandomizedSearchCV(_BatchedSearchMixin, _SkRandomizedSearchCV):
+    """Randomized search over parameters, sktune estimators trained in batches.
+
+    A drop-in replacement of
+    :class:`sklearn.model_selection.RandomizedSearchCV`; the candidates are
+    drawn by scikit-learn's own code (once, from ``random_state``) and then
+    trained in batches exactly as in :class:`GridSearchCV`.
+
+    Parameters
+    ----------
+    See :class:`sklearn.model_selection.RandomizedSearchCV`.
+    """
+
+    def _searched_names(self):
+        return _param_names(self.param_distributions)

@@ -1,0 +1,392 @@
+"""Batched searches (:mod:`sktune.model_selection._batched`): the same results
+as scikit-learn's searches with the same seeds, trained in batches.
+
+Every test runs scikit-learn's search and ours on the same problem and
+compares ``cv_results_`` key by key (times excepted), ``best_params_`` and
+the refitted ``best_estimator_``.
+"""
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from scipy import stats
+from sklearn import model_selection as skms
+from sklearn.base import clone
+from sklearn.exceptions import FitFailedWarning
+from sklearn.linear_model import Ridge
+from sklearn.metrics import make_scorer, mean_absolute_error
+from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sktune import (
+    DivergenceError,
+    LinearClassifier,
+    LinearRegressor,
+    MLPClassifier,
+    MLPRegressor,
+)
+from sktune._kernels import population
+from sktune.model_selection._batched import GridSearchCV, RandomizedSearchCV
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+CLASSIFIERS = (LinearClassifier, MLPClassifier)
+
+
+def make_data(classifier, n=90, n_features=4, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, n_features) * [1.0, 3.0, 0.5, 2.0][:n_features]
+    signal = X @ np.array([1.0, -0.5, 2.0, 0.3][:n_features])
+    if classifier:
+        return X, np.digitize(signal, [-1.0, 1.0])  # 3 classes
+    return X, signal + 0.1 * rng.randn(n)
+
+
+def make_estimator(cls, **params):
+    base = dict(max_iter=4, tol=None, random_state=0, batch_size=16)
+    if cls in (MLPRegressor, MLPClassifier):
+        base["hidden_layer_sizes"] = (5,)
+    base.update(params)
+    return cls(**base)
+
+
+def assert_same_results(ours, ref):
+    """The two fitted searches agree on everything but timings."""
+    a, b = ours.cv_results_, ref.cv_results_
+    assert sorted(a) == sorted(b)
+    for key in b:
+        if key.endswith("_time"):
+            continue
+        va, vb = a[key], b[key]
+        if key == "params":
+            assert va == vb
+        elif isinstance(vb, np.ma.MaskedArray):
+            assert np.array_equal(va.mask, vb.mask), key
+            assert list(va.compressed()) == list(vb.compressed()), key
+        elif np.asarray(vb).dtype.kind == "f":
+            np.testing.assert_allclose(va, vb, rtol=1e-9, atol=0, err_msg=key)
+        else:
+            np.testing.assert_array_equal(va, vb, err_msg=key)
+    for attr in ("best_index_", "best_params_", "best_score_", "n_splits_", "multimetric_"):
+        if hasattr(ref, attr):
+            va, vb = getattr(ours, attr), getattr(ref, attr)
+            if isinstance(vb, float):
+                np.testing.assert_allclose(va, vb, rtol=1e-9, err_msg=attr)
+            else:
+                assert va == vb, attr
+        else:
+            assert not hasattr(ours, attr), attr
+
+
+def assert_same_refit(ours, ref, X):
+    assert type(ours.best_estimator_) is type(ref.best_estimator_)
+    best = ours.best_estimator_
+    final = best[-1] if isinstance(best, Pipeline) else best
+    assert type(final).__module__.startswith(("sktune.", "sklearn."))
+    assert "_sktune_candidate" not in vars(final)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+
+
+def run_both(search_cls, estimator, space, X, y, fit_params=None, **kw):
+    fit_params = fit_params or {}
+    ours = search_cls(estimator, space, **kw).fit(X, y, **fit_params)
+    sk_cls = getattr(skms, search_cls.__name__)
+    ref = sk_cls(estimator, space, **kw).fit(X, y, **fit_params)
+    return ours, ref
+
+
+# ---------------------------------------------------------------------------
+# same results as scikit-learn
+
+
+GRIDS = {
+    LinearRegressor: {"learning_rate": [0.01, 0.1], "optimizer": ["adam", "sgd"],
+                      "penalty": ["l2", "elasticnet"]},
+    LinearClassifier: {"learning_rate": [0.01, 0.1], "optimizer": ["adam", "momentum"],
+                       "average": [False, True]},
+    MLPRegressor: {"learning_rate": [0.01, 0.05], "dropout": [0.0, 0.3],
+                   "activation": ["relu", "tanh"]},
+    MLPClassifier: {"learning_rate": [0.01, 0.05], "batch_size": [8, 200],
+                    "optimizer": ["adam", "rmsprop"]},
+}
+
+
+@pytest.mark.parametrize("cls", list(GRIDS), ids=lambda c: c.__name__)
+def test_grid_search_matches_sklearn(cls):
+    X, y = make_data(cls in CLASSIFIERS)
+    est = make_estimator(cls)
+    ours, ref = run_both(GridSearchCV, est, GRIDS[cls], X, y, cv=3,
+                         return_train_score=True)
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)
+    n_fits = len(ref.cv_results_["params"]) * 3
+    assert ours.batched_info_["fits_restored"] == n_fits
+    assert ours.batched_info_["fits_unbatched"] == 0
+    # the search's own estimator is left untouched
+    assert type(ours.estimator) is cls and ours.estimator.get_params() == est.get_params()
+
+
+def test_randomized_search_matches_sklearn():
+    X, y = make_data(False)
+    space = {"learning_rate": stats.loguniform(1e-3, 1e-1),
+             "alpha": stats.loguniform(1e-5, 1e-1),
+             "optimizer": ["adam", "sgd", "nesterov"], "penalty": ["l2", "l1"]}
+    ours, ref = run_both(RandomizedSearchCV, make_estimator(LinearRegressor), space, X, y,
+                         n_iter=7, cv=KFold(3, shuffle=True, random_state=1),
+                         random_state=0)
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)
+    assert ours.batched_info_["fits_restored"] == 21
+
+
+def test_random_states_drawn_once_like_sklearn():
+    """A RandomState instance (search and splitter) is drawn exactly as sklearn draws it."""
+    X, y = make_data(False)
+    space = {"learning_rate": stats.loguniform(1e-3, 1e-1)}
+    est = make_estimator(LinearRegressor)
+    ours = RandomizedSearchCV(est, space, n_iter=3, random_state=np.random.RandomState(3),
+                              cv=KFold(3, shuffle=True, random_state=np.random.RandomState(4))
+                              ).fit(X, y)
+    ref = skms.RandomizedSearchCV(est, space, n_iter=3,
+                                  random_state=np.random.RandomState(3),
+                                  cv=KFold(3, shuffle=True,
+                                           random_state=np.random.RandomState(4))).fit(X, y)
+    assert_same_results(ours, ref)
+    assert ours.batched_info_["fits_restored"] == 9
+
+
+@pytest.mark.parametrize("scoring, refit", [
+    ("neg_mean_absolute_error", True),
+    (make_scorer(mean_absolute_error, greater_is_better=False), True),
+    (lambda est, X, y: -np.mean(np.abs(est.predict(X) - y)), True),
+    ({"r2": "r2", "mae": "neg_mean_absolute_error"}, "r2"),
+    (["r2", "neg_mean_squared_error"], "neg_mean_squared_error"),
+    (lambda est, X, y: {"a": est.score(X, y), "b": -est.n_iter_}, "a"),
+    ({"r2": "r2", "mae": "neg_mean_absolute_error"}, False),
+], ids=["string", "make_scorer", "callable", "dict", "list", "callable-dict", "no-refit"])
+def test_scoring_and_refit_like_sklearn(scoring, refit):
+    X, y = make_data(False)
+    grid = {"learning_rate": [0.01, 0.1], "alpha": [1e-4, 1e-1], "penalty": ["l2"]}
+    ours, ref = run_both(GridSearchCV, make_estimator(MLPRegressor), grid, X, y, cv=3,
+                         scoring=scoring, refit=refit, return_train_score=True)
+    assert_same_results(ours, ref)
+    if refit:
+        assert_same_refit(ours, ref, X)
+    else:
+        assert not hasattr(ours, "best_estimator_")
+
+
+def test_callable_refit_and_classifier_scoring():
+    X, y = make_data(True)
+    grid = {"learning_rate": [0.01, 0.1], "loss": ["log_loss", "hinge"]}
+
+    def pick_last(results):
+        return len(results["params"]) - 1
+
+    ours, ref = run_both(GridSearchCV, make_estimator(LinearClassifier), grid, X, y,
+                         cv=StratifiedKFold(3), scoring=["accuracy", "f1_macro"],
+                         refit=pick_last)
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)
+
+
+def test_early_stopping_per_model():
+    """Each candidate stops on its own; n_iter_ differs across candidates."""
+    X, y = make_data(False, n=150)
+    est = make_estimator(MLPRegressor, max_iter=40, tol=1e-2, n_iter_no_change=2,
+                         early_stopping=True, validation_fraction=0.2)
+    grid = {"learning_rate": [0.003, 0.03, 0.1], "optimizer": ["adam", "sgd"]}
+    scoring = {"r2": "r2", "n_iter": lambda est, X, y: est.n_iter_}
+    ours, ref = run_both(GridSearchCV, est, grid, X, y, cv=3, scoring=scoring, refit="r2")
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)
+    n_iter = ref.cv_results_["split0_test_n_iter"]
+    assert len(set(n_iter)) > 2 and n_iter.min() < 40  # stopped early, at different epochs
+    assert ours.best_estimator_.validation_scores_ == ref.best_estimator_.validation_scores_
+
+
+def test_pipeline_with_scaler_fits_it_once_per_fold():
+    X, y = make_data(False)
+    X = pd.DataFrame(X * [1, 10, 100, 0.1], columns=["a", "b", "c", "d"])
+    fits = []
+
+    class CountingScaler(StandardScaler):
+        def fit(self, X, y=None, sample_weight=None):
+            fits.append(len(X))
+            return super().fit(X, y, sample_weight)
+
+    pipe = Pipeline([("scale", CountingScaler()),
+                     ("model", make_estimator(LinearRegressor))])
+    grid = {"model__learning_rate": [0.01, 0.1], "model__alpha": [1e-4, 1e-1],
+            "model__penalty": ["l2"]}
+    ours = GridSearchCV(pipe, grid, cv=3, return_train_score=True).fit(X, y)
+    n_ours = len(fits)
+    ref = skms.GridSearchCV(pipe, grid, cv=3, return_train_score=True).fit(X, y)
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)
+    assert n_ours == 3 + 1  # once per fold, once for the refit
+    assert len(fits) - n_ours == 4 * 3 + 1  # scikit-learn: once per candidate and fold
+    assert list(ours.best_estimator_.feature_names_in_) == ["a", "b", "c", "d"]
+
+
+def test_pipeline_pandas_output_keeps_feature_names():
+    X, y = make_data(True)
+    X = pd.DataFrame(X, columns=list("abcd"))
+    pipe = make_pipeline(StandardScaler().set_output(transform="pandas"),
+                         make_estimator(MLPClassifier))
+    grid = {"mlpclassifier__learning_rate": [0.01, 0.1]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "X has feature names, but ..."
+        ours, ref = run_both(GridSearchCV, pipe, grid, X, y, cv=3)
+    assert_same_results(ours, ref)
+    assert list(ours.best_estimator_[-1].feature_names_in_) == list("abcd")
+
+
+def test_sample_weight_and_groups():
+    X, y = make_data(False, n=60)
+    rng = np.random.RandomState(1)
+    fit_params = {"sample_weight": rng.uniform(0.1, 2.0, 60),
+                  "groups": np.repeat(np.arange(6), 10)}
+    grid = {"learning_rate": [0.01, 0.1], "optimizer": ["adam", "adagrad"]}
+    ours, ref = run_both(GridSearchCV, make_estimator(LinearRegressor), grid, X, y,
+                         fit_params=fit_params, cv=GroupKFold(3))
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)
+    assert ours.batched_info_["fits_restored"] == 12
+
+
+def test_several_shapes_and_float32():
+    X, y = make_data(True)
+    X = X.astype(np.float32)
+    grid = {"hidden_layer_sizes": [(3,), (4, 3)], "learning_rate": [0.01, 0.1]}
+    ours, ref = run_both(GridSearchCV, make_estimator(MLPClassifier), grid, X, y, cv=3)
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)
+    assert ours.best_estimator_.coefs_[0].dtype == np.float32
+
+
+def test_diverging_candidate_gets_error_score():
+    X, y = make_data(False)
+    X = X * 1e3
+    grid = {"learning_rate": [1e-9, 1e9], "optimizer": ["sgd"]}
+    est = make_estimator(LinearRegressor)
+    with pytest.warns(FitFailedWarning, match="DivergenceError"):
+        ours = GridSearchCV(est, grid, cv=3, error_score=-123.0).fit(X, y)
+    with pytest.warns(FitFailedWarning, match="DivergenceError"):
+        ref = skms.GridSearchCV(est, grid, cv=3, error_score=-123.0).fit(X, y)
+    assert_same_results(ours, ref)
+    assert list(ours.cv_results_["mean_test_score"])[1] == -123.0
+    with pytest.raises(DivergenceError):
+        GridSearchCV(est, grid, cv=3, error_score="raise").fit(X, y)
+
+
+def test_invalid_candidate_value_is_a_failed_fit_like_sklearn():
+    X, y = make_data(False)
+    grid = {"learning_rate": [0.01, -1.0]}
+    est = make_estimator(LinearRegressor)
+    with pytest.warns(FitFailedWarning):
+        ours = GridSearchCV(est, grid, cv=3).fit(X, y)
+    with pytest.warns(FitFailedWarning):
+        ref = skms.GridSearchCV(est, grid, cv=3).fit(X, y)
+    assert_same_results(ours, ref)
+
+
+# ---------------------------------------------------------------------------
+# batching really happens
+
+
+def test_one_kernel_call_per_epoch_and_shape(monkeypatch):
+    calls = {"linear": 0, "mlp": 0}
+    for name in ("linear", "mlp"):
+        kernel = getattr(population, name + "_population")
+
+        def counted(*args, _kernel=kernel, _name=name):
+            calls[_name] += 1
+            return _kernel(*args)
+
+        monkeypatch.setattr(population, name + "_population", counted)
+
+    X, y = make_data(False)
+    grid = {"learning_rate": [0.01, 0.03, 0.1], "optimizer": ["adam", "sgd"],
+            "batch_size": [8, 32]}
+    search = GridSearchCV(make_estimator(LinearRegressor, max_iter=5), grid, cv=4).fit(X, y)
+    # 12 candidates x 4 folds = 48 models, 5 epochs: one call per epoch
+    assert calls["linear"] == 5 == search.batched_info_["kernel_calls"]
+    assert search.batched_info_["fits_restored"] == 48
+
+    grid = {"hidden_layer_sizes": [(3,), (4,)], "learning_rate": [0.01, 0.1]}
+    GridSearchCV(make_estimator(MLPRegressor, max_iter=3), grid, cv=3).fit(X, y)
+    assert calls["mlp"] == 3 * 2  # epochs x compiled shapes
+
+
+def test_fit_times_are_shares_of_the_batched_training():
+    X, y = make_data(False)
+    search = GridSearchCV(make_estimator(LinearRegressor),
+                          {"learning_rate": [0.01, 0.1]}, cv=3).fit(X, y)
+    times = search.cv_results_["mean_fit_time"]
+    assert times.shape == (2,) and np.all(times > 0)
+
+
+# ---------------------------------------------------------------------------
+# fallbacks: scikit-learn's own path
+
+
+def test_fallback_for_a_scikit_learn_estimator():
+    X, y = make_data(False)
+    ours, ref = run_both(GridSearchCV, Ridge(), {"alpha": [0.1, 1.0]}, X, y, cv=3)
+    assert ours.batched_info_ is None and "sktune" in ours._batched_reason
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)
+
+
+def test_fallback_when_a_preceding_step_is_searched():
+    X, y = make_data(False)
+    pipe = make_pipeline(StandardScaler(), make_estimator(LinearRegressor))
+    grid = {"standardscaler__with_mean": [True, False],
+            "linearregressor__learning_rate": [0.01, 0.1]}
+    ours, ref = run_both(GridSearchCV, pipe, grid, X, y, cv=3)
+    assert ours.batched_info_ is None and "standardscaler__with_mean" in ours._batched_reason
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)
+
+
+def test_fallback_for_sparse_X():
+    X, y = make_data(False)
+    ours, ref = run_both(GridSearchCV, make_estimator(LinearRegressor),
+                         {"learning_rate": [0.01, 0.1]}, sp.csr_matrix(X), y, cv=3)
+    assert ours.batched_info_ is None
+    assert_same_results(ours, ref)
+
+
+@pytest.mark.parametrize("estimator, grid", [
+    (make_estimator(LinearRegressor, device="cuda"), {"alpha": [1e-4]}),
+    (make_estimator(LinearRegressor), {"device": ["cpu", "cuda"]}),
+])
+def test_fallback_for_other_devices(estimator, grid):
+    X, y = make_data(False)
+    search = GridSearchCV(estimator, grid)
+    assert "device" in search._batched_plan(X, y, {})
+
+
+def test_estimator_is_restored_after_an_error():
+    X, y = make_data(False)
+    est = make_estimator(LinearRegressor, optimizer="sgd")
+    search = GridSearchCV(est, {"learning_rate": [0.01, 1e9]}, cv=3, n_jobs=2,
+                          error_score="raise")
+    with pytest.raises(DivergenceError):
+        search.fit(X * 1e3, y)
+    assert search.estimator is est and search.n_jobs == 2
+    # and a later fit works
+    search.set_params(param_grid={"learning_rate": [0.01]}).fit(X, y)
+    assert search.batched_info_["fits_restored"] == 3
+
+
+def test_clone_and_params_like_sklearn():
+    est = make_estimator(LinearRegressor)
+    search = GridSearchCV(est, {"alpha": [1e-4, 1e-3]}, cv=3, n_jobs=2)
+    ref = skms.GridSearchCV(est, {"alpha": [1e-4, 1e-3]}, cv=3, n_jobs=2)
+    assert search.get_params().keys() == ref.get_params().keys()
+    assert type(clone(search)) is GridSearchCV
