@@ -46,7 +46,7 @@ def make_data(classifier, n=90, n_features=4, seed=0):
 
 
 def make_estimator(cls, **params):
-    base = dict(max_iter=4, tol=None, random_state=0, batch_size=16)
+    base = {"max_iter": 4, "tol": None, "random_state": 0, "batch_size": 16}
     if cls in (MLPRegressor, MLPClassifier):
         base["hidden_layer_sizes"] = (5,)
     base.update(params)
@@ -322,6 +322,26 @@ def test_one_kernel_call_per_epoch_and_shape(monkeypatch):
     assert calls["mlp"] == 3 * 2  # epochs x compiled shapes
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_data_held_once_per_fold(monkeypatch, early_stopping):
+    """The kernels see one copy of each fold's training rows, not one per candidate."""
+    seen = []
+    kernel = population.linear_population
+
+    def spy(*args):
+        seen.append(args[0].size)  # the flat arena of training rows
+        return kernel(*args)
+
+    monkeypatch.setattr(population, "linear_population", spy)
+    X, y = make_data(False, n=90)
+    est = make_estimator(LinearRegressor, early_stopping=early_stopping,
+                         validation_fraction=0.2)
+    grid = {"learning_rate": [0.01, 0.03, 0.1], "optimizer": ["adam", "sgd"]}
+    GridSearchCV(est, grid, cv=3).fit(X, y)
+    n_train = 60 - (12 if early_stopping else 0)  # 2/3 of 90, minus the held-out 20%
+    assert set(seen) == {3 * n_train * X.shape[1]}
+
+
 def test_fit_times_are_shares_of_the_batched_training():
     X, y = make_data(False)
     search = GridSearchCV(make_estimator(LinearRegressor),
@@ -355,10 +375,9 @@ def test_fallback_when_a_preceding_step_is_searched():
 
 def test_fallback_for_sparse_X():
     X, y = make_data(False)
-    ours, ref = run_both(GridSearchCV, make_estimator(LinearRegressor),
-                         {"learning_rate": [0.01, 0.1]}, sp.csr_matrix(X), y, cv=3)
-    assert ours.batched_info_ is None
-    assert_same_results(ours, ref)
+    search = GridSearchCV(make_estimator(LinearRegressor), {"learning_rate": [0.01, 0.1]})
+    assert search._batched_plan(sp.csr_matrix(X), y, {}) == "X is sparse"
+    assert search._batched_plan(X, y, {}) is None
 
 
 @pytest.mark.parametrize("estimator, grid", [

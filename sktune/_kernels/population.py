@@ -39,7 +39,7 @@ from . import _codes as C
 from . import cpu
 
 _TAG = cpu._SOURCE_TAG
-_FLAGS = dict(cache=True, nogil=True, error_model="numpy")
+_FLAGS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 @njit(cache=True, inline="always")
@@ -52,20 +52,54 @@ def _data(k, data, Xa, Ya, swa, n_features, n_out):
     return X, Y, sw
 
 
-def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icodes,
-                         counters, stats, WT, GT, PT, GG, Pm, Gm, closs, gk, cl, alive):
-    """One epoch of the linear models ``mem``, which share their data, sample
-    order and batch size, fused: each row of ``X`` is read once for all of
-    them and the arithmetic runs across models (SIMD lanes).
+@njit(cache=True, inline="always")
+def _loss_grad_rows(code, X, Y, sw, order, lo, R, PR, Pm, Gm, gc, delta):
+    """Loss and gradient of one model over the chunk ``order[lo:lo + R]``.
 
-    Bitwise the same as one :func:`cpu._linear_epoch_dense` call per model:
-    every model's outputs, losses and gradients are accumulated in the same
-    order (features, then rows, then chunks), with the same scalar code;
-    only the loop over models is innermost. The end-of-batch step
-    (:func:`cpu._end_batch`: chunk sum, penalty, clipping, optimizer,
-    averaging, divergence) is the single-model one, per model, on its
-    gathered gradient. ``WT`` (weights, transposed: parameter x model) and
-    ``GT`` (chunk x parameter x model) keep the models innermost.
+    The body of :func:`cpu._linear_epoch_dense` after the outputs, row by
+    row: each row's loss and output gradient (``cpu._row_loss_grad``), then
+    its contribution to the gradient, in the same order. ``PR[o, r]`` holds
+    the outputs; returns the chunk's summed loss.
+    """
+    n_features = X.shape[1]
+    n_out = Y.shape[1]
+    n_w = n_features * n_out
+    closs = 0.0
+    for r in range(R):
+        i = order[lo + r]
+        for o in range(n_out):
+            Pm[0, o] = PR[o, r]
+        closs += cpu._row_loss_grad(code, Y, i, Pm, 0, delta, np.float64(sw[i]), Gm)
+        if n_out == 1:
+            g0 = Gm[0, 0]
+            for j in range(n_features):
+                gc[j] += np.float64(X[i, j]) * g0
+        else:
+            for j in range(n_features):
+                x = np.float64(X[i, j])
+                base = j * n_out
+                for o in range(n_out):
+                    gc[base + o] += x * Gm[0, o]
+        for o in range(n_out):
+            gc[n_w + o] += Gm[0, o]
+    return closs
+
+
+def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icodes,
+                         counters, stats, XB, PR, Pm, Gm, GA, closs, cl, alive):
+    """One epoch of the linear models ``mem``, which share their data, sample
+    order and batch size.
+
+    Bitwise the same as one :func:`cpu._linear_epoch_dense` call per model,
+    faster: the single-fit kernel forms each row's output as a chain of
+    dependent additions (one per feature), while here a chunk's rows are
+    gathered once, feature-major (``XB``), for every model of the cohort,
+    and each model's outputs are accumulated for all rows at once, feature
+    after feature: the same additions in the same order per output, but
+    independent across rows (vectorized). Losses and gradients then follow
+    row by row as in the single-fit kernel, with the loss code a
+    compile-time constant, and each model's end-of-batch step is the
+    single-fit one (``cpu._end_batch``) on its own gradient ``GA[q]``.
     """
     n_features = X.shape[1]
     n_out = Y.shape[1]
@@ -81,82 +115,75 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
         stats[k, C.S_WEIGHT] = 0.0
         stats[k, C.S_DIVERGED] = 0.0
         alive[q] = True
-        for j in range(n_params):
-            WT[j, q] = params[k, j]
     for b in range(n_batches):
         start = b * bs
         stop = min(start + bs, n)
         nb = stop - start
         nc = cpu._n_chunks(nb, n_w)
+        for q in range(K):
+            for c in range(nc):
+                for j in range(n_params):
+                    GA[q, c, j] = 0.0
         for c in range(nc):
-            for j in range(n_params):
-                for q in range(K):
-                    GT[c, j, q] = 0.0
             lo = start + (c * nb) // nc
-            hi = start + ((c + 1) * nb) // nc
+            R = start + ((c + 1) * nb) // nc - lo
+            # the chunk's rows, feature-major, shared by every model
+            for r in range(R):
+                i = order[lo + r]
+                for j in range(n_features):
+                    XB[j, r] = np.float64(X[i, j])
             for q in range(K):
-                closs[c, q] = 0.0
-            for ii in range(lo, hi):
-                i = order[ii]
-                # outputs of every model: intercept, then the features in order
+                if not alive[q]:
+                    continue  # diverged earlier this epoch: its epoch is over
+                k = mem[q]
+                w = params[k]
+                # every row's outputs: the intercept, then the features in order
                 for o in range(n_out):
-                    for q in range(K):
-                        PT[o, q] = np.float64(WT[n_w + o, q])
-                if n_out == 1:
+                    pr = PR[o]
+                    b0 = np.float64(w[n_w + o])
+                    for r in range(R):
+                        pr[r] = b0
                     for j in range(n_features):
-                        x = np.float64(X[i, j])
-                        for q in range(K):
-                            PT[0, q] += x * WT[j, q]
+                        wj = w[j * n_out + o]
+                        xb = XB[j]
+                        for r in range(R):
+                            pr[r] += xb[r] * wj
+                code = icodes[k, C.I_LOSS]
+                delta = hyper[k, C.H_HUBER]
+                g = GA[q, c]
+                if code == C.SQUARED_ERROR:
+                    cl_q = _loss_grad_rows(C.SQUARED_ERROR, X, Y, sw, order, lo, R, PR, Pm, Gm,
+                                           g, delta)
+                elif code == C.HUBER:
+                    cl_q = _loss_grad_rows(C.HUBER, X, Y, sw, order, lo, R, PR, Pm, Gm, g, delta)
+                elif code == C.POISSON:
+                    cl_q = _loss_grad_rows(C.POISSON, X, Y, sw, order, lo, R, PR, Pm, Gm, g,
+                                           delta)
+                elif code == C.LOGISTIC:
+                    cl_q = _loss_grad_rows(C.LOGISTIC, X, Y, sw, order, lo, R, PR, Pm, Gm, g,
+                                           delta)
+                elif code == C.SOFTMAX:
+                    cl_q = _loss_grad_rows(C.SOFTMAX, X, Y, sw, order, lo, R, PR, Pm, Gm, g,
+                                           delta)
+                elif code == C.HINGE:
+                    cl_q = _loss_grad_rows(C.HINGE, X, Y, sw, order, lo, R, PR, Pm, Gm, g, delta)
                 else:
-                    for j in range(n_features):
-                        x = np.float64(X[i, j])
-                        base = j * n_out
-                        for o in range(n_out):
-                            for q in range(K):
-                                PT[o, q] += x * WT[base + o, q]
-                wi = np.float64(sw[i])
-                for q in range(K):
-                    k = mem[q]
-                    for o in range(n_out):
-                        Pm[q, o] = PT[o, q]
-                    closs[c, q] += cpu._row_loss_grad(icodes[k, C.I_LOSS], Y, i, Pm, q,
-                                                      hyper[k, C.H_HUBER], wi, Gm)
-                    for o in range(n_out):
-                        GG[o, q] = Gm[q, o]
-                if n_out == 1:
-                    for j in range(n_features):
-                        x = np.float64(X[i, j])
-                        for q in range(K):
-                            GT[c, j, q] += x * GG[0, q]
-                else:
-                    for j in range(n_features):
-                        x = np.float64(X[i, j])
-                        base = j * n_out
-                        for o in range(n_out):
-                            for q in range(K):
-                                GT[c, base + o, q] += x * GG[o, q]
-                for o in range(n_out):
-                    for q in range(K):
-                        GT[c, n_w + o, q] += GG[o, q]
+                    cl_q = _loss_grad_rows(code, X, Y, sw, order, lo, R, PR, Pm, Gm, g, delta)
+                closs[q, c] = cl_q
         for q in range(K):
             if not alive[q]:
-                continue  # diverged earlier this epoch: its epoch is over
+                continue
             k = mem[q]
             for c in range(nc):
-                cl[c] = closs[c, q]
-                for j in range(n_params):
-                    gk[c, j] = GT[c, j, q]
-            if cpu._end_batch(params[k], gk, m[k], v[k], avg[k], cl, nc, nb, lrs[k, b],
-                              hyper[k], icodes[k], counters[k], stats[k]):
-                for j in range(n_params):
-                    WT[j, q] = params[k, j]
-            else:
+                cl[c] = closs[q, c]
+            if not cpu._end_batch(params[k], GA[q], m[k], v[k], avg[k], cl, nc, nb, lrs[k, b],
+                                  hyper[k], icodes[k], counters[k], stats[k]):
                 alive[q] = False
 
 
 def _linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params, m,
                        v, avg, hyper, icodes, counters, stats, units, unit_start, slots,
-                       WT, GT, PT, GG, Pm, Gm, closs, gk, cl, alive):
+                       XB, PR, Pm, Gm, GA, closs, cl, alive):
     """One epoch of every model of ``units`` (linear, dense), in parallel.
 
     ``units[unit_start[u]:unit_start[u + 1]]`` are the models of unit ``u``:
@@ -167,7 +194,7 @@ def _linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, pa
     the arenas, ``orders[k, :rows]`` its sample order and
     ``lrs[k, :n_batches[k]]`` its per-step learning rates.
     """
-    n_out = PT.shape[1]
+    n_out = PR.shape[1]
     for s in prange(slots.shape[0]):
         for r in range(slots.shape[1]):
             u = slots[s, r]
@@ -177,8 +204,8 @@ def _linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, pa
             k = mem[0]
             X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
             _linear_cohort(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg,
-                           hyper, icodes, counters, stats, WT[s], GT[s], PT[s], GG[s], Pm[s],
-                           Gm[s], closs[s], gk[s], cl[s], alive[s])
+                           hyper, icodes, counters, stats, XB[s], PR[s], Pm[s], Gm[s], GA[s],
+                           closs[s], cl[s], alive[s])
 
 
 _mlp_epoch = None  # the serial single-fit kernel, bound per dtype below

@@ -46,18 +46,22 @@ from collections import defaultdict
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn import get_config
+from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
 from sklearn.model_selection import RandomizedSearchCV as _SkRandomizedSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing, indexable
+from sklearn.utils import _safe_indexing, assert_all_finite, indexable
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import check_array, validate_data
 
 from .. import _config
 from .._kernels import _codes as C
-from ..base import BaseGradientEstimator, GradientClassifierMixin, GradientRegressorMixin
+from ..base import (
+    BaseGradientEstimator,
+    GradientClassifierMixin,
+    GradientRegressorMixin,
+)
 from ..linear_model._linear import _BaseLinear
 from ..neural_network._mlp import _BaseMLP
 
@@ -139,11 +143,13 @@ def _same_params(a, b):
     return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
 
 
-def _bytes_of(x):
+def _hash_into(h, x):
     arr = np.asarray(x)
     if arr.dtype == object:
-        return pickle.dumps(arr, protocol=4)
-    return np.ascontiguousarray(arr).tobytes() + str(arr.dtype).encode()
+        h.update(pickle.dumps(arr, protocol=4))
+        return
+    h.update(str(arr.dtype).encode())
+    h.update(np.ascontiguousarray(arr).view(np.uint8) if arr.size else b"")
 
 
 _SAMPLE_ROWS = 64
@@ -163,12 +169,33 @@ def _training_set_key(X, y, sample_weight):
     h.update(repr((type(X).__name__, getattr(X, "shape", n))).encode())
     if n:
         rows = np.unique(np.linspace(0, n - 1, min(n, _SAMPLE_ROWS)).astype(np.intp))
-        h.update(_bytes_of(_safe_indexing(X, rows)))
+        _hash_into(h, X[rows] if isinstance(X, np.ndarray) else _safe_indexing(X, rows))
     if y is not None:
-        h.update(_bytes_of(y))
+        _hash_into(h, y)
     if sample_weight is not None:
-        h.update(_bytes_of(sample_weight))
+        _hash_into(h, sample_weight)
     return n, h.hexdigest()
+
+
+def _fast_get_param_names(cls):
+    """``_get_param_names`` computed once (scikit-learn inspects ``__init__``
+    on every ``get_params``, the main cost of ``clone`` and ``set_params``)."""
+    names = tuple(cls._get_param_names())
+    return classmethod(lambda c: list(names))
+
+
+_FAST_CLASSES = {}
+
+
+def _fast_class(cls):
+    """``cls`` with a cached ``_get_param_names``, for the training clones."""
+    fast = _FAST_CLASSES.get(cls)
+    if fast is None:
+        fast = type(cls.__name__, (cls,), {
+            "_get_param_names": _fast_get_param_names(cls), "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__, "__doc__": cls.__doc__})
+        _FAST_CLASSES[cls] = fast
+    return fast
 
 
 # --------------------------------------------------------------------------
@@ -179,14 +206,17 @@ class _Trained:
     (or the error it raised), the pipeline steps before it, the warnings its
     training emitted and the time it took."""
 
-    __slots__ = ("estimator", "head", "error", "warnings", "seconds")
+    __slots__ = ("error", "estimator", "head", "seconds", "traceback", "warnings")
 
-    def __init__(self, estimator=None, head=None, error=None):
+    def __init__(self, estimator=None, head=None):
         self.estimator = estimator
         self.head = head
-        self.error = error
+        self.error = self.traceback = None
         self.warnings = []
         self.seconds = 0.0
+
+    def fail(self, exc):
+        self.error, self.traceback = exc, exc.__traceback__
 
 
 class _Registry:
@@ -197,7 +227,6 @@ class _Registry:
         self.candidates = defaultdict(list)  # params key -> [(params, id)]
         self.entries = {}  # (candidate id, training set key) -> _Trained
         self.served = {}  # (candidate id, training set key) -> seconds
-        self.misses = 0
 
     def candidate_id(self, params, add=False):
         bucket = self.candidates[_params_key(params)]
@@ -229,7 +258,8 @@ def _restore(trained, target):
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
                                registry=_REPLAY_REGISTRY)
     if trained.error is not None:
-        raise trained.error
+        # the same error for every fit it failed, each with its own traceback
+        raise trained.error.with_traceback(trained.traceback)
     if trained.head is None:
         target.__dict__.update(trained.estimator.__dict__)
         return
@@ -259,7 +289,6 @@ def _pretrained_class(cls, registry):
         start = time.perf_counter()
         key, trained = registry.pop(params, X, y, fit_params.get("sample_weight"))
         if trained is None:
-            registry.misses += 1
             if y is None:
                 return cls.fit(self, X, **fit_params)
             return cls.fit(self, X, y, **fit_params)
@@ -269,6 +298,7 @@ def _pretrained_class(cls, registry):
 
     namespace = {"set_params": set_params, "fit": fit, "__module__": cls.__module__,
                  "__qualname__": cls.__qualname__, "__doc__": cls.__doc__,
+                 "_get_param_names": _fast_get_param_names(cls),
                  "_sktune_original_class": cls}
     return type(cls.__name__, (cls,), namespace)
 
@@ -336,8 +366,19 @@ class _Arena:
         return flat, offsets[:-1]
 
 
-# Largest fused unit of linear models (models are the SIMD lanes).
+# Largest fused unit of linear models (they share each gathered chunk of
+# rows), and the most memory its per-model gradient buffers may take.
 _UNIT = 16
+_UNIT_BYTES = 64 << 20
+
+
+def _max_chunk_rows(bs_max, work_per_row, cpu):
+    """The most rows a chunk of any batch of at most ``bs_max`` rows holds
+    (chunks as :func:`cpu._n_chunks` splits batches)."""
+    nb = np.arange(1, bs_max + 1)
+    nc = np.clip((nb * work_per_row) // cpu._CHUNK_WORK, 1, None)
+    nc = np.minimum(np.minimum(nc, cpu._MAX_CHUNKS), nb)
+    return int((-(-nb // nc)).max())
 
 
 def _cohorts(running, data, icodes, orders):
@@ -376,10 +417,28 @@ def _units(cohorts, n_slots, cap=_UNIT, smallest=4):
     return [[int(k) for k in u] for u in units]
 
 
+def _shared_fold_data(Xt, y, sample_weight):
+    """One validated array per fold, shared by every candidate's loop, and
+    whether the data were found finite (then each fit need not scan them
+    again). ``(None, False)`` when validation fails: each fit then raises
+    its own error."""
+    try:
+        Xa = check_array(Xt, dtype=[np.float64, np.float32], order="C")
+    except Exception:  # noqa: BLE001
+        return None, False
+    try:
+        assert_all_finite(np.asarray(y), input_name="y")
+        if sample_weight is not None:
+            assert_all_finite(np.asarray(sample_weight, dtype=float))
+    except Exception:  # noqa: BLE001
+        return Xa, False
+    return Xa, True
+
+
 class _Job:
     """One candidate x fold: its estimator, epoch loop and bookkeeping."""
 
-    __slots__ = ("cid", "key", "est", "loop", "trained", "head", "cost", "seconds", "log")
+    __slots__ = ("cid", "cost", "est", "head", "key", "log", "loop", "seconds", "trained")
 
     def __init__(self, cid, key, est, loop, trained, head, log):
         self.cid, self.key, self.est, self.loop = cid, key, est, loop
@@ -466,16 +525,14 @@ class _BatchTrainer:
                 Xt = head.fit_transform(X_tr, y_tr)
             except Exception as exc:  # noqa: BLE001  (sklearn records it per fit)
                 head_error = exc
-        Xa = None
+        Xa, checked = None, False
         if head_error is None and not sp.issparse(Xt):
-            try:
-                # one array per fold, shared by every candidate's loop
-                Xa = check_array(Xt, dtype=[np.float64, np.float32], order="C")
-            except Exception:  # noqa: BLE001  (each fit raises it itself below)
-                Xa = None
+            Xa, checked = _shared_fold_data(Xt, y_tr, sw_tr)
         rec.since(mark, head_log)
         head_seconds = (time.perf_counter() - start) / max(1, len(candidates))
 
+        template = clone(self.final)
+        template.__class__ = _fast_class(type(self.final))
         jobs = []
         for cid, params in zip(cids, candidates):
             log = list(head_log)
@@ -484,26 +541,26 @@ class _BatchTrainer:
             job.seconds = head_seconds
             jobs.append(job)
             if head_error is not None:
-                trained.error = head_error
+                trained.fail(head_error)
                 continue
             start = time.perf_counter()
             mark = rec.mark()
-            est = clone(self.final).set_params(
-                **clone(self._final_params(params), safe=False))
+            est = clone(template).set_params(**clone(self._final_params(params), safe=False))
             trained.estimator = est
             try:
-                if Xa is None or _kind(est) is None or est.device != "cpu":
+                if Xa is None or est.device != "cpu":
                     # not for the population kernels: fit it the normal way
                     est.fit(Xt, y_tr, **({} if sw_tr is None else {"sample_weight": sw_tr}))
                 else:
                     est._validate_params()
-                    job.loop = est._prepare_fit(Xa, y_tr, sw_tr, incremental=False)
+                    with config_context(assume_finite=checked or None):
+                        job.loop = est._prepare_fit(Xa, y_tr, sw_tr, incremental=False)
                     if Xa is not Xt:
                         # feature names (and count) as fit would see them
                         validate_data(est, Xt, reset=True, skip_check_array=True)
                     job.est = est
             except Exception as exc:  # noqa: BLE001  (sklearn's error_score)
-                trained.error = exc
+                trained.fail(exc)
                 job.loop = None
             rec.since(mark, log)
             job.seconds += time.perf_counter() - start
@@ -513,8 +570,8 @@ class _BatchTrainer:
     def _shape(job):
         loop, est = job.loop, job.est
         sizes = tuple(est._sizes.tolist()) if isinstance(est, _BaseMLP) else ()
-        return (_kind(est), loop.state.params.dtype.str, loop.X.shape[1], loop.Y.shape[1],
-                loop.state.params.shape[0], sizes)
+        return (_kind(est), type(est), loop.state.params.dtype.str, loop.X.shape[1],
+                loop.Y.shape[1], loop.state.params.shape[0], sizes)
 
     # ------------------------------------------------------------------
 
@@ -538,6 +595,14 @@ class _BatchTrainer:
             refs[k, 3] = lp.n
         (Xa, ox), (Ya, oy), (swa, osw) = (a.build(dtype) for a in arenas)
         del arenas
+        # early-stopping validation sets: equal ones held once too
+        val = [_Arena(), _Arena(), _Arena()]
+        for lp in loops:
+            if lp.X_val is not None:
+                lp.X_val, lp.y_val, lp.sw_val = (
+                    a.arrays[a.add(np.asarray(x))] if isinstance(x, np.ndarray) else x
+                    for a, x in zip(val, (lp.X_val, lp.y_val, lp.sw_val)))
+        del val
         data = np.column_stack([ox[refs[:, 0]], oy[refs[:, 1]], osw[refs[:, 2]], refs[:, 3]])
         data = np.ascontiguousarray(data, dtype=np.int64)
 
@@ -577,18 +642,19 @@ class _BatchTrainer:
                                 dtype=dtype))
             per_row = 3.0 * float(np.dot(sizes[:-1], sizes[1:]))
         else:
-            U = _UNIT
-            nc = int(cpu._n_chunks(bs_max, n_features * n_out))
+            nc_max = int(cpu._n_chunks(bs_max, n_features * n_out))
+            # models fused per unit: up to _UNIT, fewer when their gradient
+            # buffers (chunks x parameters each) would pass _UNIT_BYTES
+            U = int(np.clip(_UNIT_BYTES // (8 * nc_max * n_params), 1, _UNIT))
+            rows = _max_chunk_rows(bs_max, n_features * n_out, cpu)
             scratch = (
-                np.empty((n_slots, n_params, U), dtype=dtype),  # WT
-                np.zeros((n_slots, nc, n_params, U)),  # GT
-                np.empty((n_slots, n_out, U)), np.empty((n_slots, n_out, U)),  # PT, GG
-                np.empty((n_slots, max(U, cpu._MAX_CHUNKS), n_out)),  # Pm
-                np.empty((n_slots, max(U, cpu._MAX_CHUNKS), n_out)),  # Gm
-                np.empty((n_slots, nc, U)),  # closs
-                np.zeros((n_slots, cpu._MAX_CHUNKS, n_params)),  # gk
-                np.empty((n_slots, cpu._MAX_CHUNKS)),  # cl
-                np.empty((n_slots, U), dtype=np.bool_),  # alive
+                np.empty((n_slots, n_features, rows)),  # XB: a chunk, feature-major
+                np.empty((n_slots, n_out, rows)),  # PR: its outputs
+                np.empty((n_slots, 1, n_out)), np.empty((n_slots, 1, n_out)),  # Pm, Gm
+                np.zeros((n_slots, U, nc_max, n_params)),  # GA: gradients
+                np.zeros((n_slots, U, nc_max)),  # chunk losses
+                np.zeros((n_slots, cpu._MAX_CHUNKS)),  # one model's chunk losses
+                np.zeros((n_slots, U), dtype=np.bool_),  # alive this epoch
             )
             per_row = 2.0 * n_features * n_out
         for k, lp in enumerate(loops):
@@ -616,7 +682,7 @@ class _BatchTrainer:
                 if kind == "mlp":
                     work = [[k] for k in running]
                 else:
-                    work = _units(_cohorts(running, data, icodes, orders), n_slots)
+                    work = _units(_cohorts(running, data, icodes, orders), n_slots, U)
                 unit_costs = np.array([sum(costs[k] for k in u) for u in work])
                 slots = population.assign_slots(unit_costs, n_slots)
                 if kind == "mlp":
@@ -648,7 +714,7 @@ class _BatchTrainer:
         try:
             result = method()
         except Exception as exc:  # noqa: BLE001  (DivergenceError and others)
-            job.trained.error = exc
+            job.trained.fail(exc)
             result = False
             self._detach(job)
             job.loop = None
@@ -677,7 +743,7 @@ class _BatchTrainer:
         try:
             job.loop.finish()
         except Exception as exc:  # noqa: BLE001
-            job.trained.error = exc
+            job.trained.fail(exc)
         job.loop = None
         rec.since(mark, job.log)
         job.seconds += time.perf_counter() - start
@@ -766,10 +832,14 @@ class _BatchedSearchMixin:
             batch, self._batch = self._batch, None
         if hasattr(self, "best_estimator_"):
             _unwrap(self.best_estimator_)
+        if getattr(self.scorer_, "_estimator", None) is pretrained:
+            self.scorer_._estimator = estimator  # as scikit-learn leaves it
+        registry.entries.clear()
         self._fix_fit_times(registry)
+        n_fits = len(self.cv_results_["params"]) * self.n_splits_
         self.batched_info_ = {"kernel_calls": batch.kernel_calls,
                               "fits_restored": len(registry.served),
-                              "fits_unbatched": registry.misses - bool(self.refit)}
+                              "fits_unbatched": n_fits - len(registry.served)}
         return self
 
     def _searched_names(self):
@@ -807,7 +877,7 @@ class _BatchedSearchMixin:
         of each kernel call and of its fold's preceding steps).
         """
         results = getattr(self, "cv_results_", None)
-        if not results or registry.misses > bool(self.refit):
+        if not results:
             return
         by_cid = defaultdict(list)
         for (cid, _), seconds in registry.served.items():
