@@ -20,4 +20,4 @@ numpydoc_class_members_toctree = False
 html_theme = "alabaster"
 # GitHub-style links between pages and to repository files are kept as text
 # scikit-learn docstrings inherited by score() refer to labels of its own site
-suppress_warnings = ["myst.xref_missing", "ref.ref"]
+suppress_warnings = ["myst.xref_missing", "ref.ref", "ref.term"]
