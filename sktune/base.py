@@ -484,6 +484,8 @@ class _EpochLoop:
         self.hyper, self.icodes, (self.l2, self.l1) = est._hyper_and_codes(state, bs)
         self.stats = np.zeros(C.N_STATS)
         self.order = np.empty(n, dtype=np.int64)
+        # fills the order of an epoch; a batched search shares equal ones
+        self.permute = permutation
         # the plateau schedule watches for stalls even when tol=None
         self.min_gain = 0.0 if est.tol is None else est.tol
         self.best_score = -np.inf
@@ -514,7 +516,7 @@ class _EpochLoop:
         self.started = time.perf_counter()
         self.snap = state.snapshot()
         if est.shuffle:
-            permutation(state.seed, state.epoch, self.order)
+            self.permute(state.seed, state.epoch, self.order)
         else:
             self.order[:] = np.arange(self.n)
         self.lrs = est._schedule_rates(state, self.n_batches)

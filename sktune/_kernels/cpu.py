@@ -651,8 +651,11 @@ _mlp_batch_grad_jit = njit(cache=True, nogil=True, error_model="numpy")(
     _twin(_mlp_batch_grad, "_" + _SOURCE_TAG))
 
 
-# Rows per gradient chunk of an MLP batch: enough for efficient BLAS calls.
-_MLP_CHUNK_ROWS = 64
+# Rows per gradient chunk of an MLP batch (at least): a batch of 32 rows
+# splits over 2 threads, one of 64 or more over 4. Measured on 2 cores with
+# (64, 64) hidden units: 1.2x faster than one chunk at batch 32, 1.6x at
+# batch 200; one thread pays ~10% for the extra chunk at batch 32.
+_MLP_CHUNK_ROWS = 16
 _MLP_MAX_CHUNKS = 4
 
 

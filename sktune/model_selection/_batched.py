@@ -57,6 +57,7 @@ from sklearn.utils.validation import check_array, validate_data
 
 from .. import _config
 from .._kernels import _codes as C
+from .._kernels._rng import permutation
 from ..base import (
     BaseGradientEstimator,
     GradientClassifierMixin,
@@ -435,6 +436,29 @@ def _shared_fold_data(Xt, y, sample_weight):
     return Xa, True
 
 
+class _SharedPermutations:
+    """The epoch orders of a population, each drawn once.
+
+    Candidates with the same ``random_state`` on the same fold shuffle
+    alike; drawing a permutation costs as much as a small model's epoch.
+    Only the orders of the latest epoch are kept.
+    """
+
+    def __init__(self):
+        self.epoch, self.orders = None, {}
+
+    def __call__(self, seed, epoch, out):
+        if epoch != self.epoch:
+            self.epoch, self.orders = epoch, {}
+        key = (int(seed), out.shape[0])
+        known = self.orders.get(key)
+        if known is None:
+            self.orders[key] = permutation(seed, epoch, out).copy()
+        else:
+            out[:] = known
+        return out
+
+
 class _Job:
     """One candidate x fold: its estimator, epoch loop and bookkeeping."""
 
@@ -616,7 +640,9 @@ class _BatchTrainer:
         orders = np.zeros((K, max(lp.n for lp in loops)), dtype=np.int64)
         n_batches = np.array([lp.n_batches for lp in loops], dtype=np.int64)
         lrs = np.zeros((K, int(n_batches.max())))
+        shared_orders = _SharedPermutations()
         for k, (lp, st) in enumerate(zip(loops, states)):
+            lp.permute = shared_orders
             for name, rows in (("params", params), ("m", m), ("v", v), ("avg", avg),
                                ("counters", counters)):
                 rows[k] = getattr(st, name)
