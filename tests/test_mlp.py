@@ -15,7 +15,8 @@ from sklearn.preprocessing import StandardScaler
 
 from sktune import DivergenceError, MLPClassifier, MLPRegressor
 from sktune._kernels import _codes as C
-from sktune._kernels.cpu import _dropout_keep, _mlp_batch_grad_jit
+from sktune._kernels._rng import hash_prefix
+from sktune._kernels.cpu import _dropout_keep, _dropout_keep_after, _mlp_batch_grad_jit
 
 ACTIVATIONS = ["relu", "tanh", "logistic", "identity", "leaky_relu"]
 ACT_CODES = {"identity": C.IDENTITY, "relu": C.RELU, "tanh": C.TANH,
@@ -124,7 +125,7 @@ class _Batch:
         grad = np.full(params.size, np.nan)
         loss = _mlp_batch_grad_jit(self.X, self.Y, self.sw, self.idx, params, grad,
                                    self.sizes, self.acts, self.deltas, self.hyper,
-                                   self.icodes)
+                                   self.icodes, np.empty((0, 0)), 0)
         return loss, grad
 
     def keep(self, unit0, n_units):
@@ -234,7 +235,8 @@ def test_float32_batch_gradient_matches_float64(loss_name, code, n_out):
     p32 = params.astype(np.float32)
     grad32 = np.full(p32.size, np.nan, dtype=np.float32)
     loss32 = _mlp_batch_grad_jit(f32.X, f32.Y, f32.sw, f32.idx, p32, grad32, f32.sizes,
-                                 f32.acts, f32.deltas, f32.hyper, f32.icodes)
+                                 f32.acts, f32.deltas, f32.hyper, f32.icodes,
+                                 np.empty((0, 0), dtype=np.float32), 0)
     assert loss32 == pytest.approx(loss, rel=1e-5)
     np.testing.assert_allclose(grad32, grad, rtol=1e-4, atol=1e-5 * np.abs(grad).max())
 
@@ -262,6 +264,42 @@ def test_dropout_mask_depends_on_seed_and_epoch():
     assert batch(params)[0] == loss
     batch.hyper[C.H_DROPOUT] = 0.0
     assert batch(params)[0] != loss
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3])
+def test_fused_first_layer_pass_equals_the_whole_pass(rate):
+    """A batched search computes the first layer's products for many models
+    at once: given ``X[idx] @ W1`` the pass returns the same loss and deeper
+    gradients, and hands back the first layer's output gradient, whose
+    product with ``X[idx]`` is the first weight block's gradient."""
+    batch, params = _problem("squared_error", C.SQUARED_ERROR, 2, "tanh", rate)
+    loss, grad = batch(params)
+    F, H = (int(n) for n in batch.sizes[:2])
+    nb, bs = len(batch.idx), int(batch.icodes[C.I_BATCH])
+    XB = batch.X[batch.idx]
+    acts = np.full_like(batch.acts, np.nan)
+    acts[bs * F: bs * F + nb * H] = (XB @ params[: F * H].reshape(F, H)).ravel()
+    D1 = np.full((nb, H + 3), np.nan)
+    fused = np.full(params.size, np.nan)
+    loss2 = _mlp_batch_grad_jit(batch.X, batch.Y, batch.sw, batch.idx, params, fused,
+                                batch.sizes, acts, np.full_like(batch.deltas, np.nan),
+                                batch.hyper, batch.icodes, D1, 2)
+    assert loss2 == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(fused[F * H:], grad[F * H:], rtol=1e-10, atol=1e-12)
+    assert np.isnan(fused[: F * H]).all()  # the caller's product
+    assert np.isnan(D1[:, :2]).all() and np.isnan(D1[:, 2 + H:]).all()
+    np.testing.assert_allclose(XB.T @ D1[:, 2:2 + H], grad[: F * H].reshape(F, H),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_dropout_keep_from_hash_prefix_is_the_same_draw():
+    # the kernels hoist the per-sample rounds of the hash out of the unit loop
+    for seed, epoch, sample in [(0, 0, 0), (17, 2, 5), (2**40 + 3, 9, 123456)]:
+        prefix = np.uint64(hash_prefix(seed, epoch, sample))
+        for unit in range(50):
+            for rate in (0.1, 0.5):
+                assert (_dropout_keep_after(prefix, unit, rate)
+                        == _dropout_keep(seed, epoch, sample, unit, rate))
 
 
 # ---------------------------------------------------------------- dropout statistics

@@ -24,18 +24,31 @@ def splitmix64(x):
 
 
 @njit(cache=True, inline="always")
-def hash4(seed, a, b, c):
-    """Hash a seed and three counters to 64 random bits."""
+def hash_prefix(seed, a, b):
+    """The rounds of ``hash4(seed, a, b, c)`` that do not depend on ``c``:
+    hoisted out of a loop over ``c`` (dropout's units), they cut its cost
+    per draw from four rounds to one, with the same bits."""
     h = splitmix64(np.uint64(seed))
     h = splitmix64(h ^ np.uint64(a))
-    h = splitmix64(h ^ np.uint64(b))
-    return splitmix64(h ^ np.uint64(c))
+    return splitmix64(h ^ np.uint64(b))
+
+
+@njit(cache=True, inline="always")
+def hash4(seed, a, b, c):
+    """Hash a seed and three counters to 64 random bits."""
+    return splitmix64(hash_prefix(seed, a, b) ^ np.uint64(c))
+
+
+@njit(cache=True, inline="always")
+def uniform_after(prefix, c):
+    """``uniform(seed, a, b, c)`` from ``prefix = hash_prefix(seed, a, b)``."""
+    return np.float64(splitmix64(prefix ^ np.uint64(c)) >> np.uint64(11)) * _INV_2_53
 
 
 @njit(cache=True, inline="always")
 def uniform(seed, a, b, c):
     """A float64 in [0, 1) from the top 53 bits of ``hash4``."""
-    return np.float64(hash4(seed, a, b, c) >> np.uint64(11)) * _INV_2_53
+    return uniform_after(hash_prefix(seed, a, b), c)
 
 
 @njit(cache=True, nogil=True)

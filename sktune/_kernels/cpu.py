@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange, types
 
 from . import _codes as C
-from ._rng import uniform
+from ._rng import hash_prefix, uniform, uniform_after
 from ._scalar import (
     activation,
     activation_grad,
@@ -482,6 +482,16 @@ def _dropout_keep(seed, epoch, sample, unit, rate):
 
 
 @njit(cache=True, inline="always")
+def _dropout_keep_after(prefix, unit, rate):
+    """``_dropout_keep`` of one unit of a sample, from the sample's
+    ``hash_prefix(seed, epoch, sample)`` (the same factor, a quarter of the
+    hashing)."""
+    if uniform_after(prefix, unit) < rate:
+        return 0.0
+    return 1.0 / (1.0 - rate)
+
+
+@njit(cache=True, inline="always")
 def _view2d(flat, offset, rows, cols):
     return flat[offset: offset + rows * cols].reshape(rows, cols)
 
@@ -529,14 +539,22 @@ def _times_activation_grad(code, D, A):
         _activation_grad_loop(C.LEAKY_RELU, D, A)
 
 
-def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, icodes):
+def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, icodes,
+                    D1, d1_col):
     """Forward and backward pass of the rows ``X[idx]``.
 
     Writes the summed (sample-weighted) gradient into ``grad`` and returns
     the summed weighted loss. ``acts`` holds the outputs of every layer
     (input batch first, each of width ``sizes[l]``) at offsets
     ``bs_max * cumsum(sizes)``; ``deltas`` two ping-pong buffers.
+
+    With an empty ``D1`` this is the whole pass. Otherwise the first layer's
+    two matrix products are the caller's, shared by many models of a batched
+    search: it has put ``X[idx] @ W1`` into the first hidden layer's slot of
+    ``acts``; the pass leaves that layer's output gradient in the columns
+    ``d1_col:`` of ``D1`` and the first weight block of ``grad`` unwritten.
     """
+    fused = D1.shape[0] > 0
     n_layers = sizes.shape[0] - 1
     nb = idx.shape[0]
     bs_max = icodes[C.I_BATCH]
@@ -552,11 +570,12 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
         n_weights += sizes[l] * sizes[l + 1]
 
     # input batch
-    A0 = _view2d(acts, 0, nb, sizes[0])
-    for r in range(nb):
-        i = idx[r]
-        for j in range(sizes[0]):
-            A0[r, j] = X[i, j]
+    if not fused:
+        A0 = _view2d(acts, 0, nb, sizes[0])
+        for r in range(nb):
+            i = idx[r]
+            for j in range(sizes[0]):
+                A0[r, j] = X[i, j]
 
     # forward
     w_off = 0
@@ -570,14 +589,16 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
         A_prev = _view2d(acts, a_off, nb, fan_in)
         a_off += bs_max * fan_in
         Z = _view2d(acts, a_off, nb, fan_out)
-        np.dot(A_prev, W, Z)
+        if l > 0 or not fused:
+            np.dot(A_prev, W, Z)
         hidden = l < n_layers - 1
         _bias_activation(act_code if hidden else C.IDENTITY, Z, params, b_off)
         if hidden:
             if rate > 0.0:
                 for r in range(nb):
+                    prefix = hash_prefix(seed, epoch, idx[r])
                     for j in range(fan_out):
-                        Z[r, j] *= _dropout_keep(seed, epoch, idx[r], unit0 + j, rate)
+                        Z[r, j] *= _dropout_keep_after(prefix, unit0 + j, rate)
             unit0 += fan_out
         w_off += fan_in * fan_out
         b_off += fan_out
@@ -619,7 +640,12 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
         a_off -= bs_max * fan_in
         A_prev = _view2d(acts, a_off, nb, fan_in)
         D = _view2d(deltas, cur, nb, fan_out)
-        np.dot(A_prev.T, D, _view2d(grad, w_off, fan_in, fan_out))
+        if l > 0 or not fused:
+            np.dot(A_prev.T, D, _view2d(grad, w_off, fan_in, fan_out))
+        else:
+            for r in range(nb):
+                for j in range(fan_out):
+                    D1[r, d1_col + j] = D[r, j]
         for j in range(fan_out):
             grad[b_off + j] = 0.0
         for r in range(nb):
@@ -635,8 +661,9 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
                 # through the mask: dropped units pass no gradient; kept ones
                 # are scaled, and their activation is undone to take act'
                 for r in range(nb):
+                    prefix = hash_prefix(seed, epoch, idx[r])
                     for j in range(fan_in):
-                        keep = _dropout_keep(seed, epoch, idx[r], unit0 + j, rate)
+                        keep = _dropout_keep_after(prefix, unit0 + j, rate)
                         if keep == 0.0:
                             D_prev[r, j] = 0.0
                         else:
@@ -680,6 +707,7 @@ def _mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, delta
     stats[C.S_WEIGHT] = 0.0
     stats[C.S_DIVERGED] = 0.0
     chunk_loss = np.zeros(_MLP_MAX_CHUNKS)
+    whole = np.empty((0, 0), dtype=acts.dtype)  # no shared first layer
     for b in range(n_batches):
         start = b * bs
         stop = min(start + bs, n)
@@ -689,7 +717,8 @@ def _mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, delta
             lo = start + (c * nb) // nc
             hi = start + ((c + 1) * nb) // nc
             chunk_loss[c] = _mlp_batch_grad_jit(X, Y, sw, order[lo:hi], params, grad[c],
-                                                sizes, acts[c], deltas[c], hyper, icodes)
+                                                sizes, acts[c], deltas[c], hyper, icodes,
+                                                whole, 0)
         if not _end_batch(params, grad, m, v, avg, chunk_loss, nc, nb, lrs[b], hyper,
                           icodes, counters, stats):
             return

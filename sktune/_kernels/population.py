@@ -10,12 +10,15 @@ balanced by estimated cost). Everything else (batch size, optimizer, loss,
 schedule, penalty, dropout, seed) is per model: it travels in the rows of
 ``hyper``, ``icodes`` and ``lrs``.
 
-Exactness: a model trained here has bitwise the weights of the same model
-fitted on its own.
+Exactness: a linear model trained here has bitwise the weights of the same
+model fitted on its own; an MLP has them up to rounding.
 
-* An MLP's epoch is the serial single-fit kernel itself
-  (``cpu.get_kernel("mlp", dtype, parallel=False)``, the same compiled
-  code); the serial and parallel twins of a kernel agree bitwise.
+* MLPs that share their data, sample order, batch size and layer sizes
+  train fused (:func:`_mlp_cohort_epoch`): the first layer's two matrix
+  products are one wide product for all of them, the rest is the
+  single-fit code per model (``cpu._mlp_batch_grad``, ``cpu._end_batch``).
+  A batch is one chunk here, so gradient sums round differently than in a
+  single fit that splits the batch.
 * Linear models that share their data, sample order and batch size (the
   candidates of one fold with the same ``random_state``) train fused
   (:func:`_linear_cohort_epoch`): each row is read once for all of them and
@@ -30,8 +33,6 @@ its set by offsets (``data[k]`` = X offset, Y offset, sw offset, rows); the
 kernels view them as 2-D arrays, no copy. Scratch buffers are per thread
 slot, not per model.
 """
-import types
-
 import numpy as np
 from numba import njit, prange
 
@@ -208,26 +209,106 @@ def _linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, pa
                            closs[s], cl[s], alive[s])
 
 
-_mlp_epoch = None  # the serial single-fit kernel, bound per dtype below
+def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icodes,
+                      counters, stats, sizes, XB, W1, Z1, D1, G1, acts, deltas, GA, cl,
+                      alive, live):
+    """One epoch of the MLPs ``mem``, which share their data, sample order,
+    batch size and layer sizes.
+
+    Per batch, the rows are gathered once and the first layer's two matrix
+    products (outputs ``XB @ W1`` and weight gradient ``XB.T @ D1``) are one
+    product each for all models, their first-layer weights side by side
+    (``W1``, ``Z1``, ``D1``, ``G1`` are flat scratch viewed as
+    ``rows x (models x units)``): on small layers this product dominates the
+    work, and one wide product runs near the machine's matrix-multiply rate
+    where many narrow ones do not. Everything else is each model's own pass
+    (:func:`cpu._mlp_batch_grad`: activations, dropout, loss, the deeper
+    layers) and its single-fit end-of-batch step (:func:`cpu._end_batch`).
+    A batch is one chunk, where a single fit may split it in several, so
+    the weights equal those of single fits up to rounding, not bitwise.
+    """
+    F = sizes[0]
+    H = sizes[1]
+    K = mem.shape[0]
+    n = order.shape[0]
+    bs = icodes[mem[0], C.I_BATCH]
+    n_batches = (n + bs - 1) // bs
+    for q in range(K):
+        k = mem[q]
+        stats[k, C.S_LOSS] = 0.0
+        stats[k, C.S_WEIGHT] = 0.0
+        stats[k, C.S_DIVERGED] = 0.0
+        alive[q] = True
+    for b in range(n_batches):
+        start = b * bs
+        stop = min(start + bs, n)
+        nb = stop - start
+        idx = order[start:stop]
+        na = 0
+        for q in range(K):
+            if alive[q]:  # a model that diverged sits out the rest of the epoch
+                live[na] = q
+                na += 1
+        if na == 0:
+            return
+        width = na * H
+        Xv = XB[: nb * F].reshape(nb, F)
+        Wv = W1[: F * width].reshape(F, width)
+        Zv = Z1[: nb * width].reshape(nb, width)
+        Dv = D1[: nb * width].reshape(nb, width)
+        Gv = G1[: F * width].reshape(F, width)
+        for r in range(nb):
+            i = idx[r]
+            for j in range(F):
+                Xv[r, j] = X[i, j]
+        for a in range(na):
+            w = params[mem[live[a]]]
+            for j in range(F):
+                for h in range(H):
+                    Wv[j, a * H + h] = w[j * H + h]
+        np.dot(Xv, Wv, Zv)
+        for a in range(na):
+            k = mem[live[a]]
+            Z = acts[bs * F: bs * F + nb * H].reshape(nb, H)
+            for r in range(nb):
+                for h in range(H):
+                    Z[r, h] = Zv[r, a * H + h]
+            cl[a] = cpu._mlp_batch_grad_jit(X, Y, sw, idx, params[k], GA[a, 0], sizes, acts,
+                                            deltas, hyper[k], icodes[k], Dv, a * H)
+        np.dot(Xv.T, Dv, Gv)
+        for a in range(na):
+            q = live[a]
+            k = mem[q]
+            g = GA[a, 0]
+            for j in range(F):
+                for h in range(H):
+                    g[j * H + h] = Gv[j, a * H + h]
+            if not cpu._end_batch(params[k], GA[a], m[k], v[k], avg[k], cl[a:a + 1], 1, nb,
+                                  lrs[k, b], hyper[k], icodes[k], counters[k], stats[k]):
+                alive[q] = False
 
 
 def _mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params, m, v,
-                    avg, grad, sizes, acts, deltas, hyper, icodes, counters, stats, slots):
-    """One epoch of each model listed in ``slots`` (MLP, one shape: ``sizes``).
+                    avg, hyper, icodes, counters, stats, units, unit_start, slots, sizes,
+                    XB, W1, Z1, D1, G1, acts, deltas, GA, cl, alive, live):
+    """One epoch of every MLP of ``units`` (one shape: ``sizes``), in parallel.
 
-    Same layout as :func:`_linear_population`; the scratch of slot ``s`` is
-    ``grad[s]``, ``acts[s]`` and ``deltas[s]``, sized for the largest batch.
+    Same layout as :func:`_linear_population`: ``units`` are cohorts trained
+    by :func:`_mlp_cohort_epoch`, ``slots[s]`` the units of thread slot ``s``,
+    the trailing arrays the slots' scratch.
     """
     n_out = sizes[sizes.shape[0] - 1]
     for s in prange(slots.shape[0]):
-        for q in range(slots.shape[1]):
-            k = slots[s, q]
-            if k < 0:
+        for r in range(slots.shape[1]):
+            u = slots[s, r]
+            if u < 0:
                 break
+            mem = units[unit_start[u]: unit_start[u + 1]]
+            k = mem[0]
             X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
-            _mlp_epoch(X, Y, sw, orders[k, :data[k, 3]], lrs[k, :n_batches[k]],
-                       params[k], m[k], v[k], avg[k], grad[s], sizes, acts[s], deltas[s],
-                       hyper[k], icodes[k], counters[k], stats[k])
+            _mlp_cohort(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg,
+                        hyper, icodes, counters, stats, sizes, XB[s], W1[s], Z1[s], D1[s],
+                        G1[s], acts[s], deltas[s], GA[s], cl[s], alive[s], live[s])
 
 
 # --------------------------------------------------------------------------
@@ -240,22 +321,8 @@ def _mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, param
 _linear_cohort = njit(**_FLAGS)(cpu._twin(_linear_cohort_epoch, "_" + _TAG))
 _linear_population_jit = njit(parallel=True, **_FLAGS)(
     cpu._twin(_linear_population, "_" + _TAG))
-_MLP_POPULATION = {}
-
-
-def _mlp_population_kernel(dtype):
-    dtype = np.dtype(dtype)
-    kernel = _MLP_POPULATION.get(dtype)
-    if kernel is None:
-        serial = cpu.get_kernel("mlp", dtype, parallel=False)
-        glb = dict(_mlp_population.__globals__, _mlp_epoch=serial)
-        func = types.FunctionType(_mlp_population.__code__, glb,
-                                  f"_mlp_population_{_TAG}_{dtype.name}")
-        func.__qualname__ = func.__name__
-        func.__module__ = __name__
-        kernel = njit(parallel=True, **_FLAGS)(func)
-        _MLP_POPULATION[dtype] = kernel
-    return kernel
+_mlp_cohort = njit(**_FLAGS)(cpu._twin(_mlp_cohort_epoch, "_" + _TAG))
+_mlp_population_jit = njit(parallel=True, **_FLAGS)(cpu._twin(_mlp_population, "_" + _TAG))
 
 
 def linear_population(*args):
@@ -265,7 +332,7 @@ def linear_population(*args):
 
 def mlp_population(*args):
     """One epoch of a population of MLPs: see :func:`_mlp_population`."""
-    return _mlp_population_kernel(args[8].dtype)(*args)
+    return _mlp_population_jit(*args)
 
 
 def read_only(a):

@@ -371,6 +371,8 @@ class _Arena:
 # rows), and the most memory its per-model gradient buffers may take.
 _UNIT = 16
 _UNIT_BYTES = 64 << 20
+# Thread slots MLP units are balanced for, whatever the actual count.
+_MLP_UNIT_SLOTS = 4
 
 
 def _max_chunk_rows(bs_max, work_per_row, cpu):
@@ -659,13 +661,24 @@ class _BatchTrainer:
         n_slots = max(1, min(self.n_threads, K))
         bs_max = int(icodes[:, C.I_BATCH].max())
         if kind == "mlp":
-            # scratch per thread slot, sized for the largest batch
+            # scratch per thread slot, sized for the largest batch and unit
             sizes = jobs[0].est._sizes
-            nc = cpu._MLP_MAX_CHUNKS
-            scratch = (np.empty((n_slots, nc, n_params), dtype=dtype), ro(sizes),
-                       np.empty((n_slots, nc, bs_max * int(sizes.sum())), dtype=dtype),
-                       np.empty((n_slots, nc, 2 * bs_max * int(sizes[1:].max())),
-                                dtype=dtype))
+            U = _UNIT
+            wide = int(sizes[1]) * U  # first-layer units of a whole unit
+            scratch = (
+                ro(sizes),
+                np.empty((n_slots, bs_max * n_features), dtype=dtype),  # XB
+                np.empty((n_slots, n_features * wide), dtype=dtype),  # W1
+                np.empty((n_slots, bs_max * wide), dtype=dtype),  # Z1
+                np.empty((n_slots, bs_max * wide), dtype=dtype),  # D1
+                np.empty((n_slots, n_features * wide), dtype=dtype),  # G1
+                np.empty((n_slots, bs_max * int(sizes.sum())), dtype=dtype),  # acts
+                np.empty((n_slots, 2 * bs_max * int(sizes[1:].max())), dtype=dtype),
+                np.zeros((n_slots, U, 1, n_params), dtype=dtype),  # GA: gradients
+                np.zeros((n_slots, U)),  # batch losses
+                np.zeros((n_slots, U), dtype=np.bool_),  # alive this epoch
+                np.zeros((n_slots, U), dtype=np.int64),  # the alive ones, listed
+            )
             per_row = 3.0 * float(np.dot(sizes[:-1], sizes[1:]))
         else:
             nc_max = int(cpu._n_chunks(bs_max, n_features * n_out))
@@ -705,22 +718,18 @@ class _BatchTrainer:
                 if not running:
                     break
                 costs = {k: jobs[k].cost for k in running}
-                if kind == "mlp":
-                    work = [[k] for k in running]
-                else:
-                    work = _units(_cohorts(running, data, icodes, orders), n_slots, U)
+                # MLP units share a matrix product, whose rounding depends on
+                # its width: split them for a fixed slot count, not the actual
+                # one, so that the results do not depend on the threads
+                work = _units(_cohorts(running, data, icodes, orders),
+                              _MLP_UNIT_SLOTS if kind == "mlp" else n_slots, U)
                 unit_costs = np.array([sum(costs[k] for k in u) for u in work])
                 slots = population.assign_slots(unit_costs, n_slots)
-                if kind == "mlp":
-                    slots = np.where(slots >= 0, np.asarray(running)[slots], -1)
-                    kernel = population.mlp_population
-                    args = common + scratch + state + (ro(slots),)
-                else:
-                    units = np.array([k for u in work for k in u], dtype=np.int64)
-                    unit_start = np.cumsum([0] + [len(u) for u in work]).astype(np.int64)
-                    kernel = population.linear_population
-                    args = (common + state + (ro(units), ro(unit_start), ro(slots))
-                            + scratch)
+                units = np.array([k for u in work for k in u], dtype=np.int64)
+                unit_start = np.cumsum([0] + [len(u) for u in work]).astype(np.int64)
+                kernel = (population.mlp_population if kind == "mlp"
+                          else population.linear_population)
+                args = common + state + (ro(units), ro(unit_start), ro(slots)) + scratch
                 start = time.perf_counter()
                 _config.parallel_call(kernel, args, slots.shape[0])
                 self.kernel_calls += 1
@@ -928,7 +937,9 @@ class GridSearchCV(_BatchedSearchMixin, _SkGridSearchCV):
     fold is trained together: models of the same compiled shape advance one
     epoch per kernel call, in parallel across models, on data held once per
     fold; the pipeline's preceding steps are fitted once per fold. The
-    weights are bitwise those of scikit-learn's search with the same seeds.
+    weights are those of scikit-learn's search with the same seeds (bitwise
+    for linear models, to rounding for MLPs, whose first-layer products are
+    shared by the candidates of a fold).
     Anything else runs scikit-learn's search unchanged.
 
     ``n_jobs`` caps the threads of the batched training (default: the
