@@ -230,6 +230,12 @@ def _end_batch(params, grad, m, v, avg, chunk_loss, nc, nb, lr, hyper, icodes, c
     return False
 
 
+# The same step as a function of its own (called, not inlined): kernels that
+# call it once per model per batch need not compile the optimizer loops again.
+_end_batch_call = njit(cache=True, nogil=True, error_model="numpy")(
+    _twin(_end_batch.py_func, "_call_" + _SOURCE_TAG))
+
+
 def _linear_epoch_dense(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
                         hyper, icodes, counters, stats):
     """One epoch of a linear model on dense ``X`` (see module docstring).
@@ -718,7 +724,7 @@ def _mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, delta
             hi = start + ((c + 1) * nb) // nc
             chunk_loss[c] = _mlp_batch_grad_jit(X, Y, sw, order[lo:hi], params, grad[c],
                                                 sizes, acts[c], deltas[c], hyper, icodes,
-                                                whole, 0)
+                                                whole, np.int64(0))
         if not _end_batch(params, grad, m, v, avg, chunk_loss, nc, nb, lrs[b], hyper,
                           icodes, counters, stats):
             return
