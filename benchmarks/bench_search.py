@@ -45,6 +45,11 @@ Times are wall-clock seconds of ``fit``, two ways:
   batched search loads its kernels, inside the timed ``fit``. The cache is
   warm (the warm runs filled it), so nothing is compiled.
 
+For the MLP it prints the search's arithmetic (floating-point operations
+of all 120 fits) and the time it would take at this machine's float64
+matrix-multiply rate: a floor no search of these fits can beat, and so the
+largest speed-up possible over scikit-learn's search of the same estimator.
+
 The script also prints each side's CPU seconds of the main process,
 the batched search's kernel calls, and the load average at the start and
 the end: on a busy machine the timings are noisy, and the sklearn side
@@ -116,6 +121,35 @@ def setups(epochs):
             "peer_name": "sklearn SGDRegressor",
         },
     }
+
+
+def matmul_rate():
+    """GFLOP/s of a 2000 x 2000 float64 numpy matmul, all BLAS threads (best of 3)."""
+    a = np.random.RandomState(0).standard_normal((2000, 2000))
+    a @ a
+    best = np.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * 2000 ** 3 / best / 1e9
+
+
+def search_flops(name, n_samples, n_features, epochs, cv, n_candidates=24):
+    """Floating-point operations every search of the MLP grid must do.
+
+    Each fit's epoch passes its training rows forward and backward: per
+    weight and row one multiply-add (2 flops) forward, one for its gradient
+    and, past the first layer, one for the gradient of the layer's input;
+    biases, activations and updates are not counted, so this is a floor.
+    Linear models: None (their arithmetic is too small to bound anything).
+    """
+    if name != "mlp":
+        return None
+    sizes = [n_features, 32, 1]
+    per_row = 4 * sizes[0] * sizes[1] + 6 * sum(a * b for a, b in zip(sizes[1:-1], sizes[2:]))
+    train_rows = n_samples - n_samples // cv
+    return per_row * train_rows * epochs * cv * n_candidates
 
 
 def make_searches(name, epochs, cv, peer):
@@ -229,6 +263,14 @@ def main():
                              same[1].cv_results_["mean_test_score"], rtol=1e-9, atol=0)
                  and ours[1].best_params_ == same[1].best_params_)
         print(f"  same cv_results_ scores and best_params_ as scikit-learn's search: {equal}")
+        flops = search_flops(name, args.n_samples, args.n_features, args.epochs, args.cv)
+        if flops:
+            rate = matmul_rate()
+            floor = flops / (rate * 1e9)
+            print(f"  arithmetic: {flops / 1e9:.0f} GFLOP; at this machine's float64 "
+                  f"matmul rate ({rate:.0f} GFLOP/s) no search can take less than "
+                  f"{floor:.2f} s, so at most {same[0] / floor:.1f}x faster than "
+                  f"scikit-learn's search over the same estimator (warm)")
         others = [(f"{name}: vs sklearn GridSearchCV(n_jobs=2) on the same estimator",
                    same, 5.0)]
         if not args.no_peer:
