@@ -795,38 +795,3 @@ def test_glorot_init_reproduces_sklearn_training():
         ref.fit(X, y)
     for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize("opt", [C.SGD, C.MOMENTUM, C.NESTEROV, C.ADAM, C.ADAMW,
-                                 C.RMSPROP, C.ADAGRAD])
-def test_update_over_parameter_ranges_is_the_whole_update(opt):
-    """The MLP kernel updates its parameters in ranges (on threads): every
-    optimizer, with clipping, L1 + L2 and averaging, gives the bits of one
-    whole update, the penalty stopping at the same parameter."""
-    from sktune._kernels.cpu import (_apply_update, _update_average, _update_range,
-                                     _update_scalars)
-
-    rng = np.random.RandomState(opt)
-    n, n_pen, nb, lr = 50, 31, 8, 0.05
-    hyper = np.zeros(C.N_HYPER)
-    hyper[[C.H_MOMENTUM, C.H_BETA_1, C.H_BETA_2, C.H_EPSILON]] = 0.9, 0.9, 0.999, 1e-8
-    hyper[[C.H_L2, C.H_L1, C.H_CLIP]] = 0.01, 0.02, 0.5
-    icodes = np.zeros(C.N_ICODES, dtype=np.int64)
-    icodes[[C.I_OPTIMIZER, C.I_N_PENALIZED, C.I_AVERAGE_START]] = opt, n_pen, 0
-    icodes[C.I_DECOUPLED] = int(opt == C.ADAMW)
-    state = [rng.randn(n), 10 * rng.randn(n), 0.1 * rng.randn(n), rng.rand(n),
-             rng.randn(n), np.array([3, 40, 2], dtype=np.int64)]
-    whole = [a.copy() for a in state]
-    ranged = [a.copy() for a in state]
-    p, g, m, v, avg, counters = whole
-    assert _apply_update(p, g, m, v, avg, lr, hyper, icodes, counters, nb)
-    p, g, m, v, avg, counters = ranged
-    scalars = _update_scalars(p, g, lr, hyper, icodes, counters, nb)
-    bad = 0
-    for lo, hi in [(0, 7), (7, 31), (31, 32), (32, n)]:
-        bad += _update_range(lo, hi, p, g, m, v, lr, hyper, icodes, nb, *scalars)
-    _update_average(p, avg, icodes, counters, nb)
-    assert bad == 0
-    for a, b in zip(whole, ranged):
-        np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(whole[0], state[0]) and not whole[1].any()

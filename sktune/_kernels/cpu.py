@@ -132,21 +132,26 @@ def _update_all(code, params, grad, m, v, n_pen, inv_n, coupled, scale, lr, mom,
 
 
 @njit(cache=True, inline="always")
-def _update_scalars(params, grad, lr, hyper, icodes, counters, n_batch):
-    """The scalars of one update: ``(scale, bc1, bc2, decay)``, the clipping
-    factor (from the norm of the whole summed gradient ``grad``), Adam's bias
-    corrections and the decoupled decay. Advances the step counter."""
+def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch):
+    """Penalty, clipping, optimizer step, L1 prox and averaging for one batch.
+
+    ``grad`` holds the summed (weighted) data gradient of the batch; it is
+    left zeroed. Returns False when a weight became non-finite.
+    """
+    n_params = params.shape[0]
     n_pen = icodes[C.I_N_PENALIZED]
     opt = icodes[C.I_OPTIMIZER]
     decoupled = icodes[C.I_DECOUPLED] == 1
     l2 = hyper[C.H_L2]
+    l1 = hyper[C.H_L1]
     clip = hyper[C.H_CLIP]
+    inv_n = 1.0 / n_batch
+
     coupled = 0.0 if decoupled else l2
     scale = 1.0
     if clip > 0.0:
-        inv_n = 1.0 / n_batch
         sq = 0.0
-        for j in range(params.shape[0]):
+        for j in range(n_params):
             g = grad[j] * inv_n
             if j < n_pen:
                 g += coupled * params[j]
@@ -154,111 +159,53 @@ def _update_scalars(params, grad, lr, hyper, icodes, counters, n_batch):
         norm = math.sqrt(sq)
         if norm > clip:
             scale = clip / norm
+
     t = counters[C.C_STEP] + 1
     counters[C.C_STEP] = t
+    b1 = hyper[C.H_BETA_1]
+    b2 = hyper[C.H_BETA_2]
     bc1 = 1.0
     bc2 = 1.0
     if opt == C.ADAM or opt == C.ADAMW:
-        bc1 = 1.0 - hyper[C.H_BETA_1]**t
-        bc2 = 1.0 - hyper[C.H_BETA_2]**t
-    decay = lr * l2 if decoupled else 0.0
-    return scale, bc1, bc2, decay
-
-
-@njit(cache=True, inline="always")
-def _update_range(lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale, bc1,
-                  bc2, decay):
-    """Penalty, optimizer step and L1 prox of the parameters ``lo:hi`` (their
-    gradient in ``grad[lo:hi]`` is zeroed); returns how many new weights are
-    not finite. Each parameter's step depends on nothing else, so any split
-    into ranges gives the same bits."""
-    n_pen = min(max(icodes[C.I_N_PENALIZED] - lo, 0), hi - lo)
-    opt = icodes[C.I_OPTIMIZER]
-    coupled = 0.0 if icodes[C.I_DECOUPLED] == 1 else hyper[C.H_L2]
-    l1 = hyper[C.H_L1]
-    inv_n = 1.0 / n_batch
+        bc1 = 1.0 - b1**t
+        bc2 = 1.0 - b2**t
     mom = hyper[C.H_MOMENTUM]
-    b1 = hyper[C.H_BETA_1]
-    b2 = hyper[C.H_BETA_2]
     eps = hyper[C.H_EPSILON]
-    p = params[lo:hi]
-    g = grad[lo:hi]
-    mm = m[lo:hi]
-    vv = v[lo:hi]
+    decay = lr * l2 if decoupled else 0.0
     # One loop per optimizer with the code as a literal, so that the compiler
     # folds the per-element branches away and vectorizes the loop.
     if opt == C.SGD:
-        n_bad = _update_all(C.SGD, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr, mom,
-                            b1, b2, eps, bc1, bc2, decay, l1)
+        bad = _update_all(C.SGD, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
+                          mom, b1, b2, eps, bc1, bc2, decay, l1)
     elif opt == C.MOMENTUM:
-        n_bad = _update_all(C.MOMENTUM, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr,
-                            mom, b1, b2, eps, bc1, bc2, decay, l1)
+        bad = _update_all(C.MOMENTUM, params, grad, m, v, n_pen, inv_n, coupled, scale,
+                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
     elif opt == C.NESTEROV:
-        n_bad = _update_all(C.NESTEROV, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr,
-                            mom, b1, b2, eps, bc1, bc2, decay, l1)
+        bad = _update_all(C.NESTEROV, params, grad, m, v, n_pen, inv_n, coupled, scale,
+                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
     elif opt == C.ADAM:
-        n_bad = _update_all(C.ADAM, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr, mom,
-                            b1, b2, eps, bc1, bc2, decay, l1)
+        bad = _update_all(C.ADAM, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
+                          mom, b1, b2, eps, bc1, bc2, decay, l1)
     elif opt == C.ADAMW:
-        n_bad = _update_all(C.ADAMW, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr, mom,
-                            b1, b2, eps, bc1, bc2, decay, l1)
+        bad = _update_all(C.ADAMW, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
+                          mom, b1, b2, eps, bc1, bc2, decay, l1)
     elif opt == C.RMSPROP:
-        n_bad = _update_all(C.RMSPROP, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr,
-                            mom, b1, b2, eps, bc1, bc2, decay, l1)
+        bad = _update_all(C.RMSPROP, params, grad, m, v, n_pen, inv_n, coupled, scale,
+                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
     else:
-        n_bad = _update_all(C.ADAGRAD, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr,
-                            mom, b1, b2, eps, bc1, bc2, decay, l1)
-    return n_bad
+        bad = _update_all(C.ADAGRAD, params, grad, m, v, n_pen, inv_n, coupled, scale,
+                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
+    finite = bad == 0
 
-
-@njit(cache=True, inline="always")
-def _update_average(params, avg, icodes, counters, n_batch):
-    """Count the batch's samples and, once averaging has started, fold the
-    new weights into the running average."""
     counters[C.C_SEEN] += n_batch
     start = icodes[C.I_AVERAGE_START]
     if start >= 0 and counters[C.C_SEEN] > start:
         k = counters[C.C_N_AVG] + 1
         counters[C.C_N_AVG] = k
         inv_k = 1.0 / k
-        for j in range(params.shape[0]):
+        for j in range(n_params):
             avg[j] += (params[j] - avg[j]) * inv_k
-
-
-@njit(cache=True, inline="always")
-def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch):
-    """Penalty, clipping, optimizer step, L1 prox and averaging for one batch.
-
-    ``grad`` holds the summed (weighted) data gradient of the batch; it is
-    left zeroed. Returns False when a weight became non-finite.
-    """
-    scale, bc1, bc2, decay = _update_scalars(params, grad, lr, hyper, icodes, counters,
-                                             n_batch)
-    n_bad = _update_range(0, params.shape[0], params, grad, m, v, lr, hyper, icodes,
-                          n_batch, scale, bc1, bc2, decay)
-    _update_average(params, avg, icodes, counters, n_batch)
-    return n_bad == 0
-
-
-@njit(cache=True, inline="always")
-def _sum_chunks(grad, nc, lo, hi):
-    """Add the chunk gradients ``grad[1:nc, lo:hi]`` into ``grad[0]`` in
-    order, zeroing them."""
-    for c in range(1, nc):
-        for j in range(lo, hi):
-            grad[0, j] += grad[c, j]
-            grad[c, j] = 0.0
-
-
-@njit(cache=True, inline="always")
-def _batch_loss(chunk_loss, nc, nb, stats):
-    """Record the batch's summed chunk losses; False when not finite."""
-    bloss = 0.0
-    for c in range(nc):
-        bloss += chunk_loss[c]
-    stats[C.S_LOSS] += bloss
-    stats[C.S_WEIGHT] += nb
-    return math.isfinite(bloss)
+    return finite
 
 
 @njit(cache=True, inline="always")
@@ -266,9 +213,18 @@ def _end_batch(params, grad, m, v, avg, chunk_loss, nc, nb, lr, hyper, icodes, c
                stats):
     """Sum the ``nc`` chunk gradients and losses in order, record the loss and
     update the weights. Returns False (and flags ``stats``) on divergence."""
-    _sum_chunks(grad, nc, 0, params.shape[0])
-    if _batch_loss(chunk_loss, nc, nb, stats) and _apply_update(
-            params, grad[0], m, v, avg, lr, hyper, icodes, counters, nb):
+    n_params = params.shape[0]
+    for c in range(1, nc):
+        for j in range(n_params):
+            grad[0, j] += grad[c, j]
+            grad[c, j] = 0.0
+    bloss = 0.0
+    for c in range(nc):
+        bloss += chunk_loss[c]
+    stats[C.S_LOSS] += bloss
+    stats[C.S_WEIGHT] += nb
+    if math.isfinite(bloss) and _apply_update(params, grad[0], m, v, avg, lr, hyper,
+                                              icodes, counters, nb):
         return True
     stats[C.S_DIVERGED] = 1.0
     return False
@@ -741,15 +697,6 @@ def _mlp_chunks(n_batch):
     return max(1, min(_MLP_MAX_CHUNKS, n_batch // _MLP_CHUNK_ROWS))
 
 
-@njit(cache=True, inline="always")
-def _update_slices(n_params):
-    """Parameter ranges the MLP update is split into (run on threads by the
-    parallel kernel): 2 from 4096 parameters, 4 from 16384. The update of a
-    (64, 64) network is a quarter of a batch's time at batch 32."""
-    n = n_params // 4096
-    return 1 if n < 1 else (2 if n < 4 else 4)
-
-
 def _mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, deltas,
                hyper, icodes, counters, stats):
     """One epoch of an MLP on dense ``X`` (matrix products through BLAS).
@@ -767,7 +714,6 @@ def _mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, delta
     stats[C.S_DIVERGED] = 0.0
     chunk_loss = np.zeros(_MLP_MAX_CHUNKS)
     whole = np.empty((0, 0), dtype=acts.dtype)  # no shared first layer
-    bad = np.zeros(4, dtype=np.int64)  # non-finite new weights, per update range
     for b in range(n_batches):
         start = b * bs
         stop = min(start + bs, n)
@@ -779,32 +725,8 @@ def _mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, delta
             chunk_loss[c] = _mlp_batch_grad_jit(X, Y, sw, order[lo:hi], params, grad[c],
                                                 sizes, acts[c], deltas[c], hyper, icodes,
                                                 whole, np.int64(0))
-        # _end_batch, with the chunk sums and the update over parameter ranges
-        # (bitwise the same: every parameter's step is independent)
-        n_params = params.shape[0]
-        clip = hyper[C.H_CLIP] > 0.0
-        if clip:  # its norm needs the whole summed gradient first
-            _sum_chunks(grad, nc, 0, n_params)
-        if not _batch_loss(chunk_loss, nc, nb, stats):
-            _sum_chunks(grad, nc, 0, n_params)  # leave the buffers zeroed
-            stats[C.S_DIVERGED] = 1.0
-            return
-        scale, bc1, bc2, decay = _update_scalars(params, grad[0], lrs[b], hyper, icodes,
-                                                 counters, nb)
-        ns = _update_slices(n_params)
-        for s in prange(ns):
-            lo = (s * n_params) // ns
-            hi = ((s + 1) * n_params) // ns
-            if not clip:
-                _sum_chunks(grad, nc, lo, hi)
-            bad[s] = _update_range(lo, hi, params, grad[0], m, v, lrs[b], hyper, icodes, nb,
-                                   scale, bc1, bc2, decay)
-        _update_average(params, avg, icodes, counters, nb)
-        n_bad = 0
-        for s in range(ns):
-            n_bad += bad[s]
-        if n_bad > 0:
-            stats[C.S_DIVERGED] = 1.0
+        if not _end_batch(params, grad, m, v, avg, chunk_loss, nc, nb, lrs[b], hyper,
+                          icodes, counters, stats):
             return
 
 
