@@ -125,14 +125,9 @@ def setups(epochs):
 
 def matmul_rate():
     """GFLOP/s of a 2000 x 2000 float64 numpy matmul, all BLAS threads (best of 3)."""
-    a = np.random.RandomState(0).standard_normal((2000, 2000))
-    a @ a
-    best = np.inf
-    for _ in range(3):
-        start = time.perf_counter()
-        a @ a
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * 2000 ** 3 / best / 1e9
+    from bench_mlp import matmul_rates  # beside this script
+
+    return matmul_rates()[("float64", "all")]
 
 
 def search_flops(name, n_samples, n_features, epochs, cv, n_candidates=24):

@@ -54,6 +54,21 @@ def _data(k, data, Xa, Ya, swa, n_features, n_out):
 
 
 @njit(cache=True, inline="always")
+def _cohort_begin(mem, order, icodes, stats, alive):
+    """Start the epoch of the cohort ``mem``: clear its models' epoch stats,
+    mark them all alive; returns ``(rows, batch size, batches)``."""
+    n = order.shape[0]
+    bs = icodes[mem[0], C.I_BATCH]
+    for q in range(mem.shape[0]):
+        k = mem[q]
+        stats[k, C.S_LOSS] = 0.0
+        stats[k, C.S_WEIGHT] = 0.0
+        stats[k, C.S_DIVERGED] = 0.0
+        alive[q] = True
+    return n, bs, (n + bs - 1) // bs
+
+
+@njit(cache=True, inline="always")
 def _loss_grad_rows(code, X, Y, sw, order, lo, R, PR, Pm, Gm, gc, delta):
     """Loss and gradient of one model over the chunk ``order[lo:lo + R]``.
 
@@ -107,15 +122,7 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
     n_params = params.shape[1]
     n_w = n_features * n_out
     K = mem.shape[0]
-    n = order.shape[0]
-    bs = icodes[mem[0], C.I_BATCH]
-    n_batches = (n + bs - 1) // bs
-    for q in range(K):
-        k = mem[q]
-        stats[k, C.S_LOSS] = 0.0
-        stats[k, C.S_WEIGHT] = 0.0
-        stats[k, C.S_DIVERGED] = 0.0
-        alive[q] = True
+    n, bs, n_batches = _cohort_begin(mem, order, icodes, stats, alive)
     for b in range(n_batches):
         start = b * bs
         stop = min(start + bs, n)
@@ -230,15 +237,7 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
     F = sizes[0]
     H = sizes[1]
     K = mem.shape[0]
-    n = order.shape[0]
-    bs = icodes[mem[0], C.I_BATCH]
-    n_batches = (n + bs - 1) // bs
-    for q in range(K):
-        k = mem[q]
-        stats[k, C.S_LOSS] = 0.0
-        stats[k, C.S_WEIGHT] = 0.0
-        stats[k, C.S_DIVERGED] = 0.0
-        alive[q] = True
+    n, bs, n_batches = _cohort_begin(mem, order, icodes, stats, alive)
     for b in range(n_batches):
         start = b * bs
         stop = min(start + bs, n)
