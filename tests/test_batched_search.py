@@ -409,3 +409,19 @@ def test_clone_and_params_like_sklearn():
     ref = skms.GridSearchCV(est, {"alpha": [1e-4, 1e-3]}, cv=3, n_jobs=2)
     assert search.get_params().keys() == ref.get_params().keys()
     assert type(clone(search)) is GridSearchCV
+
+
+@pytest.mark.parametrize("unit_bytes", [1, 5000])
+def test_mlp_units_capped_by_memory_give_the_same_results(monkeypatch, unit_bytes):
+    """Candidates share first-layer products in units of at most _UNIT models,
+    fewer when their side-by-side buffers would pass _UNIT_BYTES (one model
+    per unit, or two): the search still matches scikit-learn's."""
+    from sktune.model_selection import _batched
+
+    monkeypatch.setattr(_batched, "_UNIT_BYTES", unit_bytes)
+    X, y = make_data(False)
+    est = make_estimator(MLPRegressor, dropout=0.2)
+    grid = {"learning_rate": [0.01, 0.03, 0.1], "optimizer": ["adam", "sgd"]}
+    ours = GridSearchCV(est, grid, cv=3).fit(X, y)
+    assert ours.batched_info_["fits_restored"] == 18
+    assert_same_results(ours, skms.GridSearchCV(est, grid, cv=3).fit(X, y))

@@ -367,8 +367,9 @@ class _Arena:
         return flat, offsets[:-1]
 
 
-# Largest fused unit of linear models (they share each gathered chunk of
-# rows), and the most memory its per-model gradient buffers may take.
+# Largest fused unit of models (linear models share each gathered chunk of
+# rows, MLPs the first layer's products), and the most memory its per-model
+# buffers may take.
 _UNIT = 16
 _UNIT_BYTES = 64 << 20
 # Thread slots MLP units are balanced for, whatever the actual count.
@@ -663,8 +664,12 @@ class _BatchTrainer:
         if kind == "mlp":
             # scratch per thread slot, sized for the largest batch and unit
             sizes = jobs[0].est._sizes
-            U = _UNIT
-            wide = int(sizes[1]) * U  # first-layer units of a whole unit
+            F, H = n_features, int(sizes[1])
+            # models per unit: up to _UNIT, fewer when the side-by-side
+            # first-layer buffers of a unit would pass _UNIT_BYTES
+            per_model = dtype.itemsize * (2 * F * H + 2 * bs_max * H + n_params)
+            U = int(np.clip(_UNIT_BYTES // per_model, 1, _UNIT))
+            wide = H * U  # first-layer units of a whole unit
             scratch = (
                 ro(sizes),
                 np.empty((n_slots, bs_max * n_features), dtype=dtype),  # XB
