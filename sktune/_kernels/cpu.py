@@ -236,6 +236,26 @@ _end_batch_call = njit(cache=True, nogil=True, error_model="numpy")(
     _twin(_end_batch.py_func, "_call_" + _SOURCE_TAG))
 
 
+@njit(cache=True, inline="always")
+def _add_row_grad(X, i, G, c, gc):
+    """Add dense row ``X[i]``'s contribution (output gradient ``G[c]``) to the
+    gradient ``gc`` of a linear model: coefficients, then intercepts."""
+    n_features = X.shape[1]
+    n_out = G.shape[1]
+    if n_out == 1:
+        g0 = G[c, 0]
+        for j in range(n_features):
+            gc[j] += np.float64(X[i, j]) * g0
+    else:
+        for j in range(n_features):
+            x = np.float64(X[i, j])
+            base = j * n_out
+            for k in range(n_out):
+                gc[base + k] += x * G[c, k]
+    for k in range(n_out):
+        gc[n_features * n_out + k] += G[c, k]
+
+
 def _linear_epoch_dense(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
                         hyper, icodes, counters, stats):
     """One epoch of a linear model on dense ``X`` (see module docstring).
@@ -283,18 +303,7 @@ def _linear_epoch_dense(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
                             P[c, k] += x * params[base + k]
                 closs += _row_loss_grad(loss_code, Y, i, P, c, delta,
                                         np.float64(sw[i]), G)
-                if n_out == 1:
-                    g0 = G[c, 0]
-                    for j in range(n_features):
-                        gc[j] += np.float64(X[i, j]) * g0
-                else:
-                    for j in range(n_features):
-                        x = np.float64(X[i, j])
-                        base = j * n_out
-                        for k in range(n_out):
-                            gc[base + k] += x * G[c, k]
-                for k in range(n_out):
-                    gc[n_features * n_out + k] += G[c, k]
+                _add_row_grad(X, i, G, c, gc)
             chunk_loss[c] = closs
         if not _end_batch(params, grad, m, v, avg, chunk_loss, nc, nb, lrs[b], hyper,
                           icodes, counters, stats):

@@ -77,27 +77,14 @@ def _loss_grad_rows(code, X, Y, sw, order, lo, R, PR, Pm, Gm, gc, delta):
     its contribution to the gradient, in the same order. ``PR[o, r]`` holds
     the outputs; returns the chunk's summed loss.
     """
-    n_features = X.shape[1]
     n_out = Y.shape[1]
-    n_w = n_features * n_out
     closs = 0.0
     for r in range(R):
         i = order[lo + r]
         for o in range(n_out):
             Pm[0, o] = PR[o, r]
         closs += cpu._row_loss_grad(code, Y, i, Pm, 0, delta, np.float64(sw[i]), Gm)
-        if n_out == 1:
-            g0 = Gm[0, 0]
-            for j in range(n_features):
-                gc[j] += np.float64(X[i, j]) * g0
-        else:
-            for j in range(n_features):
-                x = np.float64(X[i, j])
-                base = j * n_out
-                for o in range(n_out):
-                    gc[base + o] += x * Gm[0, o]
-        for o in range(n_out):
-            gc[n_w + o] += Gm[0, o]
+        cpu._add_row_grad(X, i, Gm, 0, gc)
     return closs
 
 
