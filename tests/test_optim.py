@@ -85,12 +85,12 @@ def test_optimizer_step_three_steps(name):
     grads = [0.5, -1.2, 0.05]
     lrs = [0.1, 0.05, 0.02]
     for t, (g, lr) in enumerate(zip(grads, lrs), start=1):
-        bc1 = 1.0 - _HP["beta_1"] ** t
-        bc2 = 1.0 - _HP["beta_2"] ** t
+        c1 = 1.0 / (1.0 - _HP["beta_1"] ** t)
+        c2 = 1.0 / np.sqrt(1.0 - _HP["beta_2"] ** t)
         m_before, v_before = m, v
         w, m, v, step = optimizer_step(code, w, g, m, v, lr, _HP["momentum"],
                                        _HP["beta_1"], _HP["beta_2"],
-                                       _HP["epsilon"], bc1, bc2)
+                                       _HP["epsilon"], c1, c2)
         w_ref, step_ref = ref.step(w_ref, np.float64(g), lr)
         assert w == pytest.approx(float(w_ref), rel=1e-12, abs=1e-15), f"w, step {t}"
         assert step == pytest.approx(float(step_ref), rel=1e-12), f"step size, step {t}"

@@ -76,10 +76,12 @@ def elem_loss_grad(code, y, p, delta):
 
 
 @njit(cache=True, inline="always")
-def optimizer_step(code, w, g, m, v, lr, momentum, beta_1, beta_2, eps, bc1, bc2):
+def optimizer_step(code, w, g, m, v, lr, momentum, beta_1, beta_2, eps, c1, c2):
     """One optimizer update of a single parameter.
 
-    ``bc1`` and ``bc2`` are Adam's bias corrections ``1 - beta**t``.
+    ``c1 = 1 / (1 - beta_1**t)`` and ``c2 = 1 / sqrt(1 - beta_2**t)`` are
+    Adam's bias corrections as factors (products, not divisions, per weight:
+    the divisions cost as much as the rest of the step).
     Returns ``(w, m, v, step)`` where ``step`` is the effective per-parameter
     step size, which scales the L1 proximal threshold so that the fixed point
     is the penalized optimum. With momentum a steady gradient ``g`` moves ``w``
@@ -94,8 +96,8 @@ def optimizer_step(code, w, g, m, v, lr, momentum, beta_1, beta_2, eps, bc1, bc2
     if code == ADAM or code == ADAMW:
         m = beta_1 * m + (1.0 - beta_1) * g
         v = beta_2 * v + (1.0 - beta_2) * g * g
-        step = lr / (math.sqrt(v / bc2) + eps)
-        return w - step * (m / bc1), m, v, step
+        step = lr / (math.sqrt(v) * c2 + eps)
+        return w - step * (m * c1), m, v, step
     if code == RMSPROP:
         v = beta_2 * v + (1.0 - beta_2) * g * g
         step = lr / (math.sqrt(v) + eps)

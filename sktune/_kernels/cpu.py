@@ -100,34 +100,61 @@ def _row_loss_grad(code, Y, i, P, c, delta, wi, G):
 
 
 @njit(cache=True, inline="always")
-def _update_all(code, params, grad, m, v, n_pen, inv_n, coupled, scale, lr, mom, b1,
-                b2, eps, bc1, bc2, decay, l1):
-    """Optimizer step, penalty and L1 prox on every parameter, in one pass.
+def _update_range(code, pen, prox, lo, hi, params, grad, m, v, inv_n, coupled, scale, lr,
+                  mom, b1, b2, eps, c1, c2, decay, l1):
+    """Optimizer step on ``params[lo:hi]``; ``pen`` and ``prox`` are literals.
 
     The gradient of parameter ``j`` is ``(grad[j] * inv_n + coupled * w) *
-    scale`` (the coupled L2 term only for ``j < n_pen``, the penalized
-    weights); ``grad`` is zeroed as it is consumed, ready for the next batch.
-    Returns the number of new weights that are not finite (counted with
-    integer adds, which vectorize).
+    scale`` (the coupled L2 term only when ``pen``); with ``prox`` the
+    decoupled decay and the L1 proximal step follow. ``grad`` is zeroed as it
+    is consumed. Returns the number of new weights that are not finite
+    (counted with integer adds, which vectorize).
     """
+    # views indexed from 0: the same loop over ``range(lo, hi)`` measured
+    # 3.5x slower (vectorized, but its runtime checks fail over to scalar)
+    p = params[lo:hi]
+    gr = grad[lo:hi]
+    mm = m[lo:hi]
+    vv = v[lo:hi]
     bad = 0
-    for j in range(params.shape[0]):
-        pen = j < n_pen
-        w0 = np.float64(params[j])
-        g = grad[j] * inv_n
+    for j in range(hi - lo):
+        w0 = np.float64(p[j])
+        g = gr[j] * inv_n
         if pen:
             g += coupled * w0
-        grad[j] = 0.0
+        gr[j] = 0.0
         w, mj, vj, step = optimizer_step(
-            code, w0, g * scale, np.float64(m[j]), np.float64(v[j]),
-            lr, mom, b1, b2, eps, bc1, bc2,
+            code, w0, g * scale, np.float64(mm[j]), np.float64(vv[j]),
+            lr, mom, b1, b2, eps, c1, c2,
         )
-        if pen:
+        if prox:
             w = soft_threshold(w - decay * w0, step * l1)
-        params[j] = w
-        m[j] = mj
-        v[j] = vj
+        p[j] = w
+        mm[j] = mj
+        vv[j] = vj
         bad += (w - w) != 0.0  # NaN exactly when w is inf or NaN
+    return bad
+
+
+@njit(cache=True, inline="always")
+def _update_all(code, params, grad, m, v, n_pen, inv_n, coupled, scale, lr, mom, b1,
+                b2, eps, c1, c2, decay, l1):
+    """Optimizer step, penalty and L1 prox on every parameter.
+
+    The penalized weights ``params[:n_pen]`` and the rest are separate loops,
+    and the proximal step runs only when there is an L1 part or a decoupled
+    decay: a per-element branch or threshold costs the (vectorized) Adam step
+    as much again. Returns the number of non-finite new weights.
+    """
+    n = params.shape[0]
+    bad = _update_range(code, False, False, n_pen, n, params, grad, m, v, inv_n, 0.0,
+                        scale, lr, mom, b1, b2, eps, c1, c2, decay, l1)
+    if l1 > 0.0 or decay != 0.0:
+        bad += _update_range(code, True, True, 0, n_pen, params, grad, m, v, inv_n,
+                             coupled, scale, lr, mom, b1, b2, eps, c1, c2, decay, l1)
+    else:
+        bad += _update_range(code, True, False, 0, n_pen, params, grad, m, v, inv_n,
+                             coupled, scale, lr, mom, b1, b2, eps, c1, c2, decay, l1)
     return bad
 
 
@@ -164,11 +191,11 @@ def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch)
     counters[C.C_STEP] = t
     b1 = hyper[C.H_BETA_1]
     b2 = hyper[C.H_BETA_2]
-    bc1 = 1.0
-    bc2 = 1.0
+    c1 = 1.0
+    c2 = 1.0
     if opt == C.ADAM or opt == C.ADAMW:
-        bc1 = 1.0 - b1**t
-        bc2 = 1.0 - b2**t
+        c1 = 1.0 / (1.0 - b1**t)
+        c2 = 1.0 / math.sqrt(1.0 - b2**t)
     mom = hyper[C.H_MOMENTUM]
     eps = hyper[C.H_EPSILON]
     decay = lr * l2 if decoupled else 0.0
@@ -176,25 +203,25 @@ def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch)
     # folds the per-element branches away and vectorizes the loop.
     if opt == C.SGD:
         bad = _update_all(C.SGD, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
-                          mom, b1, b2, eps, bc1, bc2, decay, l1)
+                          mom, b1, b2, eps, c1, c2, decay, l1)
     elif opt == C.MOMENTUM:
         bad = _update_all(C.MOMENTUM, params, grad, m, v, n_pen, inv_n, coupled, scale,
-                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
+                          lr, mom, b1, b2, eps, c1, c2, decay, l1)
     elif opt == C.NESTEROV:
         bad = _update_all(C.NESTEROV, params, grad, m, v, n_pen, inv_n, coupled, scale,
-                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
+                          lr, mom, b1, b2, eps, c1, c2, decay, l1)
     elif opt == C.ADAM:
         bad = _update_all(C.ADAM, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
-                          mom, b1, b2, eps, bc1, bc2, decay, l1)
+                          mom, b1, b2, eps, c1, c2, decay, l1)
     elif opt == C.ADAMW:
         bad = _update_all(C.ADAMW, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
-                          mom, b1, b2, eps, bc1, bc2, decay, l1)
+                          mom, b1, b2, eps, c1, c2, decay, l1)
     elif opt == C.RMSPROP:
         bad = _update_all(C.RMSPROP, params, grad, m, v, n_pen, inv_n, coupled, scale,
-                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
+                          lr, mom, b1, b2, eps, c1, c2, decay, l1)
     else:
         bad = _update_all(C.ADAGRAD, params, grad, m, v, n_pen, inv_n, coupled, scale,
-                          lr, mom, b1, b2, eps, bc1, bc2, decay, l1)
+                          lr, mom, b1, b2, eps, c1, c2, decay, l1)
     finite = bad == 0
 
     counters[C.C_SEEN] += n_batch

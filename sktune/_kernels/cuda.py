@@ -158,8 +158,8 @@ SC_OK = 0  # 1.0: apply the update
 SC_LR = 1
 SC_INV_N = 2  # 1 / batch size
 SC_SCALE = 3  # gradient clipping factor
-SC_BC1 = 4  # Adam bias corrections
-SC_BC2 = 5
+SC_C1 = 4  # Adam bias corrections, as factors (see optimizer_step)
+SC_C2 = 5
 SC_DECAY = 6  # decoupled weight decay lr * l2 (AdamW)
 SC_COUPLED = 7  # L2 coefficient added to the gradient
 SC_INV_K = 8  # 1 / k of the running average, 0 = no averaging
@@ -286,11 +286,11 @@ def _finalize(rowloss, nb, normpart, lrs, b, hyper, icodes, counters, dstats, sc
             scale = clip / norm
     step = counters[C.C_STEP] + 1
     counters[C.C_STEP] = step
-    bc1 = 1.0
-    bc2 = 1.0
+    c1 = 1.0
+    c2 = 1.0
     if opt == C.ADAM or opt == C.ADAMW:
-        bc1 = 1.0 - hyper[C.H_BETA_1] ** step
-        bc2 = 1.0 - hyper[C.H_BETA_2] ** step
+        c1 = 1.0 / (1.0 - hyper[C.H_BETA_1] ** step)
+        c2 = 1.0 / math.sqrt(1.0 - hyper[C.H_BETA_2] ** step)
     counters[C.C_SEEN] += nb
     inv_k = 0.0
     avg_start = icodes[C.I_AVERAGE_START]
@@ -301,8 +301,8 @@ def _finalize(rowloss, nb, normpart, lrs, b, hyper, icodes, counters, dstats, sc
     scal[SC_LR] = lr
     scal[SC_INV_N] = 1.0 / nb
     scal[SC_SCALE] = scale
-    scal[SC_BC1] = bc1
-    scal[SC_BC2] = bc2
+    scal[SC_C1] = c1
+    scal[SC_C2] = c2
     scal[SC_DECAY] = lr * l2 if decoupled else 0.0
     scal[SC_COUPLED] = 0.0 if decoupled else l2
     scal[SC_INV_K] = inv_k
@@ -323,8 +323,8 @@ def _update(params, m, v, avg, gpart, hyper, icodes, scal, dstats):
     lr = scal[SC_LR]
     inv_n = scal[SC_INV_N]
     scale = scal[SC_SCALE]
-    bc1 = scal[SC_BC1]
-    bc2 = scal[SC_BC2]
+    c1 = scal[SC_C1]
+    c2 = scal[SC_C2]
     decay = scal[SC_DECAY]
     coupled = scal[SC_COUPLED]
     inv_k = scal[SC_INV_K]
@@ -341,7 +341,7 @@ def _update(params, m, v, avg, gpart, hyper, icodes, scal, dstats):
             g += coupled * w0
         w, mq, vq, step = _optimizer_step_d(
             opt, w0, g * scale, np.float64(m[q]), np.float64(v[q]),
-            lr, mom, b1, b2, eps, bc1, bc2,
+            lr, mom, b1, b2, eps, c1, c2,
         )
         if pen:
             w = _soft_threshold_d(w - decay * w0, step * l1)
