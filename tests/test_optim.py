@@ -71,6 +71,50 @@ class _Ref:
 
 
 # ---------------------------------------------------------------------------
+# the update split into parameter slices (what the parallel MLP kernel runs on
+# its threads) is bitwise the whole update
+
+@pytest.mark.parametrize("penalty", ["l2", "elasticnet"])
+def test_update_in_slices_is_bitwise_the_whole_update(penalty):
+    from sktune._kernels import cpu
+
+    rng = np.random.RandomState(0)
+    n, n_pen, n_batch, lr = 101, 80, 7, 0.05
+    hyper = np.zeros(C.N_HYPER)
+    hyper[[C.H_MOMENTUM, C.H_BETA_1, C.H_BETA_2, C.H_EPSILON]] = 0.8, 0.85, 0.95, 1e-3
+    hyper[C.H_L2] = 0.02
+    hyper[C.H_L1] = 0.01 if penalty == "elasticnet" else 0.0
+    for name in NAMES:
+        icodes = np.zeros(C.N_ICODES, dtype=np.int64)
+        icodes[C.I_OPTIMIZER] = OPTIMIZERS[name]
+        icodes[C.I_N_PENALIZED] = n_pen
+        icodes[C.I_DECOUPLED] = int(name == "adamw")
+        icodes[C.I_AVERAGE_START] = 0
+        start = [rng.randn(n), rng.randn(n) * n_batch, 0.1 * rng.randn(n), rng.rand(n),
+                 rng.randn(n), np.array([3, 21, 2], dtype=np.int64)]
+        runs = []
+        # cuts: none (what _apply_update does), and one inside the penalized part
+        for cuts in ((0, n), (0, 37, 90, n)):
+            state = [a.copy() for a in start]
+            params, grad, m, v, avg, counters = state
+            scale, c1, c2, decay = cpu._update_scalars(params, grad, lr, hyper, icodes,
+                                                       counters, n_batch)
+            bad = 0
+            for lo, hi in zip(cuts[:-1], cuts[1:]):
+                bad += cpu._update_slice_call(lo, hi, params, grad, m, v, lr, hyper,
+                                              icodes, n_batch, scale, c1, c2, decay)
+            cpu._update_average(params, avg, icodes, counters, n_batch)
+            assert bad == 0
+            runs.append(state)
+        whole, split = runs
+        for a, b, what in zip(whole, split, ("params", "grad", "m", "v", "avg",
+                                             "counters")):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name}: {what}")
+        assert not np.array_equal(whole[0], start[0]), name
+        assert not grad.any()  # consumed
+
+
+# ---------------------------------------------------------------------------
 # (a) the scalar kernel function, three steps from a nonzero state
 
 _HP = dict(momentum=0.8, beta_1=0.85, beta_2=0.95, epsilon=0.05)
