@@ -171,7 +171,7 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
             k = mem[q]
             for c in range(nc):
                 cl[c] = closs[q, c]
-            if not cpu._end_batch(params[k], GA[q], m[k], v[k], avg[k], cl, nc, nb, lrs[k, b],
+            if not cpu._end_batch_call(params[k], GA[q], m[k], v[k], avg[k], cl, nc, nb, lrs[k, b],
                                   hyper[k], icodes[k], counters[k], stats[k]):
                 alive[q] = False
 
