@@ -102,6 +102,7 @@ def _row_loss_grad(code, Y, i, P, c, delta, wi, G):
 @njit(cache=True, inline="always")
 def _update_loop(code, prox, params, grad, m, v, n_pen, inv_n, coupled, scale, lr, mom,
                  b1, b2, eps, c1, c2, decay, l1):
+    """The loop of :func:`_update_all`; ``code`` and ``prox`` are literals."""
     bad = 0
     for j in range(params.shape[0]):
         w0 = np.float64(params[j])
