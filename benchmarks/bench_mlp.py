@@ -695,6 +695,13 @@ def _main(args, cache_dir, compile_info, load_start):
                 r[key + "_rounds"] = [t / E for t in sk[limit]]
                 r[key + "_s"] = min(sk[limit]) / E
                 r[key + "_r2"] = sk_est.score(Xtd, y_t)  # deterministic: same for both
+            print(f"{tag} rounds, s/epoch: sktune "
+                  + " ".join(f"{t:.4f}" for t in r["st_rounds"])
+                  + "".join(f"; sklearn {name} " + " ".join(f"{t:.4f}" for t in
+                                                            r[("sk" if v is None else "sk1")
+                                                              + "_rounds"])
+                            for name, v in zip(sk_names, sk_variants))
+                  + "; ratios " + " ".join(f"{x:.2f}" for x in round_ratios(r)), flush=True)
 
             est_g = make_sktune(bs, E, init="glorot")
             timed_fit(est_g, Xd, yd)
