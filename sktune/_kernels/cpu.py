@@ -256,8 +256,10 @@ def _apply_update(params, grad, m, v, avg, lr, hyper, icodes, counters, n_batch)
     """
     scale, c1, c2, decay = _update_scalars(params, grad, lr, hyper, icodes, counters,
                                            n_batch)
-    bad = _update_slice_call(0, params.shape[0], params, grad, m, v, lr, hyper, icodes,
-                             n_batch, scale, c1, c2, decay)
+    # np.int64(0), not 0: a literal argument would compile the step a second
+    # time (numba types it as Literal[int]), next to the threaded MLP update's
+    bad = _update_slice_call(np.int64(0), params.shape[0], params, grad, m, v, lr, hyper,
+                             icodes, n_batch, scale, c1, c2, decay)
     _update_average(params, avg, icodes, counters, n_batch)
     return bad == 0
 

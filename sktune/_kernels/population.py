@@ -269,7 +269,8 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
             for j in range(F):
                 for h in range(H):
                     g[j * H + h] = Gv[j, a * H + h]
-            if not cpu._end_batch_call(params[k], GA[a], m[k], v[k], avg[k], cl[a:a + 1], 1,
+            if not cpu._end_batch_call(params[k], GA[a], m[k], v[k], avg[k], cl[a:a + 1],
+                                       np.int64(1),
                                        nb, lrs[k, b], hyper[k], icodes[k], counters[k],
                                        stats[k]):
                 alive[q] = False
