@@ -33,7 +33,7 @@ scikit-learn:
   ratio is ``sklearn s/epoch / sktune s/epoch`` against the faster of
   sklearn's two settings (conservative). Targets: >= 8x at batch 32, >= 3x
   at batch 200, judged on the median of the rounds' ratios; the spread of
-  the ratios and the best-of-all-fits times are printed beside it;
+  the ratios and the best round's times are printed beside it;
 * held-out R^2 of both. Target: equal within 0.01, judged with both
   networks started from the same initial scheme: sktune with
   ``init="glorot"`` (scikit-learn's Glorot-uniform weights and biases, a
