@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit, prange, types
 
 from . import _codes as C
+from ._gemm import gemm_nn, vector_width
 from ._rng import hash_prefix, uniform, uniform_after
 from ._scalar import (
     activation,
@@ -648,6 +649,9 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
     rate = hyper[C.H_DROPOUT]
     delta = hyper[C.H_HUBER]
     n_out = sizes[n_layers]
+    # layers this wide take the vector-tile products, narrower ones BLAS
+    vec = vector_width(acts)
+    one = np.int64(1)
     n_weights = 0
     for l in range(n_layers):
         n_weights += sizes[l] * sizes[l + 1]
@@ -672,7 +676,10 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
         A_prev = _view2d(acts, a_off, nb, fan_in)
         a_off += bs_max * fan_in
         Z = _view2d(acts, a_off, nb, fan_out)
-        if l > 0 or not fused:
+        if (l > 0 or not fused) and fan_out >= vec:
+            gemm_nn(acts, a_off, fan_out, acts, a_off - bs_max * fan_in, fan_in, one,
+                    params, w_off, fan_out, nb, fan_out, fan_in)
+        elif l > 0 or not fused:
             np.dot(A_prev, W, Z)
         hidden = l < n_layers - 1
         _bias_activation(act_code if hidden else C.IDENTITY, Z, params, b_off)
@@ -723,7 +730,10 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
         a_off -= bs_max * fan_in
         A_prev = _view2d(acts, a_off, nb, fan_in)
         D = _view2d(deltas, cur, nb, fan_out)
-        if l > 0 or not fused:
+        if (l > 0 or not fused) and fan_out >= vec:
+            gemm_nn(grad, w_off, fan_out, acts, a_off, one, fan_in, deltas, cur, fan_out,
+                    fan_in, fan_out, nb)
+        elif l > 0 or not fused:
             np.dot(A_prev.T, D, _view2d(grad, w_off, fan_in, fan_out))
         else:
             for r in range(nb):

@@ -1,0 +1,80 @@
+"""The hand-vectorized matrix products of the MLP kernel, against numpy."""
+import numpy as np
+import pytest
+from numba import njit
+
+from sktune._kernels._gemm import gemm_nn, vector_width
+
+
+@njit(cache=True)
+def _width(a):
+    return vector_width(a)
+
+
+def _tol(dtype):
+    return 1e-12 if dtype == np.float64 else 2e-5
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("M, N, K", [
+    (16, 64, 50), (1, 8, 1), (5, 8, 3), (7, 9, 4), (13, 37, 29), (50, 64, 16),
+    (6, 16, 0), (12, 100, 7),
+])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_gemm_nn_matches_numpy(dtype, M, N, K, transposed):
+    rng = np.random.default_rng(M * 1000 + N * 10 + K)
+    # operands inside bigger flat buffers, at offsets, with padded row strides
+    a_off, b_off, c_off, pad = 3, 5, 7, 2
+    A = rng.standard_normal((K, M) if transposed else (M, K)).astype(dtype)
+    B = rng.standard_normal((K, N)).astype(dtype)
+    a_buf = np.full(a_off + A.size + 4, np.nan, dtype)
+    a_buf[a_off:a_off + A.size] = A.ravel()
+    b_rs = N + pad
+    b_buf = np.full(b_off + K * b_rs + 4, np.nan, dtype)
+    for p in range(K):
+        b_buf[b_off + p * b_rs: b_off + p * b_rs + N] = B[p]
+    c_rs = N + pad
+    c_buf = np.full(c_off + M * c_rs + 4, -7.0, dtype)
+    if transposed:
+        a_rs, a_cs = 1, M
+    else:
+        a_rs, a_cs = K, 1
+    i8 = np.int64
+    gemm_nn(c_buf, i8(c_off), i8(c_rs), a_buf, i8(a_off), i8(a_rs), i8(a_cs),
+            b_buf, i8(b_off), i8(b_rs), i8(M), i8(N), i8(K))
+    expected = (A.T if transposed else A).astype(np.float64) @ B.astype(np.float64)
+    got = np.stack([c_buf[c_off + i * c_rs: c_off + i * c_rs + N] for i in range(M)])
+    scale = max(1.0, np.abs(expected).max())
+    np.testing.assert_allclose(got, expected, rtol=0, atol=_tol(dtype) * scale * max(K, 1))
+    # nothing outside the output is touched (the row padding, before and after)
+    mask = np.ones(c_buf.shape, bool)
+    for i in range(M):
+        mask[c_off + i * c_rs: c_off + i * c_rs + N] = False
+    assert np.all(c_buf[mask] == -7.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gemm_nn_sums_in_a_fixed_order(dtype):
+    """Each element is the same ordered sum wherever its tile falls: a column
+    computed in the overlapping last tile equals the same column computed as
+    part of a wider product."""
+    rng = np.random.default_rng(0)
+    M, K = 9, 33
+    w = _width(np.zeros(1, dtype))
+    A = rng.standard_normal((M, K)).astype(dtype).ravel()
+    B = rng.standard_normal((K, 3 * w)).astype(dtype)
+    i8 = np.int64
+    wide = np.zeros(M * 3 * w, dtype)
+    gemm_nn(wide, i8(0), i8(3 * w), A, i8(0), i8(K), i8(1),
+            np.ascontiguousarray(B).ravel(), i8(0), i8(3 * w), i8(M), i8(3 * w), i8(K))
+    n = w + 3  # a vector tile, then an overlapping one ending at column n
+    Bn = np.ascontiguousarray(B[:, :n]).ravel()
+    narrow = np.zeros(M * n, dtype)
+    gemm_nn(narrow, i8(0), i8(n), A, i8(0), i8(K), i8(1), Bn, i8(0), i8(n), i8(M),
+            i8(n), i8(K))
+    assert np.array_equal(narrow.reshape(M, n), wide.reshape(M, 3 * w)[:, :n])
+
+
+def test_vector_width():
+    assert _width(np.zeros(1, np.float64)) == 4
+    assert _width(np.zeros(1, np.float32)) == 8
