@@ -664,8 +664,9 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
             for j in range(sizes[0]):
                 A0[r, j] = X[i, j]
 
-    # forward
-    w_off = 0
+    # forward (offsets start as typed zeros, not literals: a call with a
+    # literal 0 compiles gemm_nn a second time)
+    w_off = np.int64(0)
     b_off = n_weights
     a_off = 0
     unit0 = 0
@@ -721,7 +722,7 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
 
     # backward
     half = deltas.shape[0] // 2
-    cur = 0
+    cur = np.int64(0)
     for l in range(n_layers - 1, -1, -1):
         fan_in = sizes[l]
         fan_out = sizes[l + 1]
