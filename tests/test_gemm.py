@@ -18,14 +18,15 @@ def _tol(dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("M, N, K", [
     (16, 64, 50), (1, 8, 1), (5, 8, 3), (7, 9, 4), (13, 37, 29), (50, 64, 16),
-    (6, 16, 0), (12, 100, 7),
+    (6, 16, 0), (12, 100, 7), (64, 16, 64),
 ])
-@pytest.mark.parametrize("transposed", [False, True])
-def test_gemm_nn_matches_numpy(dtype, M, N, K, transposed):
+@pytest.mark.parametrize("a_transposed", [False, True])
+@pytest.mark.parametrize("c_transposed", [False, True])
+def test_gemm_nn_matches_numpy(dtype, M, N, K, a_transposed, c_transposed):
     rng = np.random.default_rng(M * 1000 + N * 10 + K)
-    # operands inside bigger flat buffers, at offsets, with padded row strides
+    # operands inside bigger flat buffers, at offsets, with padded strides
     a_off, b_off, c_off, pad = 3, 5, 7, 2
-    A = rng.standard_normal((K, M) if transposed else (M, K)).astype(dtype)
+    A = rng.standard_normal((K, M) if a_transposed else (M, K)).astype(dtype)
     B = rng.standard_normal((K, N)).astype(dtype)
     a_buf = np.full(a_off + A.size + 4, np.nan, dtype)
     a_buf[a_off:a_off + A.size] = A.ravel()
@@ -33,23 +34,21 @@ def test_gemm_nn_matches_numpy(dtype, M, N, K, transposed):
     b_buf = np.full(b_off + K * b_rs + 4, np.nan, dtype)
     for p in range(K):
         b_buf[b_off + p * b_rs: b_off + p * b_rs + N] = B[p]
-    c_rs = N + pad
-    c_buf = np.full(c_off + M * c_rs + 4, -7.0, dtype)
-    if transposed:
-        a_rs, a_cs = 1, M
-    else:
-        a_rs, a_cs = K, 1
+    # C[i, j] at c_off + i * c_rs + j * c_cs: rows padded, or columns padded
+    c_rs, c_cs = (1, M + pad) if c_transposed else (N + pad, 1)
+    c_buf = np.full(c_off + M * N * (1 + pad) + 4, -7.0, dtype)
+    a_rs, a_cs = (1, M) if a_transposed else (K, 1)
     i8 = np.int64
-    gemm_nn(c_buf, i8(c_off), i8(c_rs), a_buf, i8(a_off), i8(a_rs), i8(a_cs),
+    gemm_nn(c_buf, i8(c_off), i8(c_rs), i8(c_cs), a_buf, i8(a_off), i8(a_rs), i8(a_cs),
             b_buf, i8(b_off), i8(b_rs), i8(M), i8(N), i8(K))
-    expected = (A.T if transposed else A).astype(np.float64) @ B.astype(np.float64)
-    got = np.stack([c_buf[c_off + i * c_rs: c_off + i * c_rs + N] for i in range(M)])
+    expected = (A.T if a_transposed else A).astype(np.float64) @ B.astype(np.float64)
+    at = c_off + np.arange(M)[:, None] * c_rs + np.arange(N)[None, :] * c_cs
     scale = max(1.0, np.abs(expected).max())
-    np.testing.assert_allclose(got, expected, rtol=0, atol=_tol(dtype) * scale * max(K, 1))
-    # nothing outside the output is touched (the row padding, before and after)
+    np.testing.assert_allclose(c_buf[at], expected, rtol=0,
+                               atol=_tol(dtype) * scale * max(K, 1))
+    # nothing outside the output is touched
     mask = np.ones(c_buf.shape, bool)
-    for i in range(M):
-        mask[c_off + i * c_rs: c_off + i * c_rs + N] = False
+    mask[at.ravel()] = False
     assert np.all(c_buf[mask] == -7.0)
 
 
@@ -65,13 +64,13 @@ def test_gemm_nn_sums_in_a_fixed_order(dtype):
     B = rng.standard_normal((K, 3 * w)).astype(dtype)
     i8 = np.int64
     wide = np.zeros(M * 3 * w, dtype)
-    gemm_nn(wide, i8(0), i8(3 * w), A, i8(0), i8(K), i8(1),
+    gemm_nn(wide, i8(0), i8(3 * w), i8(1), A, i8(0), i8(K), i8(1),
             np.ascontiguousarray(B).ravel(), i8(0), i8(3 * w), i8(M), i8(3 * w), i8(K))
     n = w + 3  # a vector tile, then an overlapping one ending at column n
     Bn = np.ascontiguousarray(B[:, :n]).ravel()
     narrow = np.zeros(M * n, dtype)
-    gemm_nn(narrow, i8(0), i8(n), A, i8(0), i8(K), i8(1), Bn, i8(0), i8(n), i8(M),
-            i8(n), i8(K))
+    gemm_nn(narrow, i8(0), i8(n), i8(1), A, i8(0), i8(K), i8(1), Bn, i8(0), i8(n),
+            i8(M), i8(n), i8(K))
     assert np.array_equal(narrow.reshape(M, n), wide.reshape(M, 3 * w)[:, :n])
 
 

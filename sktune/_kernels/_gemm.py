@@ -62,22 +62,23 @@ def _vstore(builder, vty, value, base, offset, align):
 
 
 def _make_nn_tile(n_rows, n_vec):
-    """Intrinsic ``tile(C, c_off, c_rs, A, a_off, a_rs, a_cs, B, b_off, b_rs,
-    K)``: ``C[r, j] = sum_p A[r, p] * B[p, j]`` for ``r < n_rows`` and ``j <
-    n_vec * W``, where ``A[r, p]`` is at ``a_off + r * a_rs + p * a_cs`` (so
-    ``A`` may be a transposed view), ``B[p, j]`` at ``b_off + p * b_rs + j``
-    and ``C[r, j]`` at ``c_off + r * c_rs + j``. The sum runs over ``p`` in
-    order, one multiply-add per term."""
+    """Intrinsic ``tile(C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off,
+    b_rs, K)``: ``C[r, j] = sum_p A[r, p] * B[p, j]`` for ``r < n_rows`` and
+    ``j < n_vec * W``, where ``A[r, p]`` is at ``a_off + r * a_rs + p * a_cs``
+    (so ``A`` may be a transposed view), ``B[p, j]`` at ``b_off + p * b_rs +
+    j`` and ``C[r, j]`` at ``c_off + r * c_rs + j * c_cs``: vector stores
+    where ``c_cs`` is 1, lane by lane otherwise (a transposed output). The
+    sum runs over ``p`` in order, one multiply-add per term."""
 
     @intrinsic
-    def tile(typingctx, C, c_off, c_rs, A, a_off, a_rs, a_cs, B, b_off, b_rs, K):
-        sig = types.void(C, c_off, c_rs, A, a_off, a_rs, a_cs, B, b_off, b_rs, K)
+    def tile(typingctx, C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, K):
+        sig = types.void(C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, K)
 
         def codegen(context, builder, sig, args):
             fty, vty, width, ptrs, ints, fmuladd, align = _prologue(
                 context, builder, sig, args)
             pc, pa, pb = ptrs
-            c_off, c_rs, a_off, a_rs, a_cs, b_off, b_rs, k = ints
+            c_off, c_rs, c_cs, a_off, a_rs, a_cs, b_off, b_rs, k = ints
             zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * width)
             acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(n_vec)]
                    for _ in range(n_rows)]
@@ -99,11 +100,24 @@ def _make_nn_tile(n_rows, n_vec):
                         builder.store(builder.call(fmuladd, [av, bv[c],
                                                              builder.load(acc[r][c])]),
                                       acc[r][c])
-            for r in range(n_rows):
-                c_row = builder.add(c_off, builder.mul(_i64(r), c_rs))
-                for c in range(n_vec):
-                    _vstore(builder, vty, builder.load(acc[r][c]), pc,
-                            builder.add(c_row, _i64(c * width)), align)
+            c_rows = [builder.add(c_off, builder.mul(_i64(r), c_rs)) for r in range(n_rows)]
+            unit = builder.icmp_signed("==", c_cs, _i64(1))
+            with builder.if_else(unit) as (contiguous, strided):
+                with contiguous:
+                    for r in range(n_rows):
+                        for c in range(n_vec):
+                            _vstore(builder, vty, builder.load(acc[r][c]), pc,
+                                    builder.add(c_rows[r], _i64(c * width)), align)
+                with strided:
+                    for r in range(n_rows):
+                        for c in range(n_vec):
+                            v = builder.load(acc[r][c])
+                            for lane in range(width):
+                                at = builder.add(c_rows[r], builder.mul(
+                                    _i64(c * width + lane), c_cs))
+                                builder.store(builder.extract_element(
+                                    v, ir.Constant(ir.IntType(32), lane)),
+                                    builder.gep(pc, [at]))
             return context.get_dummy_value()
 
         return sig, codegen
@@ -129,12 +143,13 @@ def vector_width(C):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
-def gemm_nn(C, c_off, c_rs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K):
+def gemm_nn(C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K):
     """``C = A @ B`` (``M x N``, summed over ``K``) on flat arrays.
 
-    ``A[i, p]`` is at ``a_off + i * a_rs + p * a_cs`` (``a_rs = 1`` reads a
-    transposed view), ``B`` and ``C`` are row-major with row strides ``b_rs``
-    and ``c_rs``. Needs ``N >= vector_width(C)``: the last columns are a
+    ``A[i, p]`` is at ``a_off + i * a_rs + p * a_cs`` and ``C[i, j]`` at
+    ``c_off + i * c_rs + j * c_cs`` (``a_rs = 1`` reads a transposed view,
+    ``c_rs = 1`` writes one); ``B`` is row-major with row stride ``b_rs``.
+    Needs ``N >= vector_width(C)``: the last columns are a
     vector tile ending at column ``N``, overlapping the one before it (the
     overlapped elements are computed again in the same order, so they get
     the same bits).
@@ -142,30 +157,27 @@ def gemm_nn(C, c_off, c_rs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K):
     w = vector_width(C)
     j = 0
     while j < N:
-        if j + 2 * w <= N:
-            i = 0
-            while i + 6 <= M:
-                _nn_6x2(C, c_off + i * c_rs + j, c_rs, A, a_off + i * a_rs, a_rs, a_cs,
-                        B, b_off + j, b_rs, K)
+        if j + 2 * w > N:
+            j = min(j, N - w)  # one vector of columns, ending at N
+        i = 0
+        while i < M:
+            c_at = c_off + i * c_rs + j * c_cs
+            a_at = a_off + i * a_rs
+            b_at = b_off + j
+            if j + 2 * w <= N:
+                if i + 6 <= M:
+                    _nn_6x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    i += 6
+                elif i + 4 <= M:
+                    _nn_4x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    i += 4
+                else:
+                    _nn_1x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    i += 1
+            elif i + 6 <= M:
+                _nn_6x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
                 i += 6
-            if i + 4 <= M:
-                _nn_4x2(C, c_off + i * c_rs + j, c_rs, A, a_off + i * a_rs, a_rs, a_cs,
-                        B, b_off + j, b_rs, K)
-                i += 4
-            while i < M:
-                _nn_1x2(C, c_off + i * c_rs + j, c_rs, A, a_off + i * a_rs, a_rs, a_cs,
-                        B, b_off + j, b_rs, K)
+            else:
+                _nn_1x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
                 i += 1
-            j += 2 * w
-        else:
-            j = min(j, N - w)
-            i = 0
-            while i + 6 <= M:
-                _nn_6x1(C, c_off + i * c_rs + j, c_rs, A, a_off + i * a_rs, a_rs, a_cs,
-                        B, b_off + j, b_rs, K)
-                i += 6
-            while i < M:
-                _nn_1x1(C, c_off + i * c_rs + j, c_rs, A, a_off + i * a_rs, a_rs, a_cs,
-                        B, b_off + j, b_rs, K)
-                i += 1
-            j += w
+        j += 2 * w if j + 2 * w <= N else w

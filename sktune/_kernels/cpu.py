@@ -623,6 +623,15 @@ def _times_activation_grad(code, D, A):
         _activation_grad_loop(C.LEAKY_RELU, D, A)
 
 
+@njit(cache=True, inline="always")
+def _transpose_into(src, s_off, rows, cols, dst, d_off):
+    """``dst[d_off:]`` = the transpose of the row-major ``rows x cols`` block
+    at ``src[s_off:]``."""
+    for j in range(cols):
+        for i in range(rows):
+            dst[d_off + j * rows + i] = src[s_off + i * cols + j]
+
+
 def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, icodes,
                     D1, d1_col):
     """Forward and backward pass of the rows ``X[idx]``.
@@ -630,7 +639,10 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
     Writes the summed (sample-weighted) gradient into ``grad`` and returns
     the summed weighted loss. ``acts`` holds the outputs of every layer
     (input batch first, each of width ``sizes[l]``) at offsets
-    ``bs_max * cumsum(sizes)``; ``deltas`` two ping-pong buffers.
+    ``bs_max * cumsum(sizes)``; ``deltas`` three parts of ``bs_max`` rows
+    of the widest layer: two ping-pong buffers of output gradients, then
+    (optional: with only two, the backward product ``D @ W.T`` goes to
+    BLAS) room for the transpose of ``D`` it reads.
 
     With an empty ``D1`` this is the whole pass. Otherwise the first layer's
     two matrix products are the caller's, shared by many models of a batched
@@ -652,9 +664,11 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
     # layers this wide take the vector-tile products, narrower ones BLAS
     vec = vector_width(acts)
     one = np.int64(1)
+    max_width = 0
     n_weights = 0
     for l in range(n_layers):
         n_weights += sizes[l] * sizes[l + 1]
+        max_width = max(max_width, sizes[l + 1])
 
     # input batch
     if not fused:
@@ -678,8 +692,8 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
         a_off += bs_max * fan_in
         Z = _view2d(acts, a_off, nb, fan_out)
         if (l > 0 or not fused) and fan_out >= vec:
-            gemm_nn(acts, a_off, fan_out, acts, a_off - bs_max * fan_in, fan_in, one,
-                    params, w_off, fan_out, nb, fan_out, fan_in)
+            gemm_nn(acts, a_off, fan_out, one, acts, a_off - bs_max * fan_in, fan_in,
+                    one, params, w_off, fan_out, nb, fan_out, fan_in)
         elif l > 0 or not fused:
             np.dot(A_prev, W, Z)
         hidden = l < n_layers - 1
@@ -720,8 +734,11 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
                 loss += wi * lk
                 D[r, k] = wi * gk
 
-    # backward
-    half = deltas.shape[0] // 2
+    # backward: the output gradients ping-pong between the first two thirds
+    # of ``deltas`` (each room for a batch of the widest layer); the last,
+    # where allocated, holds the transpose that ``D @ W.T`` reads
+    part = bs_max * max_width
+    nt_tiles = deltas.shape[0] >= 3 * part and nb >= vec
     cur = np.int64(0)
     for l in range(n_layers - 1, -1, -1):
         fan_in = sizes[l]
@@ -732,8 +749,8 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
         A_prev = _view2d(acts, a_off, nb, fan_in)
         D = _view2d(deltas, cur, nb, fan_out)
         if (l > 0 or not fused) and fan_out >= vec:
-            gemm_nn(grad, w_off, fan_out, acts, a_off, one, fan_in, deltas, cur, fan_out,
-                    fan_in, fan_out, nb)
+            gemm_nn(grad, w_off, fan_out, one, acts, a_off, one, fan_in, deltas, cur,
+                    fan_out, fan_in, fan_out, nb)
         elif l > 0 or not fused:
             np.dot(A_prev.T, D, _view2d(grad, w_off, fan_in, fan_out))
         else:
@@ -746,10 +763,16 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
             for j in range(fan_out):
                 grad[b_off + j] += D[r, j]
         if l > 0:
-            nxt = half - cur
-            W = _view2d(params, w_off, fan_in, fan_out)
+            nxt = part - cur
             D_prev = _view2d(deltas, nxt, nb, fan_in)
-            np.dot(D, W.T, D_prev)
+            if nt_tiles and fan_out >= vec:
+                # D @ W.T as (W @ D.T).T, written transposed: the tiles read
+                # their right operand by rows, and D.T's rows are D's columns
+                _transpose_into(deltas, cur, nb, fan_out, deltas, 2 * part)
+                gemm_nn(deltas, nxt, one, fan_in, params, w_off, fan_out, one, deltas,
+                        2 * part, nb, fan_in, nb, fan_out)
+            else:
+                np.dot(D, _view2d(params, w_off, fan_in, fan_out).T, D_prev)
             unit0 -= fan_in
             if rate > 0.0:
                 # through the mask: dropped units pass no gradient; kept ones

@@ -678,7 +678,7 @@ class _BatchTrainer:
                 np.empty((n_slots, bs_max * wide), dtype=dtype),  # D1
                 np.empty((n_slots, n_features * wide), dtype=dtype),  # G1
                 np.empty((n_slots, bs_max * int(sizes.sum())), dtype=dtype),  # acts
-                np.empty((n_slots, 2 * bs_max * int(sizes[1:].max())), dtype=dtype),
+                np.empty((n_slots, 3 * bs_max * int(sizes[1:].max())), dtype=dtype),
                 np.zeros((n_slots, U, 1, n_params), dtype=dtype),  # GA: gradients
                 np.zeros((n_slots, U)),  # batch losses
                 np.zeros((n_slots, U), dtype=np.bool_),  # alive this epoch

@@ -177,7 +177,8 @@ class _BaseMLP(BaseGradientEstimator):
         n_chunks = int(_mlp_chunks(bs))
         # every chunk buffer is sized for a whole batch: row offsets use ``bs``
         acts = np.empty((n_chunks, bs * int(sizes.sum())), dtype=dtype)
-        deltas = np.empty((n_chunks, 2 * bs * int(sizes[1:].max())), dtype=dtype)
+        # two output-gradient buffers and one for the transpose D @ W.T reads
+        deltas = np.empty((n_chunks, 3 * bs * int(sizes[1:].max())), dtype=dtype)
         grad = np.empty((n_chunks, state.params.shape[0]), dtype=dtype)
         # a fork-join per batch only pays for big batches of big layers
         work = bs * int(np.dot(sizes[:-1], sizes[1:]))
