@@ -105,7 +105,8 @@ class _Batch:
         self.sizes = np.asarray(sizes, dtype=np.int64)
         bs = len(idx) if bs_max is None else bs_max
         self.acts = np.full(bs * int(self.sizes.sum()), np.nan)
-        self.deltas = np.full(2 * bs * int(self.sizes[1:].max()), np.nan)
+        # the estimators' layout: two ping-pong parts and one for D.T
+        self.deltas = np.full(3 * bs * int(self.sizes[1:].max()), np.nan)
         self.hyper = np.zeros(C.N_HYPER)
         self.hyper[C.H_DROPOUT] = rate
         self.hyper[C.H_HUBER] = delta
@@ -249,6 +250,36 @@ def test_batch_gradient_independent_of_buffer_size_and_row_order():
     loss2, grad2 = tight(params)
     assert loss2 == pytest.approx(loss, rel=1e-13)
     np.testing.assert_allclose(grad2, grad, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_backward_product_tiles_match_blas(dtype):
+    """``D @ W.T`` through the vector tiles (three-part ``deltas``) and
+    through BLAS (two parts) give the same gradient to rounding, with layers
+    wider and narrower than a vector and an edge of rows."""
+    rng = np.random.RandomState(3)
+    sizes = [6, 19, 10, 2]
+    n_rows = 13
+    X = rng.randn(n_rows, 6).astype(dtype)
+    Y = rng.randn(n_rows, 2).astype(dtype)
+    sw = np.ones(n_rows, dtype)
+    n_params = sum(a * b for a, b in pairwise(sizes)) + sum(sizes[1:])
+    params = (0.5 * rng.randn(n_params)).astype(dtype)
+    batch = _Batch(X, Y, sw, np.arange(n_rows)[::-1], sizes, "tanh", C.SQUARED_ERROR,
+                   rate=0.3, bs_max=16)
+    batch.acts = batch.acts.astype(dtype)
+    grads = []
+    for parts in (3, 2):
+        deltas = np.full(parts * 16 * 19, np.nan, dtype)
+        grad = np.full(n_params, np.nan, dtype)
+        loss = _mlp_batch_grad_jit(X, Y, sw, batch.idx, params, grad, batch.sizes,
+                                   batch.acts, deltas, batch.hyper, batch.icodes,
+                                   np.empty((0, 0), dtype=dtype), 0)
+        assert np.isfinite(loss) and np.all(np.isfinite(grad))
+        grads.append(grad)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(grads[0], grads[1], rtol=tol,
+                               atol=tol * np.abs(grads[1]).max())
 
 
 def test_dropout_mask_depends_on_seed_and_epoch():

@@ -765,7 +765,7 @@ def _mlp_batch_grad(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, ico
         if l > 0:
             nxt = part - cur
             D_prev = _view2d(deltas, nxt, nb, fan_in)
-            if nt_tiles and fan_out >= vec:
+            if nt_tiles:
                 # D @ W.T as (W @ D.T).T, written transposed: the tiles read
                 # their right operand by rows, and D.T's rows are D's columns
                 _transpose_into(deltas, cur, nb, fan_out, deltas, 2 * part)
