@@ -24,15 +24,15 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 
-def _vector_width(dtype):
-    return 4 if dtype == types.float64 else 8
+# Bytes per vector: 256 bits (AVX2), for the tiles and for their callers.
+_VECTOR_BYTES = 32
 
 
 def _prologue(context, builder, sig, args):
     """Data pointers of the array arguments and the integer arguments as
     i64, in argument order; the vector type and the multiply-add."""
     fty = context.get_data_type(sig.args[0].dtype)
-    width = _vector_width(sig.args[0].dtype)
+    width = _VECTOR_BYTES // context.get_abi_sizeof(fty)
     vty = ir.VectorType(fty, width)
     ptrs, ints = [], []
     for ty, val in zip(sig.args, args):
@@ -139,7 +139,7 @@ _nn_1x1 = _make_nn_tile(1, 1)
 def vector_width(C):
     """Elements of ``C``'s dtype in a 256-bit vector: the narrowest output
     :func:`gemm_nn` takes."""
-    return 32 // C.itemsize
+    return _VECTOR_BYTES // C.itemsize
 
 
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
