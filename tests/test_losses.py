@@ -13,7 +13,7 @@ from scipy.special import expit, logsumexp, softmax
 from sktune import LinearClassifier, LinearRegressor
 from sktune._kernels import _codes as C
 from sktune._kernels._scalar import elem_loss_grad
-from sktune._kernels.cpu import _row_loss_grad
+from sktune._kernels._scalar import row_loss_grad as _row_loss_grad
 from sktune.losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, loss_code
 
 # ---------------------------------------------------------------------------

@@ -16,7 +16,9 @@ from sklearn.preprocessing import StandardScaler
 from sktune import DivergenceError, MLPClassifier, MLPRegressor
 from sktune._kernels import _codes as C
 from sktune._kernels._rng import hash_prefix
-from sktune._kernels.cpu import _dropout_keep, _dropout_keep_after, _mlp_batch_grad_jit
+from sktune._kernels.cpu import mlp_pass as _mlp_batch_grad_jit
+from sktune._kernels._rng import dropout_keep as _dropout_keep
+from sktune._kernels._rng import dropout_keep_after as _dropout_keep_after
 
 ACTIVATIONS = ["relu", "tanh", "logistic", "identity", "leaky_relu"]
 ACT_CODES = {"identity": C.IDENTITY, "relu": C.RELU, "tanh": C.TANH,

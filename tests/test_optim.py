@@ -76,7 +76,7 @@ class _Ref:
 
 @pytest.mark.parametrize("penalty", ["l2", "elasticnet"])
 def test_update_in_slices_is_bitwise_the_whole_update(penalty):
-    from sktune._kernels import cpu
+    from sktune._kernels import _step, cpu
 
     rng = np.random.RandomState(0)
     n, n_pen, n_batch, lr = 101, 80, 7, 0.05
@@ -97,13 +97,14 @@ def test_update_in_slices_is_bitwise_the_whole_update(penalty):
         for cuts in ((0, n), (0, 37, 90, n)):
             state = [a.copy() for a in start]
             params, grad, m, v, avg, counters = state
-            scale, c1, c2, decay = cpu._update_scalars(params, grad, lr, hyper, icodes,
-                                                       counters, n_batch)
+            scale, c1, c2, decay = _step.update_scalars(params, grad, lr, hyper, icodes,
+                                                        counters, n_batch)
             bad = 0
             for lo, hi in zip(cuts[:-1], cuts[1:]):
-                bad += cpu._update_slice_call(lo, hi, params, grad, m, v, lr, hyper,
-                                              icodes, n_batch, scale, c1, c2, decay)
-            cpu._update_average(params, avg, icodes, counters, n_batch)
+                step = cpu.step_unit(icodes[C.I_OPTIMIZER], params.dtype, grad.dtype)
+                bad += step(lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale,
+                            c1, c2, decay)
+            _step.update_average(params, avg, icodes, counters, n_batch)
             assert bad == 0
             runs.append(state)
         whole, split = runs

@@ -66,3 +66,15 @@ S_LOSS = 0  # sum of sample_weight * loss over the samples processed
 S_WEIGHT = 1  # number of samples processed
 S_DIVERGED = 2  # 1.0 when a non-finite loss or weight stopped the epoch
 N_STATS = 3
+
+# slots of the unit-address table ``fns`` (see :mod:`._jit`): the units a
+# kernel calls by address, chosen for the fit's options
+F_STEP = 0  # optimizer step over a parameter range (the fit's optimizer)
+F_LOSS = 1  # MLP: loss and output gradient of a batch (the fit's loss)
+F_ACT = 2  # MLP: bias plus hidden activation, in place
+F_ACT_GRAD = 3  # MLP: times the activation's derivative, in place
+F_GEMM = 4  # MLP: vector-tile product (layers at least a vector wide)
+F_SMALL = 5  # MLP: strided loop product (narrow layers)
+F_PASS = 6  # MLP: forward and backward pass of a row chunk
+F_OUT = 7  # MLP: bias of the output layer (identity activation)
+N_FNS = 8

@@ -66,3 +66,25 @@ def permutation(seed, epoch, out):
         out[i] = out[j]
         out[j] = tmp
     return out
+
+
+@njit(cache=True, inline="always")
+def dropout_keep(seed, epoch, sample, unit, rate):
+    """Inverted-dropout factor of one hidden unit: 0 or 1 / (1 - rate).
+
+    Keyed by (seed, epoch, sample, unit), so the mask is the same whatever
+    the batch split, thread count or device.
+    """
+    if uniform(seed, epoch, sample, unit) < rate:
+        return 0.0
+    return 1.0 / (1.0 - rate)
+
+
+@njit(cache=True, inline="always")
+def dropout_keep_after(prefix, unit, rate):
+    """``dropout_keep`` of one unit of a sample, from the sample's
+    ``hash_prefix(seed, epoch, sample)`` (the same factor, a quarter of the
+    hashing)."""
+    if uniform_after(prefix, unit) < rate:
+        return 0.0
+    return 1.0 / (1.0 - rate)

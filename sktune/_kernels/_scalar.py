@@ -5,6 +5,7 @@ same definitions compile for ``numba.njit`` and ``numba.cuda.jit(device=True)``.
 """
 import math
 
+import numpy as np
 from numba import njit
 
 from ._codes import (
@@ -22,6 +23,7 @@ from ._codes import (
     POISSON,
     RELU,
     RMSPROP,
+    SOFTMAX,
     SQUARED_ERROR,
     TANH,
 )
@@ -145,3 +147,30 @@ def activation_grad(code, a):
     if code == LEAKY_RELU:
         return 1.0 if a > 0.0 else LEAKY_SLOPE
     return 1.0
+
+
+@njit(cache=True, inline="always")
+def row_loss_grad(code, Y, i, P, c, delta, wi, G):
+    """Loss of row ``i`` (times its weight ``wi``) and its output gradient
+    (times ``wi``) into ``G[c]``, from the raw outputs ``P[c]``; softmax is
+    over the whole row, the other losses per output."""
+    n_out = Y.shape[1]
+    loss = 0.0
+    if code == SOFTMAX:
+        mx = -np.inf
+        for k in range(n_out):
+            mx = max(mx, P[c, k])
+        s = 0.0
+        for k in range(n_out):
+            s += math.exp(P[c, k] - mx)
+        lse = mx + math.log(s)
+        for k in range(n_out):
+            y = np.float64(Y[i, k])
+            loss += y * (lse - P[c, k])
+            G[c, k] = wi * (math.exp(P[c, k] - lse) - y)
+    else:
+        for k in range(n_out):
+            lk, gk = elem_loss_grad(code, np.float64(Y[i, k]), P[c, k], delta)
+            loss += lk
+            G[c, k] = wi * gk
+    return wi * loss

@@ -81,7 +81,8 @@ from numba import cuda
 
 from . import _codes as C
 from ._scalar import activation, activation_grad, optimizer_step, soft_threshold
-from .cpu import _dropout_keep, _row_loss_grad
+from ._rng import dropout_keep as _dropout_keep
+from ._scalar import row_loss_grad as _row_loss_grad
 
 SIMULATOR = bool(getattr(numba.config, "ENABLE_CUDASIM", 0)) or (
     os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"))

@@ -16,7 +16,7 @@ model fitted on its own; an MLP has them up to rounding.
 * MLPs that share their data, sample order, batch size and layer sizes
   train fused (:func:`_mlp_cohort_epoch`): the first layer's two matrix
   products are one wide product for all of them, the rest is the
-  single-fit code per model (``cpu._mlp_batch_grad``, ``cpu._end_batch``).
+  single-fit code per model (``mlp.mlp_pass``, ``_step.end_batch``).
   A batch is one chunk here, so gradient sums round differently than in a
   single fit that splits the batch.
 * Linear models that share their data, sample order and batch size (the
@@ -24,7 +24,7 @@ model fitted on its own; an MLP has them up to rounding.
   (:func:`_linear_cohort_epoch`): each row is read once for all of them and
   the models are the innermost loop, while every model's sums are formed in
   the single-fit kernel's order with its scalar code, and its end-of-batch
-  step is the single-fit one (``cpu._end_batch``).
+  step is the single-fit one (``_step.end_batch``).
 
 Data are held once: the training sets (one per fold, plus one per model
 that holds out its own early-stopping split, equal splits stored once) lie
@@ -37,10 +37,11 @@ import numpy as np
 from numba import njit, prange
 
 from . import _codes as C
-from . import cpu
-
-_TAG = cpu._SOURCE_TAG
-_FLAGS = {"cache": True, "nogil": True, "error_model": "numpy"}
+from ._jit import FLAGS as _FLAGS, SOURCE_TAG as _TAG, twin
+from ._scalar import row_loss_grad
+from ._step import end_batch
+from .linear import add_row_grad, n_chunks
+from .mlp import _call_pass
 
 
 @njit(cache=True, inline="always")
@@ -72,8 +73,8 @@ def _cohort_begin(mem, order, icodes, stats, alive):
 def _loss_grad_rows(code, X, Y, sw, order, lo, R, PR, Pm, Gm, gc, delta):
     """Loss and gradient of one model over the chunk ``order[lo:lo + R]``.
 
-    The body of :func:`cpu._linear_epoch_dense` after the outputs, row by
-    row: each row's loss and output gradient (``cpu._row_loss_grad``), then
+    The body of :func:`linear.dense_epoch` after the outputs, row by
+    row: each row's loss and output gradient (``_scalar.row_loss_grad``), then
     its contribution to the gradient, in the same order. ``PR[o, r]`` holds
     the outputs; returns the chunk's summed loss.
     """
@@ -83,17 +84,17 @@ def _loss_grad_rows(code, X, Y, sw, order, lo, R, PR, Pm, Gm, gc, delta):
         i = order[lo + r]
         for o in range(n_out):
             Pm[0, o] = PR[o, r]
-        closs += cpu._row_loss_grad(code, Y, i, Pm, 0, delta, np.float64(sw[i]), Gm)
-        cpu._add_row_grad(X, i, Gm, 0, gc)
+        closs += row_loss_grad(code, Y, i, Pm, 0, delta, np.float64(sw[i]), Gm)
+        add_row_grad(X, i, Gm, 0, gc)
     return closs
 
 
 def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icodes,
-                         counters, stats, XB, PR, Pm, Gm, GA, closs, cl, alive):
+                         counters, stats, fns, XB, PR, Pm, Gm, GA, closs, cl, alive):
     """One epoch of the linear models ``mem``, which share their data, sample
     order and batch size.
 
-    Bitwise the same as one :func:`cpu._linear_epoch_dense` call per model,
+    Bitwise the same as one :func:`linear.dense_epoch` call per model,
     faster: the single-fit kernel forms each row's output as a chain of
     dependent additions (one per feature), while here a chunk's rows are
     gathered once, feature-major (``XB``), for every model of the cohort,
@@ -102,7 +103,7 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
     independent across rows (vectorized). Losses and gradients then follow
     row by row as in the single-fit kernel, with the loss code a
     compile-time constant, and each model's end-of-batch step is the
-    single-fit one (``cpu._end_batch``) on its own gradient ``GA[q]``.
+    single-fit one (``_step.end_batch``) on its own gradient ``GA[q]``.
     """
     n_features = X.shape[1]
     n_out = Y.shape[1]
@@ -114,7 +115,7 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
         start = b * bs
         stop = min(start + bs, n)
         nb = stop - start
-        nc = cpu._n_chunks(nb, n_w)
+        nc = n_chunks(nb, n_w)
         for q in range(K):
             for c in range(nc):
                 for j in range(n_params):
@@ -171,13 +172,13 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
             k = mem[q]
             for c in range(nc):
                 cl[c] = closs[q, c]
-            if not cpu._end_batch_call(params[k], GA[q], m[k], v[k], avg[k], cl, nc, nb, lrs[k, b],
-                                  hyper[k], icodes[k], counters[k], stats[k]):
+            if not end_batch(fns[k], params[k], GA[q], m[k], v[k], avg[k], cl, nc, nb,
+                             lrs[k, b], hyper[k], icodes[k], counters[k], stats[k]):
                 alive[q] = False
 
 
 def _linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params, m,
-                       v, avg, hyper, icodes, counters, stats, units, unit_start, slots,
+                       v, avg, hyper, icodes, counters, stats, fns, units, unit_start, slots,
                        XB, PR, Pm, Gm, GA, closs, cl, alive):
     """One epoch of every model of ``units`` (linear, dense), in parallel.
 
@@ -199,12 +200,12 @@ def _linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, pa
             k = mem[0]
             X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
             _linear_cohort(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg,
-                           hyper, icodes, counters, stats, XB[s], PR[s], Pm[s], Gm[s], GA[s],
+                           hyper, icodes, counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GA[s],
                            closs[s], cl[s], alive[s])
 
 
 def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icodes,
-                      counters, stats, sizes, XB, W1, Z1, D1, G1, acts, deltas, GA, cl,
+                      counters, stats, fns, sizes, XB, W1, Z1, D1, G1, acts, deltas, GA, cl,
                       alive, live):
     """One epoch of the MLPs ``mem``, which share their data, sample order,
     batch size and layer sizes.
@@ -216,8 +217,8 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
     ``rows x (models x units)``): on small layers this product dominates the
     work, and one wide product runs near the machine's matrix-multiply rate
     where many narrow ones do not. Everything else is each model's own pass
-    (:func:`cpu._mlp_batch_grad`: activations, dropout, loss, the deeper
-    layers) and its single-fit end-of-batch step (:func:`cpu._end_batch`).
+    (:func:`mlp.mlp_pass`: activations, dropout, loss, the deeper
+    layers) and its single-fit end-of-batch step (:func:`_step.end_batch`).
     A batch is one chunk, where a single fit may split it in several, so
     the weights equal those of single fits up to rounding, not bitwise.
     """
@@ -259,8 +260,9 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
             for r in range(nb):
                 for h in range(H):
                     Z[r, h] = Zv[r, a * H + h]
-            cl[a] = cpu._mlp_batch_grad_jit(X, Y, sw, idx, params[k], GA[a, 0], sizes, acts,
-                                            deltas, hyper[k], icodes[k], Dv, a * H)
+            cl[a] = _call_pass(fns[k, C.F_PASS], (
+                X, Y, sw, order, start, stop, params[k], GA[a, 0], sizes, acts, deltas,
+                hyper[k], icodes[k], fns[k], Dv, np.int64(a * H)))
         np.dot(Xv.T, Dv, Gv)
         for a in range(na):
             q = live[a]
@@ -269,15 +271,14 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
             for j in range(F):
                 for h in range(H):
                     g[j * H + h] = Gv[j, a * H + h]
-            if not cpu._end_batch_call(params[k], GA[a], m[k], v[k], avg[k], cl[a:a + 1],
-                                       np.int64(1),
-                                       nb, lrs[k, b], hyper[k], icodes[k], counters[k],
-                                       stats[k]):
+            if not end_batch(fns[k], params[k], GA[a], m[k], v[k], avg[k], cl[a:a + 1],
+                             np.int64(1), nb, lrs[k, b], hyper[k], icodes[k], counters[k],
+                             stats[k]):
                 alive[q] = False
 
 
 def _mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params, m, v,
-                    avg, hyper, icodes, counters, stats, units, unit_start, slots, sizes,
+                    avg, hyper, icodes, counters, stats, fns, units, unit_start, slots, sizes,
                     XB, W1, Z1, D1, G1, acts, deltas, GA, cl, alive, live):
     """One epoch of every MLP of ``units`` (one shape: ``sizes``), in parallel.
 
@@ -295,7 +296,7 @@ def _mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, param
             k = mem[0]
             X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
             _mlp_cohort(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg,
-                        hyper, icodes, counters, stats, sizes, XB[s], W1[s], Z1[s], D1[s],
+                        hyper, icodes, counters, stats, fns, sizes, XB[s], W1[s], Z1[s], D1[s],
                         G1[s], acts[s], deltas[s], GA[s], cl[s], alive[s], live[s])
 
 
@@ -306,11 +307,10 @@ def _mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, param
 # the same argument types (read-only inputs), so its compiled code is shared
 # with single fits instead of being compiled again.
 
-_linear_cohort = njit(**_FLAGS)(cpu._twin(_linear_cohort_epoch, "_" + _TAG))
-_linear_population_jit = njit(parallel=True, **_FLAGS)(
-    cpu._twin(_linear_population, "_" + _TAG))
-_mlp_cohort = njit(**_FLAGS)(cpu._twin(_mlp_cohort_epoch, "_" + _TAG))
-_mlp_population_jit = njit(parallel=True, **_FLAGS)(cpu._twin(_mlp_population, "_" + _TAG))
+_linear_cohort = njit(**_FLAGS)(twin(_linear_cohort_epoch, "_" + _TAG))
+_linear_population_jit = njit(parallel=True, **_FLAGS)(twin(_linear_population, "_" + _TAG))
+_mlp_cohort = njit(**_FLAGS)(twin(_mlp_cohort_epoch, "_" + _TAG))
+_mlp_population_jit = njit(parallel=True, **_FLAGS)(twin(_mlp_population, "_" + _TAG))
 
 
 def linear_population(*args):

@@ -8,7 +8,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 
 from .. import _config
 from .._kernels import _codes as C
-from .._kernels.cpu import _MAX_CHUNKS, _n_chunks, get_kernel
+from .._kernels import cpu
 from ..base import (
     ATTRIBUTES_DOC,
     SHARED_PARAMS_DOC,
@@ -38,19 +38,21 @@ class _BaseLinear(BaseGradientEstimator):
         else:
             per_row = X.shape[1] * n_out
         bs = int(icodes[C.I_BATCH])
-        n_chunks = _n_chunks(bs, per_row)
+        n_chunks = cpu.n_chunks(bs, per_row)
         parallel = n_threads > 1 and n_chunks > 1 and bs * per_row >= _PARALLEL_WORK
         grad = np.zeros((n_chunks, n_params))  # kept zeroed by the kernel
-        P = np.empty((_MAX_CHUNKS, n_out))
-        G = np.empty((_MAX_CHUNKS, n_out))
+        P = np.empty((cpu.MAX_CHUNKS, n_out))
+        G = np.empty((cpu.MAX_CHUNKS, n_out))
         state_args = (order, lrs, state.params, state.m, state.v, state.avg, grad,
                       P, G, hyper, icodes, state.counters, stats)
         if sp.issparse(X):
-            kernel = get_kernel("csr", X.dtype, parallel, X.indices.dtype)
-            args = (X.data, X.indices, X.indptr, Y, sw) + state_args
+            kernel, fns = cpu.prepare("csr", X.dtype, parallel, icodes, X.indices.dtype,
+                                      verbose=self.verbose)
+            args = (X.data, X.indices, X.indptr, Y, sw) + state_args + (fns,)
         else:
-            kernel = get_kernel("dense", X.dtype, parallel)
-            args = (X, Y, sw) + state_args
+            kernel, fns = cpu.prepare("dense", X.dtype, parallel, icodes,
+                                      verbose=self.verbose)
+            args = (X, Y, sw) + state_args + (fns,)
         if parallel:
             _config.parallel_call(kernel, args, n_threads)
         else:

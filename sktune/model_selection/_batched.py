@@ -378,10 +378,10 @@ _MLP_UNIT_SLOTS = 4
 
 def _max_chunk_rows(bs_max, work_per_row, cpu):
     """The most rows a chunk of any batch of at most ``bs_max`` rows holds
-    (chunks as :func:`cpu._n_chunks` splits batches)."""
+    (chunks as :func:`cpu.n_chunks` splits batches)."""
     nb = np.arange(1, bs_max + 1)
-    nc = np.clip((nb * work_per_row) // cpu._CHUNK_WORK, 1, None)
-    nc = np.minimum(np.minimum(nc, cpu._MAX_CHUNKS), nb)
+    nc = np.clip((nb * work_per_row) // cpu.CHUNK_WORK, 1, None)
+    nc = np.minimum(np.minimum(nc, cpu.MAX_CHUNKS), nb)
     return int((-(-nb // nc)).max())
 
 
@@ -657,7 +657,9 @@ class _BatchTrainer:
         ro = population.read_only  # inputs the kernels only read
         common = (ro(Xa), ro(Ya), ro(swa), ro(data), n_features, ro(orders), ro(lrs),
                   ro(n_batches), params, m, v, avg)
-        state = (ro(hyper), ro(icodes), counters, stats)
+        # each model's units (its optimizer, loss, activation), by address
+        fns = np.stack([cpu.function_table(kind, dtype, icodes[k]) for k in range(K)])
+        state = (ro(hyper), ro(icodes), counters, stats, ro(fns))
 
         n_slots = max(1, min(self.n_threads, K))
         bs_max = int(icodes[:, C.I_BATCH].max())
@@ -686,7 +688,7 @@ class _BatchTrainer:
             )
             per_row = 3.0 * float(np.dot(sizes[:-1], sizes[1:]))
         else:
-            nc_max = int(cpu._n_chunks(bs_max, n_features * n_out))
+            nc_max = int(cpu.n_chunks(bs_max, n_features * n_out))
             # models fused per unit: up to _UNIT, fewer when their gradient
             # buffers (chunks x parameters each) would pass _UNIT_BYTES
             U = int(np.clip(_UNIT_BYTES // (8 * nc_max * n_params), 1, _UNIT))
@@ -697,7 +699,7 @@ class _BatchTrainer:
                 np.empty((n_slots, 1, n_out)), np.empty((n_slots, 1, n_out)),  # Pm, Gm
                 np.zeros((n_slots, U, nc_max, n_params)),  # GA: gradients
                 np.zeros((n_slots, U, nc_max)),  # chunk losses
-                np.zeros((n_slots, cpu._MAX_CHUNKS)),  # one model's chunk losses
+                np.zeros((n_slots, cpu.MAX_CHUNKS)),  # one model's chunk losses
                 np.zeros((n_slots, U), dtype=np.bool_),  # alive this epoch
             )
             per_row = 2.0 * n_features * n_out

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._kernels import _codes as C
 from .. import _config
-from .._kernels.cpu import _mlp_chunks, get_kernel
+from .._kernels import cpu
 from ..base import (
     ATTRIBUTES_DOC,
     SHARED_PARAMS_DOC,
@@ -174,7 +174,7 @@ class _BaseMLP(BaseGradientEstimator):
         sizes = self._sizes
         bs = int(icodes[C.I_BATCH])
         dtype = state.params.dtype
-        n_chunks = int(_mlp_chunks(bs))
+        n_chunks = cpu.mlp_chunks(bs)
         # every chunk buffer is sized for a whole batch: row offsets use ``bs``
         acts = np.empty((n_chunks, bs * int(sizes.sum())), dtype=dtype)
         # two output-gradient buffers and one for the transpose D @ W.T reads
@@ -183,9 +183,9 @@ class _BaseMLP(BaseGradientEstimator):
         # a fork-join per batch only pays for big batches of big layers
         work = bs * int(np.dot(sizes[:-1], sizes[1:]))
         parallel = n_threads > 1 and n_chunks > 1 and work >= _PARALLEL_WORK
-        kernel = get_kernel("mlp", dtype, parallel)
+        kernel, fns = cpu.prepare("mlp", dtype, parallel, icodes, verbose=self.verbose)
         args = (X, Y, sw, order, lrs, state.params, state.m, state.v, state.avg, grad,
-                sizes, acts, deltas, hyper, icodes, state.counters, stats)
+                sizes, acts, deltas, hyper, icodes, state.counters, stats, fns)
         if parallel:
             _config.parallel_call(kernel, args, n_threads)
         else:

@@ -1,0 +1,254 @@
+"""Compile registry: small kernels compiled on first use, linked by address.
+
+Numba links every jitted function a kernel calls into the kernel's own LLVM
+module and optimizes the whole again, so a kernel's compile time is the sum
+of everything it can reach, paid once per caller (the fused epoch kernels of
+0.1 took 28-40 s to compile). Here the engine is cut into *units*, each
+compiled on its own with an explicit signature and cached on disk, and a
+kernel calls a unit through its address (:func:`caller`), which Numba sees
+as an opaque function pointer: nothing is linked, nothing is compiled twice.
+
+The addresses travel in an ``int64`` table (``fns``, slots ``F_*`` of
+:mod:`._codes`) filled for each fit with the units its options need, so a
+fit compiles only its own optimizer, loss and activation (a *variant*: the
+unit's Python function with its option as a compile-time constant), and
+kernels compile once per dtype whatever the options.
+"""
+import hashlib
+import os
+import threading
+import time
+import types as pytypes
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.core.callconv import excinfo_t
+from numba.extending import intrinsic
+
+# error_model="numpy": no zero-division checks, so loops vectorize (a
+# division by zero gives inf/NaN, which the divergence guard catches)
+FLAGS = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
+
+
+def _source_tag():
+    """Short hash of the kernel sources.
+
+    Numba's cache checks only the timestamp of the file that defines a
+    jitted function, not of the helpers it inlines from other modules;
+    naming each unit after this hash makes an edit anywhere in ``_kernels``
+    miss the stale cache entries.
+    """
+    h = hashlib.sha1()
+    here = os.path.dirname(__file__)
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py") and name != "cuda.py":  # the GPU backend is apart
+            with open(os.path.join(here, name), "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()[:10]
+
+
+SOURCE_TAG = _source_tag()
+
+
+def twin(func, suffix, consts=None):
+    """A copy of ``func`` named ``func.__name__ + suffix``, with the globals
+    ``consts`` (compile-time constants for Numba) replaced.
+
+    Numba's cache names entries after the function's qualified name, so
+    every variant has its own entries."""
+    glb = func.__globals__
+    if consts:
+        glb = dict(glb)
+        glb.update(consts)
+    copy = pytypes.FunctionType(func.__code__, glb, func.__name__ + suffix,
+                                func.__defaults__, func.__closure__)
+    copy.__qualname__ = func.__qualname__ + suffix
+    copy.__module__ = func.__module__
+    copy.__doc__ = func.__doc__
+    return copy
+
+
+def arr(dtype, ndim=1, readonly=False, layout="C"):
+    """Numba array type (kernel inputs are declared read-only: that also
+    accepts writable arrays, so read-only memmaps share the compile)."""
+    return types.Array(dtype, ndim, layout, readonly=readonly)
+
+
+NUMBA_FLOAT = {"float32": types.float32, "float64": types.float64}
+
+
+# --------------------------------------------------------------------------
+# Calls by address
+
+def _passable(given, declared):
+    """Whether a value typed ``given`` may be passed where ``declared`` is
+    expected: equal types, or arrays that differ only in being writable
+    (or in layout, when the unit takes any layout), which Numba represents
+    by the same structure."""
+    if given == declared:
+        return True
+    if isinstance(given, types.Array) and isinstance(declared, types.Array):
+        return (given.dtype == declared.dtype and given.ndim == declared.ndim
+                and (given.layout == declared.layout or declared.layout == "A")
+                and (given.mutable or not declared.mutable))
+    if isinstance(declared, types.Integer) and isinstance(given, types.Integer):
+        return given.bitwidth <= declared.bitwidth
+    return False
+
+
+_CALLERS = {}
+
+
+def caller(*signatures):
+    """An intrinsic ``call(address, (arg, ...))`` that calls the unit at
+    ``address`` by Numba's own calling convention.
+
+    The unit was compiled with one of ``signatures``: the first that the
+    arguments' types can be passed to is taken when the calling kernel is
+    typed, and arguments that fit none fail to compile (instead of
+    crashing)."""
+    found = _CALLERS.get(signatures)
+    if found is not None:
+        return found
+
+    @intrinsic
+    def call(typingctx, address, args):
+        if not isinstance(args, types.BaseTuple):
+            raise TypeError("call by address: the arguments must be a tuple")
+        for sig in signatures:
+            if len(args) == len(sig.args) and all(
+                    _passable(g, d) for g, d in zip(args.types, sig.args)):
+                break
+        else:
+            raise TypeError("call by address: no signature of the unit takes %s" % (args,))
+
+        def codegen(context, builder, signature, llargs):
+            addr, tup = llargs
+            cc = context.call_conv
+            fnty = cc.get_function_type(sig.return_type, sig.args)
+            fnptr = builder.inttoptr(addr, fnty.as_pointer())
+            vals = []
+            for k, (given, declared) in enumerate(zip(args.types, sig.args)):
+                val = builder.extract_value(tup, k)
+                if isinstance(declared, types.Integer):
+                    val = context.cast(builder, val, given, declared)
+                vals.append(val)
+            retty = cc.get_return_type(sig.return_type).pointee
+            ret = cgutils.alloca_once(builder, retty)
+            builder.store(cgutils.get_null_value(retty), ret)
+            exc = cgutils.alloca_once(builder, ir.PointerType(excinfo_t))
+            packed = list(cc._get_arg_packer(sig.args).as_arguments(builder, vals))
+            code = builder.call(fnptr, [ret, exc] + packed)
+            status = cc._get_return_status(builder, code, builder.load(exc))
+            with builder.if_then(status.is_error, likely=False):
+                cc.return_status_propagate(builder, status)
+            return context.get_returned_value(builder, sig.return_type, builder.load(ret))
+
+        return sig.return_type(address, args), codegen
+
+    _CALLERS[signatures] = call
+    return call
+
+
+# --------------------------------------------------------------------------
+# The registry
+
+_LOCK = threading.RLock()
+_UNITS = {}  # (name, variant, signature) -> dispatcher
+_COMPILE_LOG = []  # (name, seconds) of every compile or cache load, in order
+_NOTICE = {"shown": False}
+
+
+def compile_log():
+    """``(unit name, seconds)`` for every unit this process compiled or
+    loaded from the cache, in order (a load takes milliseconds)."""
+    return list(_COMPILE_LOG)
+
+
+def cache_dir():
+    """Where Numba caches the compiled units."""
+    import numba
+
+    if numba.config.CACHE_DIR:
+        return numba.config.CACHE_DIR
+    return os.path.join(os.path.dirname(__file__), "__pycache__")
+
+
+def notice(verbose):
+    """Start a timer that says, once per process, that a first fit is
+    compiling, if the compile takes longer than a second."""
+    if not verbose or _NOTICE["shown"]:
+        return None
+
+    def say():
+        _NOTICE["shown"] = True
+        print("sktune: compiling the training kernels (first use; cached in %s)"
+              % cache_dir(), flush=True)
+
+    timer = threading.Timer(1.0, say)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def compiled(func, name, sig, variant="", consts=None, parallel=False):
+    """The dispatcher of ``func`` compiled for ``sig`` (a variant named
+    ``variant`` with the globals ``consts``), compiled on first use, then
+    loaded from Numba's cache in later processes."""
+    key = (name, variant, sig, parallel)
+    disp = _UNITS.get(key)
+    if disp is not None:
+        return disp
+    with _LOCK:
+        disp = _UNITS.get(key)
+        if disp is not None:
+            return disp
+        suffix = "_" + "_".join(x for x in (variant, SOURCE_TAG) if x)
+        t0 = time.perf_counter()
+        disp = _compile_with_recovery(twin(func, suffix, consts), sig, parallel)
+        _COMPILE_LOG.append((name + ("[%s]" % variant if variant else ""),
+                             time.perf_counter() - t0))
+        _UNITS[key] = disp
+        return disp
+
+
+# Parallel kernels parallelise their ``prange`` loops only: turning array
+# expressions and allocations into parallel loops too costs compile time
+# (each becomes a compiled gufunc) and gains nothing on a kernel's scratch.
+_PRANGE_ONLY = {"prange": True, "comprehension": False, "reduction": False,
+                "inplace_binop": False, "setitem": False, "numpy": False,
+                "stencil": False, "fusion": False}
+
+
+def _compile_with_recovery(pyfunc, sig, parallel):
+    """Compile (or load) ``pyfunc``; a cache entry that cannot be read, or a
+    cache that cannot be written, falls back to compiling in memory."""
+    parallel = _PRANGE_ONLY if parallel else False
+    try:
+        return njit([sig], parallel=parallel, **FLAGS)(pyfunc)
+    except Exception:  # noqa: BLE001 - any cache fault: compile without it
+        flags = dict(FLAGS, cache=False)
+        disp = njit([sig], parallel=parallel, **flags)(pyfunc)
+        _try_rewrite_cache(disp)
+        return disp
+
+
+def _try_rewrite_cache(disp):
+    """Write the in-memory compile back to the cache when it is writable
+    (replacing an entry that could not be read)."""
+    try:
+        from numba.core.caching import FunctionCache
+
+        cache = FunctionCache(disp.py_func)
+        for cres in disp.overloads.values():
+            cache.save_overload(cres.signature, cres)
+    except Exception:  # noqa: BLE001 - a cache we cannot write stays unwritten
+        pass
+
+
+def address(disp, sig):
+    """Address of the compiled ``sig`` overload of ``disp`` (Numba's calling
+    convention, for :func:`caller`)."""
+    cres = disp.overloads[sig.args]
+    return cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)

@@ -1,0 +1,291 @@
+"""Linear-model epoch kernels, on dense and on CSR data.
+
+``params`` packs ``coef`` (n_features x n_outputs, row-major) then the
+intercepts. A batch is split into a number of chunks that depends only on
+the data shape, never on the thread count; chunk gradients are summed in a
+fixed order, so the serial and parallel twins give bitwise-identical
+results. The optimizer step is the fit's unit, called by address
+(:mod:`._step`).
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from . import _codes as C
+from ._jit import arr, types
+from ._scalar import row_loss_grad
+from ._step import end_batch
+
+# Work (multiply-adds) per gradient chunk; bigger batches split into more chunks.
+CHUNK_WORK = 16384
+MAX_CHUNKS = 16
+
+
+@njit(cache=True, inline="always")
+def n_chunks(n_batch, work_per_row):
+    n = (n_batch * work_per_row) // CHUNK_WORK
+    return max(1, min(n, MAX_CHUNKS, n_batch))
+
+
+@njit(cache=True, inline="always")
+def add_row_grad(X, i, G, c, gc):
+    """Add dense row ``X[i]``'s contribution (output gradient ``G[c]``) to the
+    gradient ``gc`` of a linear model: coefficients, then intercepts."""
+    n_features = X.shape[1]
+    n_out = G.shape[1]
+    if n_out == 1:
+        g0 = G[c, 0]
+        for j in range(n_features):
+            gc[j] += np.float64(X[i, j]) * g0
+    else:
+        for j in range(n_features):
+            x = np.float64(X[i, j])
+            base = j * n_out
+            for k in range(n_out):
+                gc[base + k] += x * G[c, k]
+    for k in range(n_out):
+        gc[n_features * n_out + k] += G[c, k]
+
+
+def dense_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, icodes,
+                counters, stats, fns):
+    """One epoch of a linear model on dense ``X`` (see module docstring).
+
+    ``params`` packs ``coef`` (n_features x n_outputs, row-major) then the
+    intercepts. ``P``, ``G`` are per-chunk scratch rows (outputs and output
+    gradients); ``grad`` is a scratch of shape (MAX_CHUNKS, n_params).
+    """
+    n_features = X.shape[1]
+    n_out = Y.shape[1]
+    n = order.shape[0]
+    bs = icodes[C.I_BATCH]
+    loss_code = icodes[C.I_LOSS]
+    delta = hyper[C.H_HUBER]
+    n_batches = (n + bs - 1) // bs
+    stats[C.S_LOSS] = 0.0
+    stats[C.S_WEIGHT] = 0.0
+    stats[C.S_DIVERGED] = 0.0
+    chunk_loss = np.zeros(MAX_CHUNKS)
+    for b in range(n_batches):
+        start = b * bs
+        stop = min(start + bs, n)
+        nb = stop - start
+        nc = n_chunks(nb, n_features * n_out)
+        for c in prange(nc):
+            gc = grad[c]  # all zeros: the previous update consumed it
+            lo = start + (c * nb) // nc
+            hi = start + ((c + 1) * nb) // nc
+            closs = 0.0
+            for ii in range(lo, hi):
+                i = order[ii]
+                if n_out == 1:
+                    # a local accumulator keeps the dot product in registers
+                    p = np.float64(params[n_features])
+                    for j in range(n_features):
+                        p += np.float64(X[i, j]) * params[j]
+                    P[c, 0] = p
+                else:
+                    for k in range(n_out):
+                        P[c, k] = params[n_features * n_out + k]
+                    for j in range(n_features):
+                        x = np.float64(X[i, j])
+                        base = j * n_out
+                        for k in range(n_out):
+                            P[c, k] += x * params[base + k]
+                closs += row_loss_grad(loss_code, Y, i, P, c, delta,
+                                        np.float64(sw[i]), G)
+                add_row_grad(X, i, G, c, gc)
+            chunk_loss[c] = closs
+        if not end_batch(fns, params, grad, m, v, avg, chunk_loss, nc, nb, lrs[b],
+                             hyper, icodes, counters, stats):
+            return
+
+
+@njit(cache=True, inline="always")
+def csr_sgd_sparse_updates(data, indices, indptr, Y, sw, order, lrs, params, grad,
+                            P, G, hyper, icodes, counters, stats):
+    """Plain SGD on CSR data touching only each batch's non-zero features.
+
+    The coupled L2 term shrinks every weight by ``1 - lr * l2`` per step; that
+    factor is kept in a scalar ``ws`` (true weights are ``ws * params``, as in
+    scikit-learn's SGD), so an update costs the batch's non-zeros, not
+    ``n_features``. The result equals the dense update up to rounding.
+    """
+    n_out = Y.shape[1]
+    n_params = params.shape[0]
+    n_w = n_params - n_out
+    n_features = n_w // n_out
+    n = order.shape[0]
+    bs = icodes[C.I_BATCH]
+    loss_code = icodes[C.I_LOSS]
+    delta = hyper[C.H_HUBER]
+    l2 = hyper[C.H_L2]
+    n_batches = (n + bs - 1) // bs
+    stamp = np.zeros(n_features, dtype=np.int64)
+    touched = np.empty(n_features, dtype=np.int64)
+    ws = 1.0
+    for b in range(n_batches):
+        start = b * bs
+        stop = min(start + bs, n)
+        nb = stop - start
+        n_touched = 0
+        direct_bad = 0
+        bloss = 0.0
+        for ii in range(start, stop):
+            i = order[ii]
+            if n_out == 1:
+                p = 0.0
+                for q in range(indptr[i], indptr[i + 1]):
+                    p += np.float64(data[q]) * params[indices[q]]
+                P[0, 0] = ws * p + params[n_w]
+            else:
+                for k in range(n_out):
+                    P[0, k] = 0.0
+                for q in range(indptr[i], indptr[i + 1]):
+                    x = np.float64(data[q])
+                    base = indices[q] * n_out
+                    for k in range(n_out):
+                        P[0, k] += x * params[base + k]
+                for k in range(n_out):
+                    P[0, k] = ws * P[0, k] + params[n_w + k]
+            bloss += row_loss_grad(loss_code, Y, i, P, 0, delta, np.float64(sw[i]), G)
+            g0 = G[0, 0]
+            if nb == 1 and n_out == 1:
+                # per-sample SGD: update the row's weights directly
+                ws_new = ws * (1.0 - lrs[b] * l2)
+                scaled = lrs[b] * g0 / ws_new
+                for q in range(indptr[i], indptr[i + 1]):
+                    w = params[indices[q]] - scaled * np.float64(data[q])
+                    params[indices[q]] = w
+                    direct_bad += (w - w) != 0.0
+                grad[n_w] += g0
+                continue
+            for q in range(indptr[i], indptr[i + 1]):
+                j = indices[q]
+                if stamp[j] != b + 1:
+                    stamp[j] = b + 1
+                    touched[n_touched] = j
+                    n_touched += 1
+                x = np.float64(data[q])
+                if n_out == 1:
+                    grad[j] += x * g0
+                else:
+                    for k in range(n_out):
+                        grad[j * n_out + k] += x * G[0, k]
+            for k in range(n_out):
+                grad[n_w + k] += G[0, k]
+        stats[C.S_LOSS] += bloss
+        stats[C.S_WEIGHT] += nb
+        if not math.isfinite(bloss):
+            stats[C.S_DIVERGED] = 1.0
+            break
+        lr = lrs[b]
+        step = lr / nb
+        ws_new = ws * (1.0 - lr * l2)
+        scaled_step = step / ws_new
+        bad = direct_bad
+        for t in range(n_touched):
+            base = touched[t] * n_out
+            for k in range(n_out):
+                w = params[base + k] - scaled_step * grad[base + k]
+                grad[base + k] = 0.0
+                params[base + k] = w
+                bad += (w - w) != 0.0
+        for k in range(n_out):
+            w = params[n_w + k] - step * grad[n_w + k]
+            grad[n_w + k] = 0.0
+            params[n_w + k] = w
+            bad += (w - w) != 0.0
+        ws = ws_new
+        counters[C.C_STEP] += 1
+        counters[C.C_SEEN] += nb
+        if bad:
+            stats[C.S_DIVERGED] = 1.0
+            break
+        if ws < 1e-6:  # fold the scale in before it loses precision
+            for j in range(n_w):
+                params[j] *= ws
+            ws = 1.0
+    for j in range(n_w):
+        params[j] *= ws
+
+
+def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
+              hyper, icodes, counters, stats, fns):
+    """One epoch of a linear model on CSR ``X`` (``data, indices, indptr``)."""
+    n_out = Y.shape[1]
+    n_params = params.shape[0]
+    n_features = (n_params - n_out) // n_out
+    n = order.shape[0]
+    bs = icodes[C.I_BATCH]
+    loss_code = icodes[C.I_LOSS]
+    delta = hyper[C.H_HUBER]
+    n_batches = (n + bs - 1) // bs
+    mean_nnz = max(1, data.shape[0] // max(1, indptr.shape[0] - 1))
+    stats[C.S_LOSS] = 0.0
+    stats[C.S_WEIGHT] = 0.0
+    stats[C.S_DIVERGED] = 0.0
+    max_lr = 0.0
+    for b in range(n_batches):
+        max_lr = max(max_lr, lrs[b])
+    if (icodes[C.I_OPTIMIZER] == C.SGD and hyper[C.H_L1] == 0.0
+            and hyper[C.H_CLIP] == 0.0 and icodes[C.I_AVERAGE_START] < 0
+            and max_lr * hyper[C.H_L2] < 0.5 and bs * mean_nnz < n_features):
+        csr_sgd_sparse_updates(data, indices, indptr, Y, sw, order, lrs, params,
+                                grad[0], P, G, hyper, icodes, counters, stats)
+        return
+    chunk_loss = np.zeros(MAX_CHUNKS)
+    for b in range(n_batches):
+        start = b * bs
+        stop = min(start + bs, n)
+        nb = stop - start
+        nc = n_chunks(nb, mean_nnz * n_out)
+        for c in prange(nc):
+            gc = grad[c]  # all zeros: the previous update consumed it
+            lo = start + (c * nb) // nc
+            hi = start + ((c + 1) * nb) // nc
+            closs = 0.0
+            for ii in range(lo, hi):
+                i = order[ii]
+                for k in range(n_out):
+                    P[c, k] = params[n_features * n_out + k]
+                for p in range(indptr[i], indptr[i + 1]):
+                    x = np.float64(data[p])
+                    base = indices[p] * n_out
+                    for k in range(n_out):
+                        P[c, k] += x * params[base + k]
+                closs += row_loss_grad(loss_code, Y, i, P, c, delta,
+                                        np.float64(sw[i]), G)
+                for p in range(indptr[i], indptr[i + 1]):
+                    x = np.float64(data[p])
+                    base = indices[p] * n_out
+                    for k in range(n_out):
+                        gc[base + k] += x * G[c, k]
+                for k in range(n_out):
+                    gc[n_features * n_out + k] += G[c, k]
+            chunk_loss[c] = closs
+        if not end_batch(fns, params, grad, m, v, avg, chunk_loss, nc, nb, lrs[b],
+                             hyper, icodes, counters, stats):
+            return
+
+
+def epoch_signature(kind, f, index_dtype=None):
+    """Signature of :func:`dense_epoch` (``kind="dense"``) or
+    :func:`csr_epoch` for data of Numba type ``f``."""
+    f64, i64 = types.float64, types.int64
+    state = (
+        arr(i64, 1, True), arr(f64, 1, True),  # order, lrs
+        arr(f), arr(f), arr(f), arr(f),  # params, m, v, avg
+        arr(f64, 2), arr(f64, 2), arr(f64, 2),  # grad, P, G scratch
+        arr(f64, 1, True), arr(i64, 1, True),  # hyper, icodes
+        arr(i64), arr(f64), arr(i64, 1, True),  # counters, stats, fns
+    )
+    y_sw = (arr(f, 2, True), arr(f, 1, True))
+    if kind == "dense":
+        return types.void(arr(f, 2, True), *y_sw, *state)
+    return types.void(arr(f, 1, True), arr(index_dtype, 1, True),
+                      arr(index_dtype, 1, True), *y_sw, *state)
+
+
+EPOCHS = {"dense": dense_epoch, "csr": csr_epoch}
