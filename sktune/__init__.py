@@ -3,7 +3,6 @@ from . import _config  # noqa: F401  (sets the Numba cache location first)
 from .exceptions import DivergenceError
 from .linear_model import LinearClassifier, LinearRegressor
 from .neural_network import MLPClassifier, MLPRegressor
-from . import model_selection  # noqa: E402  (after the estimators it uses)
 
 __version__ = "0.1.0"
 
@@ -14,5 +13,23 @@ __all__ = [
     "MLPClassifier",
     "MLPRegressor",
     "model_selection",
+    "precompile",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    # imported on first use: a fit needs none of them (import time)
+    if name in ("model_selection", "plot"):
+        import importlib
+
+        return importlib.import_module("." + name, __name__)
+    if name == "precompile":
+        from .precompile import precompile
+
+        return precompile
+    raise AttributeError("module 'sktune' has no attribute %r" % name)
+
+
+def __dir__():
+    return sorted(set(globals()) | {"model_selection", "plot", "precompile"})

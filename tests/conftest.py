@@ -28,3 +28,13 @@ def small_regression():
     X = rng.randn(60, 4)
     y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.3 + 0.01 * rng.randn(60)
     return X, y
+
+
+@pytest.fixture
+def force_parallel(monkeypatch):
+    """Fits that ask for threads get the parallel kernel, however small (by
+    default a small fit takes the serial twin until the parallel one is
+    compiled)."""
+    from sktune._kernels import cpu
+
+    monkeypatch.setattr(cpu, "PARALLEL_PAYS", 0.0)

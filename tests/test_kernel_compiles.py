@@ -1,14 +1,10 @@
-"""The compiled steps that the kernels share compile once per dtype.
+"""Every compiled unit compiles once, a fit compiles only what it uses, and
+``precompile`` fills the cache so that a new process compiles nothing.
 
-``cpu._update_slice_call`` (the optimizer step), ``cpu._end_batch_call``
-(chunk sums, loss, step), ``cpu._mlp_batch_grad_jit`` (an MLP chunk's
-pass) and ``_gemm.gemm_nn`` (its matrix products) are called, not inlined, from the linear kernels and from both MLP
-update paths. Each extra signature is a full compile of their loops (the
-optimizer step alone takes ~14 s on 2 cores): a literal argument (``0``
-rather than ``np.int64(0)``) or a differently typed array at one call site
-is enough to cause one. Kernels loaded from Numba's disk cache do not
-register their callees' signatures, so the check compiles from an empty
-cache in a child process.
+Units are compiled with one explicit signature each (:mod:`sktune._kernels._jit`)
+and called by address; a second signature would be a second full compile.
+Kernels loaded from Numba's cache hide their compiles, so the checks run
+in child processes on an empty cache.
 """
 import json
 import os
@@ -16,38 +12,75 @@ import subprocess
 import sys
 import textwrap
 
-CHILD = textwrap.dedent("""
+FITS = textwrap.dedent("""
     import json, warnings
     import numpy as np
     from sktune import LinearRegressor, MLPRegressor
-    from sktune._kernels import _gemm, cpu
+    from sktune._kernels import _jit, cpu
 
+    cpu.PARALLEL_PAYS = 0.0  # the parallel twins, as big fits get them
     rng = np.random.RandomState(0)
     X = rng.randn(256, 50)
     y = X[:, 0] - X[:, 1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # >= 4096 parameters at batch 32: the parallel kernel, whose two
-        # update paths (threaded slices; the whole step) both compile
+        # >= 4096 parameters at batch 32: the parallel kernel with the
+        # threaded update ranges
         MLPRegressor((64, 64), batch_size=32, max_iter=1, tol=None,
                      random_state=0).fit(X, y)
-        # a small network: the serial kernel
-        MLPRegressor((4,), batch_size=8, max_iter=1, tol=None,
+        # a small network: the serial kernel and the narrow-layer product
+        MLPRegressor((4,), batch_size=8, max_iter=1, tol=None, n_threads=1,
                      random_state=0).fit(X[:64, :3], y[:64])
         LinearRegressor(max_iter=1, tol=None, random_state=0).fit(X, y)
-    compiled = {name: getattr(cpu, name) for name in (
-        "_update_slice_call", "_end_batch_call", "_mlp_batch_grad_jit")}
-    compiled["gemm_nn"] = _gemm.gemm_nn
-    print(json.dumps({name: [str(s) for s in f.signatures]
-                      for name, f in compiled.items()}))
+    print(json.dumps({"signatures": {str(k): len(d.signatures)
+                                     for k, d in _jit._UNITS.items()},
+                      "log": [name for name, _ in _jit.compile_log()],
+                      "cached": _jit.loaded_from_cache()}))
+""")
+
+PRECOMPILE = "import json, sktune; print(json.dumps(sktune.precompile(" \
+             "dtypes='float64', kinds=['mlp'], parallel=False)))"
+
+MLP_FIT = textwrap.dedent("""
+    import json, warnings
+    import numpy as np
+    from sktune import MLPRegressor
+    from sktune._kernels import _jit
+
+    warnings.simplefilter("ignore")
+    rng = np.random.RandomState(0)
+    X = rng.randn(64, 5)
+    for act in ("relu", "tanh"):
+        MLPRegressor((8,), activation=act, optimizer="sgd", max_iter=1, n_threads=1,
+                     random_state=0).fit(X, X[:, 0])
+    print(json.dumps(_jit.loaded_from_cache()))
 """)
 
 
-def test_shared_steps_compile_once(tmp_path):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+def _run(code, cache):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    signatures = json.loads(proc.stdout.strip().splitlines()[-1])
-    for name, sigs in signatures.items():
-        assert len(sigs) == 1, (name, "\n".join(sigs))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_units_compile_once_and_only_what_a_fit_uses(tmp_path):
+    out = _run(FITS, tmp_path)
+    assert out["signatures"] and all(n == 1 for n in out["signatures"].values()), out
+    log = out["log"]
+    assert len(log) == len(set(log)), log  # nothing compiled twice
+    # the fits' options only: Adam, squared error, ReLU (and the output's identity)
+    steps = [name for name in log if name.startswith("step[")]
+    assert steps and all(name.startswith("step[3_") for name in steps), steps
+    assert not any(name.startswith(("loss[1", "loss[4", "act[2", "act[3"))
+                   for name in log), log
+    assert any(name.startswith("mlp_epoch[par") for name in log)
+    assert not any(out["cached"].values())  # an empty cache: all compiled
+
+
+def test_precompile_fills_the_cache_for_new_processes(tmp_path):
+    summary = _run(PRECOMPILE, tmp_path)
+    assert summary["units"] >= 20 and summary["cache_dir"] == str(tmp_path)
+    loaded = _run(MLP_FIT, tmp_path)
+    assert loaded and all(loaded.values()), loaded

@@ -439,7 +439,7 @@ def _parallel_sized_data():
 
 
 @pytest.mark.parametrize("batch_size", [1, 64, "full"])
-def test_deterministic_across_runs_and_threads(batch_size):
+def test_deterministic_across_runs_and_threads(batch_size, force_parallel):
     X, y = _parallel_sized_data()
     kw = dict(batch_size=batch_size, max_iter=2, random_state=7, tol=None)
     a = LinearRegressor(n_threads=1, **kw).fit(X, y)

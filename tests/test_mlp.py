@@ -541,7 +541,7 @@ def test_classifier_proba_is_numpy_forward():
 
 @pytest.mark.parametrize("Est, size", [(MLPRegressor, "small"), (MLPClassifier, "small"),
                                        (MLPRegressor, "large")])
-def test_deterministic_across_runs_and_threads(Est, size):
+def test_deterministic_across_runs_and_threads(Est, size, force_parallel):
     if size == "small":
         X, y = _reg_data(300) if Est is MLPRegressor else _clf_data(300)
         kw = dict(hidden_layer_sizes=(16, 8), batch_size=32, max_iter=4)

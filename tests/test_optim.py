@@ -101,7 +101,8 @@ def test_update_in_slices_is_bitwise_the_whole_update(penalty):
                                                         counters, n_batch)
             bad = 0
             for lo, hi in zip(cuts[:-1], cuts[1:]):
-                step = cpu.step_unit(icodes[C.I_OPTIMIZER], params.dtype, grad.dtype)
+                step = cpu.step_unit(icodes[C.I_OPTIMIZER], params.dtype, grad.dtype,
+                                     cpu.needs_prox(hyper, icodes))
                 bad += step(lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale,
                             c1, c2, decay)
             _step.update_average(params, avg, icodes, counters, n_batch)

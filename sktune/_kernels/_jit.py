@@ -192,10 +192,11 @@ def notice(verbose):
     return timer
 
 
-def compiled(func, name, sig, variant="", consts=None, parallel=False):
+def compiled(func, name, sig, variant="", consts=None, parallel=False, load_only=False):
     """The dispatcher of ``func`` compiled for ``sig`` (a variant named
     ``variant`` with the globals ``consts``), compiled on first use, then
-    loaded from Numba's cache in later processes."""
+    loaded from Numba's cache in later processes. With ``load_only``, None
+    unless it is in memory or in the cache (nothing is compiled)."""
     key = (name, variant, sig, parallel)
     disp = _UNITS.get(key)
     if disp is not None:
@@ -206,7 +207,13 @@ def compiled(func, name, sig, variant="", consts=None, parallel=False):
             return disp
         suffix = "_" + "_".join(x for x in (variant, SOURCE_TAG) if x)
         t0 = time.perf_counter()
-        disp = _compile_with_recovery(twin(func, suffix, consts), sig, parallel)
+        pyfunc = twin(func, suffix, consts)
+        if load_only:
+            disp = _load_cached(pyfunc, sig, parallel)
+            if disp is None:
+                return None
+        else:
+            disp = _compile_with_recovery(pyfunc, sig, parallel)
         _COMPILE_LOG.append((name + ("[%s]" % variant if variant else ""),
                              time.perf_counter() - t0))
         _UNITS[key] = disp
@@ -234,6 +241,20 @@ def _compile_with_recovery(pyfunc, sig, parallel):
         return disp
 
 
+def _load_cached(pyfunc, sig, parallel):
+    """A dispatcher of ``pyfunc`` holding its ``sig`` overload loaded from the
+    cache, or None when the cache has none (or cannot be read)."""
+    try:
+        disp = njit(parallel=_PRANGE_ONLY if parallel else False, **FLAGS)(pyfunc)
+        cres = disp._cache.load_overload(sig, disp.targetctx)
+        if cres is None:
+            return None
+        disp.add_overload(cres)
+        return disp if sig.args in disp.overloads else None
+    except Exception:  # noqa: BLE001 - an unreadable entry: not available
+        return None
+
+
 def _try_rewrite_cache(disp):
     """Write the in-memory compile back to the cache when it is writable
     (replacing an entry that could not be read)."""
@@ -241,6 +262,10 @@ def _try_rewrite_cache(disp):
         from numba.core.caching import FunctionCache
 
         cache = FunctionCache(disp.py_func)
+        try:
+            cache._cache_file._load_index()
+        except Exception:  # noqa: BLE001 - unreadable: remove it, then rewrite
+            os.remove(cache._cache_file._index_path)
         for cres in disp.overloads.values():
             cache.save_overload(cres.signature, cres)
     except Exception:  # noqa: BLE001 - a cache we cannot write stays unwritten
@@ -252,3 +277,13 @@ def address(disp, sig):
     convention, for :func:`caller`)."""
     cres = disp.overloads[sig.args]
     return cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
+
+
+def loaded_from_cache():
+    """``{unit name: True when loaded from the cache, False when compiled}``
+    for the units of this process."""
+    out = {}
+    for (name, variant, _, par), disp in _UNITS.items():
+        label = name + ("[%s]" % variant if variant else "") + ("[par]" if par else "")
+        out[label] = sum(disp._cache_hits.values()) > 0
+    return out

@@ -51,8 +51,7 @@ def uniform(seed, a, b, c):
     return uniform_after(hash_prefix(seed, a, b), c)
 
 
-@njit(cache=True, nogil=True)
-def permutation(seed, epoch, out):
+def shuffle(seed, epoch, out):
     """Fill ``out`` with a permutation of ``range(len(out))`` (Fisher-Yates).
 
     Draw ``i`` depends only on ``(seed, epoch, i)``.
@@ -65,7 +64,6 @@ def permutation(seed, epoch, out):
         tmp = out[i]
         out[i] = out[j]
         out[j] = tmp
-    return out
 
 
 @njit(cache=True, inline="always")
@@ -88,3 +86,13 @@ def dropout_keep_after(prefix, unit, rate):
     if uniform_after(prefix, unit) < rate:
         return 0.0
     return 1.0 / (1.0 - rate)
+
+
+def permutation(seed, epoch, out):
+    """Fill ``out`` (int64) with the permutation of ``range(len(out))``
+    drawn from ``(seed, epoch)`` (compiled unit of :func:`shuffle`)."""
+    from . import _jit
+
+    sig = _jit.types.void(_jit.types.int64, _jit.types.int64, _jit.arr(_jit.types.int64))
+    _jit.compiled(shuffle, "permutation", sig)(seed, epoch, out)
+    return out

@@ -15,7 +15,10 @@ from . import _codes as C
 from ._jit import arr, caller, types
 from ._scalar import optimizer_step, soft_threshold
 
-_OPT = C.ADAM  # replaced in each compiled variant (see _jit.twin)
+# replaced in each compiled variant (see _jit.twin): the optimizer, and
+# whether the decoupled decay and L1 proximal step run
+_OPT = C.ADAM
+_PROX = False
 
 
 @njit(cache=True, inline="always")
@@ -51,8 +54,8 @@ def update_range(lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale, 
 
     The gradient of parameter ``j`` is ``(grad[j] / n_batch + coupled * w)
     * scale`` (the coupled L2 term only for ``j < n_penalized``, the
-    weights), followed there by the decoupled decay and the L1 proximal step
-    when either is on. ``grad[lo:hi]`` is zeroed, ready for the next batch.
+    weights), followed there, in the ``_PROX`` variant, by the decoupled
+    decay and the L1 proximal step. ``grad[lo:hi]`` is zeroed, ready for the next batch.
     Each parameter's step depends on nothing else, so any split into ranges
     gives the same bits. Returns how many new weights are not finite.
     """
@@ -64,9 +67,9 @@ def update_range(lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale, 
     b1 = hyper[C.H_BETA_1]
     b2 = hyper[C.H_BETA_2]
     eps = hyper[C.H_EPSILON]
-    # the loop without the proximal step is a loop of its own: a per-element
-    # branch costs as much as Adam's step itself
-    if l1 > 0.0 or decay != 0.0:
+    # the loop without the proximal step is a variant of its own: a
+    # per-element branch costs as much as Adam's step itself
+    if _PROX:
         return _update_loop(_OPT, True, params, grad, m, v, lo, hi, n_pen, inv_n, coupled,
                             scale, lr, mom, b1, b2, eps, c1, c2, decay, l1)
     return _update_loop(_OPT, False, params, grad, m, v, lo, hi, n_pen, inv_n, coupled, scale,

@@ -36,21 +36,26 @@ def _ftype(dtype):
     return NUMBA_FLOAT[np.dtype(dtype).name]
 
 
-def get_kernel(kind, dtype, parallel, index_dtype=np.int32):
-    """The compiled epoch kernel for ``kind`` in {"dense", "csr", "mlp"}."""
+def get_kernel(kind, dtype, parallel, index_dtype=np.int32, loss=C.SQUARED_ERROR,
+               load_only=False):
+    """The compiled epoch kernel for ``kind`` in {"dense", "csr", "mlp"}
+    (linear kernels: the variant of the ``loss`` code). With ``load_only``,
+    None unless it is in memory or in the cache."""
     f = _ftype(dtype)
     par = "par" if parallel else "ser"
     if kind == "mlp":
         return _jit.compiled(mlp.mlp_epoch, "mlp_epoch", mlp.epoch_signature(f),
-                             "%s_%s" % (par, f), parallel=bool(parallel))
+                             "%s_%s" % (par, f), parallel=bool(parallel),
+                             load_only=load_only)
     idx = None
-    variant = "%s_%s" % (par, f)
+    variant = "%s_%d_%s" % (par, int(loss), f)
     if kind == "csr":
         idx = getattr(types, np.dtype(index_dtype).name)
         variant += "_%s" % idx
     return _jit.compiled(linear.EPOCHS[kind], kind + "_epoch",
                          linear.epoch_signature(kind, f, idx), variant,
-                         parallel=bool(parallel))
+                         {"_LOSS": int(loss)}, parallel=bool(parallel),
+                         load_only=load_only)
 
 
 # ADAMW's step is ADAM's (the decoupled decay is a scalar of the batch)
@@ -67,28 +72,41 @@ def _unit_address(name, code, f):
     return _jit.address(_jit.compiled(func, name, sig, variant, consts), sig)
 
 
-def step_address(optimizer, dtype, grad_dtype):
-    """Address of the optimizer step unit for parameters of ``dtype`` and a
-    gradient of ``grad_dtype``."""
+def step_unit(optimizer, dtype, grad_dtype, prox=False):
+    """The compiled optimizer step (:func:`._step.update_range`) of
+    ``optimizer`` (a code) for parameters of ``dtype`` and a gradient of
+    ``grad_dtype``; ``prox``: with the decoupled decay and L1 prox."""
     code = _STEP_VARIANT.get(int(optimizer), int(optimizer))
     f, g = _ftype(dtype), _ftype(grad_dtype)
-    sig = step_signature(f, g)
-    disp = _jit.compiled(update_range, "step", sig, "%d_%s_%s" % (code, f, g),
-                         {"_OPT": code})
-    return _jit.address(disp, sig)
+    return _jit.compiled(update_range, "step", step_signature(f, g),
+                         "%d%s_%s_%s" % (code, "p" if prox else "", f, g),
+                         {"_OPT": code, "_PROX": bool(prox)})
 
 
-def function_table(kind, dtype, icodes):
+def step_address(optimizer, dtype, grad_dtype, prox=False):
+    """Address of :func:`step_unit`."""
+    return _jit.address(step_unit(optimizer, dtype, grad_dtype, prox),
+                        step_signature(_ftype(dtype), _ftype(grad_dtype)))
+
+
+def needs_prox(hyper, icodes):
+    """Whether a fit's step needs the decoupled decay or the L1 prox."""
+    return bool(hyper[C.H_L1] > 0.0
+                or (icodes[C.I_DECOUPLED] == 1 and hyper[C.H_L2] != 0.0))
+
+
+def function_table(kind, dtype, hyper, icodes):
     """The unit-address table ``fns`` of a fit (slots ``F_*``): the units
     its options need, compiled on first use."""
     fns = np.zeros(C.N_FNS, dtype=np.int64)
     opt = int(icodes[C.I_OPTIMIZER])
+    prox = needs_prox(hyper, icodes)
     if kind != "mlp":
-        fns[C.F_STEP] = step_address(opt, dtype, np.float64)
+        fns[C.F_STEP] = step_address(opt, dtype, np.float64, prox)
         return fns
     f = _ftype(dtype)
     act = int(icodes[C.I_ACTIVATION])
-    fns[C.F_STEP] = step_address(opt, dtype, dtype)
+    fns[C.F_STEP] = step_address(opt, dtype, dtype, prox)
     fns[C.F_LOSS] = _unit_address("loss", int(icodes[C.I_LOSS]), f)
     fns[C.F_ACT] = _unit_address("act", act, f)
     fns[C.F_ACT_GRAD] = _unit_address("act_grad", act, f)
@@ -99,17 +117,31 @@ def function_table(kind, dtype, icodes):
     return fns
 
 
-def prepare(kind, dtype, parallel, icodes, index_dtype=np.int32, verbose=0):
+# A parallel twin costs a compile of seconds; a fit of less work than this
+# (multiply-adds over all its epochs, ~10 s of one core) takes the serial
+# kernel unless the parallel one is compiled already (same bits either way).
+PARALLEL_PAYS = 2e10
+
+
+def prepare(kind, dtype, parallel, hyper, icodes, index_dtype=np.int32, verbose=0,
+            total_work=np.inf):
     """``(kernel, fns)`` of a fit: the epoch kernel and its unit table.
-    With ``verbose``, a compile that outlasts a second says so (once)."""
+
+    ``parallel`` asks for the parallel twin; a fit of ``total_work`` below
+    :data:`PARALLEL_PAYS` gets it only when it is compiled already. With
+    ``verbose``, a compile that outlasts a second says so (once)."""
+    loss = int(icodes[C.I_LOSS])
+    if parallel and total_work < PARALLEL_PAYS:
+        parallel = get_kernel(kind, dtype, True, index_dtype, loss, load_only=True) \
+            is not None
     timer = _jit.notice(verbose)
     try:
-        kernel = get_kernel(kind, dtype, parallel, index_dtype)
-        fns = function_table(kind, dtype, icodes)
+        kernel = get_kernel(kind, dtype, parallel, index_dtype, loss)
+        fns = function_table(kind, dtype, hyper, icodes)
     finally:
         if timer is not None:
             timer.cancel()
-    return kernel, fns
+    return kernel, fns, parallel
 
 
 # --------------------------------------------------------------------------
@@ -124,25 +156,26 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
                    parallel=(False, True)):
     """Compile (or load) every kernel and unit for ``dtypes``: every
     optimizer, loss and activation. Returns the number of units."""
-    count = 0
-    for dtype, kind, par in itertools.product(dtypes, kinds, parallel):
-        index_dtypes = (np.int32, np.int64) if kind == "csr" else (np.int32,)
-        for idx in index_dtypes:
-            get_kernel(kind, dtype, par, idx)
-            count += 1
+    from ._rng import permutation
+
+    permutation(0, 0, np.zeros(1, dtype=np.int64))  # every fit's shuffle
+    count = 1
+    linear_kinds = [k for k in kinds if k != "mlp"]
     for dtype in dtypes:
-        for opt in OPTIMIZER_CODES:
-            if "dense" in kinds or "csr" in kinds:
-                step_address(opt, dtype, np.float64)
-                count += 1
-            if "mlp" in kinds and np.dtype(dtype) != np.float64:
-                step_address(opt, dtype, dtype)
-                count += 1
+        f = _ftype(dtype)
+        for kind, par in itertools.product(linear_kinds, parallel):
+            for idx in ((np.int32, np.int64) if kind == "csr" else (np.int32,)):
+                for loss in LOSS_CODES:
+                    get_kernel(kind, dtype, par, idx, loss)
+                    count += 1
+        grads = ([np.float64] if linear_kinds else []) + (["mlp"] if "mlp" in kinds else [])
+        for grad, opt, prox in itertools.product(grads, OPTIMIZER_CODES, (False, True)):
+            step_unit(opt, dtype, dtype if grad == "mlp" else grad, prox)
+            count += 1
         if "mlp" in kinds:
-            if "dense" not in kinds and "csr" not in kinds:
-                for opt in OPTIMIZER_CODES:
-                    step_address(opt, dtype, dtype)
-            f = _ftype(dtype)
+            for par in parallel:
+                get_kernel("mlp", dtype, par)
+                count += 1
             for name, codes in (("loss", LOSS_CODES), ("act", ACTIVATION_CODES),
                                 ("act_grad", ACTIVATION_CODES), ("gemm", (None,)),
                                 ("small", (None,)), ("pass", (None,))):
@@ -152,25 +185,15 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
     return count
 
 
-
 # --------------------------------------------------------------------------
 # Units called directly (tests and tools)
-
-def step_unit(optimizer, dtype, grad_dtype):
-    """The compiled optimizer step :func:`._step.update_range` of
-    ``optimizer`` (a code), callable from Python."""
-    code = _STEP_VARIANT.get(int(optimizer), int(optimizer))
-    f, g = _ftype(dtype), _ftype(grad_dtype)
-    return _jit.compiled(update_range, "step", step_signature(f, g),
-                         "%d_%s_%s" % (code, f, g), {"_OPT": code})
-
 
 def mlp_pass(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, icodes, D1=None,
              d1_col=0):
     """One MLP pass (:func:`.mlp.mlp_pass`) over the rows ``X[idx]``, with
     the units of ``icodes``; returns the summed weighted loss."""
     dtype = params.dtype
-    fns = function_table("mlp", dtype, icodes)
+    fns = function_table("mlp", dtype, hyper, icodes)
     unit = _jit.compiled(mlp.mlp_pass, "pass", mlp.UNITS["pass"][1](_ftype(dtype)),
                          str(_ftype(dtype)))
     if D1 is None:

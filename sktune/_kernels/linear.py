@@ -17,6 +17,8 @@ from ._jit import arr, types
 from ._scalar import row_loss_grad
 from ._step import end_batch
 
+_LOSS = C.SQUARED_ERROR  # replaced in each compiled variant (see _jit.twin)
+
 # Work (multiply-adds) per gradient chunk; bigger batches split into more chunks.
 CHUNK_WORK = 16384
 MAX_CHUNKS = 16
@@ -60,7 +62,6 @@ def dense_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, icod
     n_out = Y.shape[1]
     n = order.shape[0]
     bs = icodes[C.I_BATCH]
-    loss_code = icodes[C.I_LOSS]
     delta = hyper[C.H_HUBER]
     n_batches = (n + bs - 1) // bs
     stats[C.S_LOSS] = 0.0
@@ -93,7 +94,7 @@ def dense_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, icod
                         base = j * n_out
                         for k in range(n_out):
                             P[c, k] += x * params[base + k]
-                closs += row_loss_grad(loss_code, Y, i, P, c, delta,
+                closs += row_loss_grad(_LOSS, Y, i, P, c, delta,
                                         np.float64(sw[i]), G)
                 add_row_grad(X, i, G, c, gc)
             chunk_loss[c] = closs
@@ -103,7 +104,7 @@ def dense_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, icod
 
 
 @njit(cache=True, inline="always")
-def csr_sgd_sparse_updates(data, indices, indptr, Y, sw, order, lrs, params, grad,
+def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, params, grad,
                             P, G, hyper, icodes, counters, stats):
     """Plain SGD on CSR data touching only each batch's non-zero features.
 
@@ -118,7 +119,6 @@ def csr_sgd_sparse_updates(data, indices, indptr, Y, sw, order, lrs, params, gra
     n_features = n_w // n_out
     n = order.shape[0]
     bs = icodes[C.I_BATCH]
-    loss_code = icodes[C.I_LOSS]
     delta = hyper[C.H_HUBER]
     l2 = hyper[C.H_L2]
     n_batches = (n + bs - 1) // bs
@@ -149,7 +149,7 @@ def csr_sgd_sparse_updates(data, indices, indptr, Y, sw, order, lrs, params, gra
                         P[0, k] += x * params[base + k]
                 for k in range(n_out):
                     P[0, k] = ws * P[0, k] + params[n_w + k]
-            bloss += row_loss_grad(loss_code, Y, i, P, 0, delta, np.float64(sw[i]), G)
+            bloss += row_loss_grad(loss, Y, i, P, 0, delta, np.float64(sw[i]), G)
             g0 = G[0, 0]
             if nb == 1 and n_out == 1:
                 # per-sample SGD: update the row's weights directly
@@ -219,7 +219,6 @@ def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad,
     n_features = (n_params - n_out) // n_out
     n = order.shape[0]
     bs = icodes[C.I_BATCH]
-    loss_code = icodes[C.I_LOSS]
     delta = hyper[C.H_HUBER]
     n_batches = (n + bs - 1) // bs
     mean_nnz = max(1, data.shape[0] // max(1, indptr.shape[0] - 1))
@@ -232,7 +231,7 @@ def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad,
     if (icodes[C.I_OPTIMIZER] == C.SGD and hyper[C.H_L1] == 0.0
             and hyper[C.H_CLIP] == 0.0 and icodes[C.I_AVERAGE_START] < 0
             and max_lr * hyper[C.H_L2] < 0.5 and bs * mean_nnz < n_features):
-        csr_sgd_sparse_updates(data, indices, indptr, Y, sw, order, lrs, params,
+        csr_sgd_sparse_updates(_LOSS, data, indices, indptr, Y, sw, order, lrs, params,
                                 grad[0], P, G, hyper, icodes, counters, stats)
         return
     chunk_loss = np.zeros(MAX_CHUNKS)
@@ -255,7 +254,7 @@ def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad,
                     base = indices[p] * n_out
                     for k in range(n_out):
                         P[c, k] += x * params[base + k]
-                closs += row_loss_grad(loss_code, Y, i, P, c, delta,
+                closs += row_loss_grad(_LOSS, Y, i, P, c, delta,
                                         np.float64(sw[i]), G)
                 for p in range(indptr[i], indptr[i + 1]):
                     x = np.float64(data[p])

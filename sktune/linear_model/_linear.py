@@ -40,18 +40,21 @@ class _BaseLinear(BaseGradientEstimator):
         bs = int(icodes[C.I_BATCH])
         n_chunks = cpu.n_chunks(bs, per_row)
         parallel = n_threads > 1 and n_chunks > 1 and bs * per_row >= _PARALLEL_WORK
+        total = 2.0 * order.shape[0] * per_row * self.max_iter  # outputs and gradient
         grad = np.zeros((n_chunks, n_params))  # kept zeroed by the kernel
         P = np.empty((cpu.MAX_CHUNKS, n_out))
         G = np.empty((cpu.MAX_CHUNKS, n_out))
         state_args = (order, lrs, state.params, state.m, state.v, state.avg, grad,
                       P, G, hyper, icodes, state.counters, stats)
         if sp.issparse(X):
-            kernel, fns = cpu.prepare("csr", X.dtype, parallel, icodes, X.indices.dtype,
-                                      verbose=self.verbose)
+            kernel, fns, parallel = cpu.prepare(
+                "csr", X.dtype, parallel, hyper, icodes, X.indices.dtype,
+                verbose=self.verbose, total_work=total)
             args = (X.data, X.indices, X.indptr, Y, sw) + state_args + (fns,)
         else:
-            kernel, fns = cpu.prepare("dense", X.dtype, parallel, icodes,
-                                      verbose=self.verbose)
+            kernel, fns, parallel = cpu.prepare(
+                "dense", X.dtype, parallel, hyper, icodes, verbose=self.verbose,
+                total_work=total)
             args = (X, Y, sw) + state_args + (fns,)
         if parallel:
             _config.parallel_call(kernel, args, n_threads)

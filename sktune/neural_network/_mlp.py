@@ -183,7 +183,10 @@ class _BaseMLP(BaseGradientEstimator):
         # a fork-join per batch only pays for big batches of big layers
         work = bs * int(np.dot(sizes[:-1], sizes[1:]))
         parallel = n_threads > 1 and n_chunks > 1 and work >= _PARALLEL_WORK
-        kernel, fns = cpu.prepare("mlp", dtype, parallel, icodes, verbose=self.verbose)
+        # forward and backward: ~3x the forward work, every epoch
+        total = 3.0 * order.shape[0] * work / bs * self.max_iter
+        kernel, fns, parallel = cpu.prepare("mlp", dtype, parallel, hyper, icodes,
+                                            verbose=self.verbose, total_work=total)
         args = (X, Y, sw, order, lrs, state.params, state.m, state.v, state.avg, grad,
                 sizes, acts, deltas, hyper, icodes, state.counters, stats, fns)
         if parallel:
