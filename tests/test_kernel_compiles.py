@@ -84,3 +84,32 @@ def test_precompile_fills_the_cache_for_new_processes(tmp_path):
     assert summary["units"] >= 20 and summary["cache_dir"] == str(tmp_path)
     loaded = _run(MLP_FIT, tmp_path)
     assert loaded and all(loaded.values()), loaded
+
+
+def test_verbose_fit_says_it_compiles_once(tmp_path):
+    code = textwrap.dedent("""
+        import json, warnings
+        import numpy as np
+        from sktune import LinearRegressor
+        warnings.simplefilter("ignore")
+        X = np.random.RandomState(0).randn(40, 3)
+        for loss in ("squared_error", "huber"):
+            LinearRegressor(loss=loss, max_iter=1, verbose=1, random_state=0).fit(X, X[:, 0])
+        print(json.dumps(0))
+    """)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    notes = [line for line in proc.stdout.splitlines() if "compiling" in line]
+    assert len(notes) == 1 and str(tmp_path) in notes[0], proc.stdout
+
+
+def test_precompile_rejects_unknown_options():
+    import pytest
+    import sktune
+
+    with pytest.raises(ValueError, match="dtypes"):
+        sktune.precompile(dtypes=["int8"])
+    with pytest.raises(ValueError, match="kinds"):
+        sktune.precompile(kinds=["tree"])
