@@ -167,13 +167,16 @@ def batch_loss(chunk_loss, nc, nb, stats):
     return math.isfinite(bloss)
 
 
-@njit(cache=True, inline="always")
-def end_batch(fns, params, grad, m, v, avg, chunk_loss, nc, nb, lr, hyper, icodes,
-              counters, stats):
+def end_batch_unit(fns, params, grad, m, v, avg, chunk_loss, nc, nb, lr, hyper, icodes,
+                   counters, stats):
     """After a batch: sum the ``nc`` chunk gradients and losses in order,
     record the loss, then penalty, clipping, the optimizer step, L1 prox and
     averaging. ``grad[0]`` is left zeroed. Returns False (and flags
-    ``stats``) on divergence."""
+    ``stats``) on divergence.
+
+    A unit of its own (``fns[F_END]``, one per parameter and gradient
+    dtype), shared by every epoch and population kernel: inlined, it costs
+    each of them half a second of compile time."""
     n = params.shape[0]
     sum_chunks(grad, nc, 0, n)
     if batch_loss(chunk_loss, nc, nb, stats):
@@ -186,3 +189,25 @@ def end_batch(fns, params, grad, m, v, avg, chunk_loss, nc, nb, lr, hyper, icode
             return True
     stats[C.S_DIVERGED] = 1.0
     return False
+
+
+def end_signature(dtype, grad_dtype):
+    """Signature of :func:`end_batch_unit` (Numba types)."""
+    f64, i64 = types.float64, types.int64
+    return types.boolean(arr(i64, 1, True), arr(dtype), arr(grad_dtype, 2), arr(dtype),
+                         arr(dtype), arr(dtype), arr(f64, 1, False, "A"), i64, i64, f64,
+                         arr(f64, 1, True), arr(i64, 1, True), arr(i64), arr(f64))
+
+
+_call_end = caller(*(end_signature(f, g)
+                     for f in (types.float64, types.float32)
+                     for g in (types.float64, types.float32)))
+
+
+@njit(cache=True, inline="always")
+def end_batch(fns, params, grad, m, v, avg, chunk_loss, nc, nb, lr, hyper, icodes,
+              counters, stats):
+    """:func:`end_batch_unit` of the fit, called by address."""
+    return _call_end(fns[C.F_END], (fns, params, grad, m, v, avg, chunk_loss,
+                                    np.int64(nc), np.int64(nb), lr, hyper, icodes,
+                                    counters, stats))

@@ -13,7 +13,7 @@ import numpy as np
 from . import _codes as C
 from . import _jit, linear, mlp
 from ._jit import NUMBA_FLOAT, types
-from ._step import step_signature, update_range
+from ._step import end_batch_unit, end_signature, step_signature, update_range
 
 # re-exported for the estimators and the batched search (plain Python ints)
 CHUNK_WORK = linear.CHUNK_WORK
@@ -89,6 +89,15 @@ def step_address(optimizer, dtype, grad_dtype, prox=False):
                         step_signature(_ftype(dtype), _ftype(grad_dtype)))
 
 
+def end_address(dtype, grad_dtype):
+    """Address of the end-of-batch unit for parameters of ``dtype`` and a
+    gradient of ``grad_dtype``."""
+    f, g = _ftype(dtype), _ftype(grad_dtype)
+    sig = end_signature(f, g)
+    return _jit.address(_jit.compiled(end_batch_unit, "end_batch", sig,
+                                      "%s_%s" % (f, g)), sig)
+
+
 def needs_prox(hyper, icodes):
     """Whether a fit's step needs the decoupled decay or the L1 prox."""
     return bool(hyper[C.H_L1] > 0.0
@@ -103,10 +112,12 @@ def function_table(kind, dtype, hyper, icodes):
     prox = needs_prox(hyper, icodes)
     if kind != "mlp":
         fns[C.F_STEP] = step_address(opt, dtype, np.float64, prox)
+        fns[C.F_END] = end_address(dtype, np.float64)
         return fns
     f = _ftype(dtype)
     act = int(icodes[C.I_ACTIVATION])
     fns[C.F_STEP] = step_address(opt, dtype, dtype, prox)
+    fns[C.F_END] = end_address(dtype, dtype)
     fns[C.F_LOSS] = _unit_address("loss", int(icodes[C.I_LOSS]), f)
     fns[C.F_ACT] = _unit_address("act", act, f)
     fns[C.F_ACT_GRAD] = _unit_address("act_grad", act, f)
@@ -114,6 +125,9 @@ def function_table(kind, dtype, hyper, icodes):
     fns[C.F_GEMM] = _unit_address("gemm", None, f)
     fns[C.F_SMALL] = _unit_address("small", None, f)
     fns[C.F_PASS] = _unit_address("pass", None, f)
+    if hyper[C.H_DROPOUT] > 0.0:
+        fns[C.F_DROP] = _unit_address("dropout", None, f)
+        fns[C.F_DROP_GRAD] = _unit_address("dropout_grad", None, f)
     return fns
 
 
@@ -169,6 +183,9 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
                     get_kernel(kind, dtype, par, idx, loss)
                     count += 1
         grads = ([np.float64] if linear_kinds else []) + (["mlp"] if "mlp" in kinds else [])
+        for grad in grads:
+            end_address(dtype, dtype if grad == "mlp" else grad)
+            count += 1
         for grad, opt, prox in itertools.product(grads, OPTIMIZER_CODES, (False, True)):
             step_unit(opt, dtype, dtype if grad == "mlp" else grad, prox)
             count += 1
@@ -178,7 +195,8 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
                 count += 1
             for name, codes in (("loss", LOSS_CODES), ("act", ACTIVATION_CODES),
                                 ("act_grad", ACTIVATION_CODES), ("gemm", (None,)),
-                                ("small", (None,)), ("pass", (None,))):
+                                ("small", (None,)), ("pass", (None,)),
+                                ("dropout", (None,)), ("dropout_grad", (None,))):
                 for code in codes:
                     _unit_address(name, code, f)
                     count += 1

@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _codes as C
+from ._batches import batch_range, begin_epoch, chunk_range
 from ._jit import arr, types
 from ._scalar import row_loss_grad
 from ._step import end_batch
@@ -63,20 +64,14 @@ def dense_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, icod
     n = order.shape[0]
     bs = icodes[C.I_BATCH]
     delta = hyper[C.H_HUBER]
-    n_batches = (n + bs - 1) // bs
-    stats[C.S_LOSS] = 0.0
-    stats[C.S_WEIGHT] = 0.0
-    stats[C.S_DIVERGED] = 0.0
+    n_batches = begin_epoch(stats, n, bs)
     chunk_loss = np.zeros(MAX_CHUNKS)
     for b in range(n_batches):
-        start = b * bs
-        stop = min(start + bs, n)
-        nb = stop - start
+        start, nb = batch_range(b, bs, n)
         nc = n_chunks(nb, n_features * n_out)
         for c in prange(nc):
             gc = grad[c]  # all zeros: the previous update consumed it
-            lo = start + (c * nb) // nc
-            hi = start + ((c + 1) * nb) // nc
+            lo, hi = chunk_range(start, nb, c, nc)
             closs = 0.0
             for ii in range(lo, hi):
                 i = order[ii]
@@ -126,9 +121,8 @@ def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, param
     touched = np.empty(n_features, dtype=np.int64)
     ws = 1.0
     for b in range(n_batches):
-        start = b * bs
-        stop = min(start + bs, n)
-        nb = stop - start
+        start, nb = batch_range(b, bs, n)
+        stop = start + nb
         n_touched = 0
         direct_bad = 0
         bloss = 0.0
@@ -220,11 +214,8 @@ def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad,
     n = order.shape[0]
     bs = icodes[C.I_BATCH]
     delta = hyper[C.H_HUBER]
-    n_batches = (n + bs - 1) // bs
+    n_batches = begin_epoch(stats, n, bs)
     mean_nnz = max(1, data.shape[0] // max(1, indptr.shape[0] - 1))
-    stats[C.S_LOSS] = 0.0
-    stats[C.S_WEIGHT] = 0.0
-    stats[C.S_DIVERGED] = 0.0
     max_lr = 0.0
     for b in range(n_batches):
         max_lr = max(max_lr, lrs[b])
@@ -236,14 +227,11 @@ def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad,
         return
     chunk_loss = np.zeros(MAX_CHUNKS)
     for b in range(n_batches):
-        start = b * bs
-        stop = min(start + bs, n)
-        nb = stop - start
+        start, nb = batch_range(b, bs, n)
         nc = n_chunks(nb, mean_nnz * n_out)
         for c in prange(nc):
             gc = grad[c]  # all zeros: the previous update consumed it
-            lo = start + (c * nb) // nc
-            hi = start + ((c + 1) * nb) // nc
+            lo, hi = chunk_range(start, nb, c, nc)
             closs = 0.0
             for ii in range(lo, hi):
                 i = order[ii]

@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _codes as C
+from ._batches import batch_range, begin_epoch, chunk_range
 from ._gemm import gemm_nn, vector_width
 from ._jit import arr, caller, types
 from ._rng import dropout_keep_after, hash_prefix
@@ -96,6 +97,45 @@ def small_gemm(Cm, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, b_cs
             Cm[c_off + i * c_rs + j * c_cs] = s
 
 
+def dropout_forward(A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate):
+    """Inverted dropout on the ``nb x cols`` outputs at ``A[a_off:]`` of the
+    rows ``order[lo:lo + nb]``, their units numbered from ``unit0``: each
+    is zeroed or scaled by ``1 / (1 - rate)``, the mask keyed by (seed,
+    epoch, sample, unit)."""
+    for r in range(nb):
+        prefix = hash_prefix(seed, epoch, order[lo + r])
+        at = a_off + r * cols
+        for j in range(cols):
+            A[at + j] *= dropout_keep_after(prefix, unit0 + j, rate)
+
+
+def dropout_backward(D, d_off, A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate):
+    """The output gradient at ``D[d_off:]`` through the mask of
+    :func:`dropout_forward`: dropped units pass no gradient, kept ones are
+    scaled, and their output ``A`` is unscaled so that the activation's
+    derivative reads the activation itself."""
+    for r in range(nb):
+        prefix = hash_prefix(seed, epoch, order[lo + r])
+        for j in range(cols):
+            keep = dropout_keep_after(prefix, unit0 + j, rate)
+            q = r * cols + j
+            if keep == 0.0:
+                D[d_off + q] = 0.0
+            else:
+                D[d_off + q] *= keep
+                A[a_off + q] /= keep
+
+
+def _sig_drop(f):
+    return types.void(arr(f), I64, arr(I64, 1, True, "A"), I64, I64, I64, I64, I64, I64,
+                      F64)
+
+
+def _sig_drop_grad(f):
+    return types.void(arr(f), I64, arr(f), I64, arr(I64, 1, True, "A"), I64, I64, I64, I64,
+                      I64, I64, F64)
+
+
 def _sig_act(f):
     return types.void(arr(f), I64, I64, I64, arr(f), I64)
 
@@ -131,6 +171,8 @@ _call_loss = caller(_sig_loss(F64), _sig_loss(F32))
 _call_gemm = caller(_sig_gemm(F64), _sig_gemm(F32))
 _call_small = caller(_sig_small(F64), _sig_small(F32))
 _call_pass = caller(_sig_pass(F64), _sig_pass(F32))
+_call_drop = caller(_sig_drop(F64), _sig_drop(F32))
+_call_drop_grad = caller(_sig_drop_grad(F64), _sig_drop_grad(F32))
 
 
 @njit(cache=True, inline="always")
@@ -203,11 +245,8 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
         _call_act(fns[C.F_ACT] if hidden else fns[C.F_OUT],
                   (acts, z_off, nb, fan_out, params, b_off))
         if hidden and rate > 0.0:
-            for r in range(nb):
-                prefix = hash_prefix(seed, epoch, order[lo + r])
-                at = z_off + r * fan_out
-                for j in range(fan_out):
-                    acts[at + j] *= dropout_keep_after(prefix, unit0 + j, rate)
+            _call_drop(fns[C.F_DROP], (acts, z_off, order, lo, nb, fan_out, seed, epoch,
+                                       np.int64(unit0), rate))
         if hidden:
             unit0 += fan_out
         a_off = z_off
@@ -259,18 +298,9 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
                                              fan_out))
             unit0 -= fan_in
             if rate > 0.0:
-                # through the mask: dropped units pass no gradient; kept ones
-                # are scaled, and their activation is undone to take act'
-                for r in range(nb):
-                    prefix = hash_prefix(seed, epoch, order[lo + r])
-                    for j in range(fan_in):
-                        keep = dropout_keep_after(prefix, unit0 + j, rate)
-                        q = r * fan_in + j
-                        if keep == 0.0:
-                            deltas[nxt + q] = 0.0
-                        else:
-                            deltas[nxt + q] *= keep
-                            acts[a_off + q] /= keep
+                _call_drop_grad(fns[C.F_DROP_GRAD], (deltas, nxt, acts, a_off, order, lo, nb,
+                                                     fan_in, seed, epoch, np.int64(unit0),
+                                                     rate))
             if not identity_act:
                 _call_act_grad(fns[C.F_ACT_GRAD], (deltas, nxt, acts, a_off, nb, fan_in))
             cur = nxt
@@ -311,22 +341,17 @@ def mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, deltas
     """
     n = order.shape[0]
     bs = icodes[C.I_BATCH]
-    n_batches = (n + bs - 1) // bs
-    stats[C.S_LOSS] = 0.0
-    stats[C.S_WEIGHT] = 0.0
-    stats[C.S_DIVERGED] = 0.0
+    n_batches = begin_epoch(stats, n, bs)
     chunk_loss = np.zeros(MAX_CHUNKS)
     whole = np.empty((0, 0), dtype=acts.dtype)  # no shared first layer
     n_params = params.shape[0]
     ns = 2 if n_params >= SPLIT_UPDATE and hyper[C.H_CLIP] <= 0.0 else 1
     bad = np.zeros(2, dtype=np.int64)
     for b in range(n_batches):
-        start = b * bs
-        nb = min(start + bs, n) - start
+        start, nb = batch_range(b, bs, n)
         nc = n_chunks(nb)
         for c in prange(nc):
-            lo = start + (c * nb) // nc
-            hi = start + ((c + 1) * nb) // nc
+            lo, hi = chunk_range(start, nb, c, nc)
             chunk_loss[c] = _call_pass(fns[C.F_PASS], (
                 X, Y, sw, order, lo, hi, params, grad[c], sizes, acts[c], deltas[c], hyper,
                 icodes, fns, whole, np.int64(0)))
@@ -375,4 +400,6 @@ UNITS = {
     "gemm": (gemm_nn.py_func, _sig_gemm, None),
     "small": (small_gemm, _sig_small, None),
     "pass": (mlp_pass, _sig_pass, None),
+    "dropout": (dropout_forward, _sig_drop, None),
+    "dropout_grad": (dropout_backward, _sig_drop_grad, None),
 }

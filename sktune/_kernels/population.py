@@ -37,6 +37,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _codes as C
+from ._batches import batch_range, begin_epoch, chunk_range
 from ._jit import FLAGS as _FLAGS, SOURCE_TAG as _TAG, twin
 from ._scalar import row_loss_grad
 from ._step import end_batch
@@ -60,13 +61,11 @@ def _cohort_begin(mem, order, icodes, stats, alive):
     mark them all alive; returns ``(rows, batch size, batches)``."""
     n = order.shape[0]
     bs = icodes[mem[0], C.I_BATCH]
+    n_batches = 0
     for q in range(mem.shape[0]):
-        k = mem[q]
-        stats[k, C.S_LOSS] = 0.0
-        stats[k, C.S_WEIGHT] = 0.0
-        stats[k, C.S_DIVERGED] = 0.0
+        n_batches = begin_epoch(stats[mem[q]], n, bs)
         alive[q] = True
-    return n, bs, (n + bs - 1) // bs
+    return n, bs, n_batches
 
 
 @njit(cache=True, inline="always")
@@ -112,17 +111,15 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
     K = mem.shape[0]
     n, bs, n_batches = _cohort_begin(mem, order, icodes, stats, alive)
     for b in range(n_batches):
-        start = b * bs
-        stop = min(start + bs, n)
-        nb = stop - start
+        start, nb = batch_range(b, bs, n)
         nc = n_chunks(nb, n_w)
         for q in range(K):
             for c in range(nc):
                 for j in range(n_params):
                     GA[q, c, j] = 0.0
         for c in range(nc):
-            lo = start + (c * nb) // nc
-            R = start + ((c + 1) * nb) // nc - lo
+            lo, hi = chunk_range(start, nb, c, nc)
+            R = hi - lo
             # the chunk's rows, feature-major, shared by every model
             for r in range(R):
                 i = order[lo + r]
@@ -227,9 +224,8 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
     K = mem.shape[0]
     n, bs, n_batches = _cohort_begin(mem, order, icodes, stats, alive)
     for b in range(n_batches):
-        start = b * bs
-        stop = min(start + bs, n)
-        nb = stop - start
+        start, nb = batch_range(b, bs, n)
+        stop = start + nb
         idx = order[start:stop]
         na = 0
         for q in range(K):
