@@ -39,7 +39,7 @@ FITS = textwrap.dedent("""
 """)
 
 PRECOMPILE = "import json, sktune; print(json.dumps(sktune.precompile(" \
-             "dtypes='float64', kinds=['mlp'], parallel=False)))"
+             "dtypes='float64', kinds=['mlp'])))"
 
 MLP_FIT = textwrap.dedent("""
     import json, warnings
@@ -53,7 +53,17 @@ MLP_FIT = textwrap.dedent("""
     for act in ("relu", "tanh"):
         MLPRegressor((8,), activation=act, optimizer="sgd", max_iter=1, n_threads=1,
                      random_state=0).fit(X, X[:, 0])
-    print(json.dumps(_jit.loaded_from_cache()))
+    # a small fit that asks for threads takes the parallel twin once it is
+    # in the cache, and loading it compiles nothing for the fit's
+    # (writable) arrays
+    X = rng.randn(256, 50)
+    MLPRegressor((64,), batch_size=64, max_iter=1, n_threads=2,
+                 random_state=0).fit(X, X[:, 0])
+    loaded = _jit.loaded_from_cache()
+    assert any("[par]" in name for name in loaded), loaded
+    counts = {str(k): len(d.signatures) for k, d in _jit._UNITS.items()}
+    assert all(n == 1 for n in counts.values()), counts
+    print(json.dumps(loaded))
 """)
 
 

@@ -157,6 +157,7 @@ def caller(*signatures):
 _LOCK = threading.RLock()
 _UNITS = {}  # (name, variant, signature) -> dispatcher
 _COMPILE_LOG = []  # (name, seconds) of every compile or cache load, in order
+_PROBED = set()  # keys of units found by a cache probe (``load_only``)
 _NOTICE = {"shown": False}
 
 
@@ -212,6 +213,7 @@ def compiled(func, name, sig, variant="", consts=None, parallel=False, load_only
             disp = _load_cached(pyfunc, sig, parallel)
             if disp is None:
                 return None
+            _PROBED.add(key)
         else:
             disp = _compile_with_recovery(pyfunc, sig, parallel)
         _COMPILE_LOG.append((name + ("[%s]" % variant if variant else ""),
@@ -250,6 +252,9 @@ def _load_cached(pyfunc, sig, parallel):
         if cres is None:
             return None
         disp.add_overload(cres)
+        # as with an explicit signature: calls convert their arguments to it
+        # (writable arrays to the read-only inputs) instead of compiling anew
+        disp.disable_compile()
         return disp if sig.args in disp.overloads else None
     except Exception:  # noqa: BLE001 - an unreadable entry: not available
         return None
@@ -283,7 +288,8 @@ def loaded_from_cache():
     """``{unit name: True when loaded from the cache, False when compiled}``
     for the units of this process."""
     out = {}
-    for (name, variant, _, par), disp in _UNITS.items():
+    for key, disp in _UNITS.items():
+        name, variant, _, par = key
         label = name + ("[%s]" % variant if variant else "") + ("[par]" if par else "")
-        out[label] = sum(disp._cache_hits.values()) > 0
+        out[label] = key in _PROBED or sum(disp._cache_hits.values()) > 0
     return out
