@@ -181,34 +181,28 @@ def make_sparse(n_train, n_test, n_features, nnz_per_row, rng,
 # timing
 
 class KernelRecorder:
-    """Records which compiled kernel sktune's linear models call.
-
-    Wraps the kernel getter imported by ``sktune.linear_model._linear``
-    (``get_kernel``, formerly ``get_linear_kernel``) in this process only:
-    read-only observation of ``(kind, dtype, parallel)``; the kernel column
-    shows "?" if neither name exists.
+    """Records which compiled kernel sktune's linear models run: wraps
+    ``sktune._kernels.cpu.prepare`` in this process only (read-only
+    observation of ``(kind, dtype, parallel)`` as handed out); the kernel
+    column shows "?" if that name is missing.
     """
 
     def __init__(self):
         self.keys = []
         self.ok = False
         try:
-            from sktune.linear_model import _linear
+            from sktune._kernels import cpu
         except ImportError:
             return
-        for name in ("get_kernel", "get_linear_kernel"):
-            original = getattr(_linear, name, None)
-            if callable(original):
-                setattr(_linear, name, self._wrap(original))
-                self.ok = True
-                return
-
-    def _wrap(self, original):
-        def recording(kind, dtype, parallel, *args, **kwargs):
-            self.keys.append((kind, np.dtype(dtype).name, bool(parallel)))
-            return original(kind, dtype, parallel, *args, **kwargs)
-
-        return recording
+        original = getattr(cpu, "prepare", None)
+        if callable(original):
+            def recording(kind, dtype, *args, **kwargs):
+                kernel, fns, parallel = original(kind, dtype, *args, **kwargs)
+                if kind != "mlp":
+                    self.keys.append((kind, np.dtype(dtype).name, bool(parallel)))
+                return kernel, fns, parallel
+            cpu.prepare = recording
+            self.ok = True
 
     def mark(self):
         return len(self.keys)

@@ -114,6 +114,8 @@ WARMUP_ROWS = 1024
 MATMUL_N = 2000
 REPEAT_LIMIT_S = 60.0  # a timing stops repeating once one fit took longer
 SKORCH_HINT = "skorch: not installed (pip install torch==2.13.0 skorch)"
+JAX_HINT = "JAX: not installed (pip install jax optax); its rows are skipped"
+JAX_TARGET = 1.0  # sktune's epoch at least as fast as JAX's (median round ratio)
 
 
 # ---------------------------------------------------------------------------
@@ -139,6 +141,7 @@ def parse_args(argv=None):
     p.add_argument("--no-memory", action="store_true",
                    help="skip the child-process peak-memory measurements")
     p.add_argument("--no-skorch", action="store_true", help="skip the skorch peer")
+    p.add_argument("--no-jax", action="store_true", help="skip the JAX + optax peer")
     p.add_argument("--numba-cache", choices=("fresh", "disk"), default=None,
                    help="'fresh': an empty temporary NUMBA_CACHE_DIR, compiled once by a "
                         "child whose time is the cold compile time; 'disk': Numba's usual "
@@ -281,25 +284,27 @@ def make_skorch(batch_size, epochs, dtype, n_features):
 # timing (parent process)
 
 class KernelRecorder:
-    """Records which compiled kernel (serial/parallel twin) sktune's MLP calls.
-
-    Wraps ``get_kernel`` as imported by ``sktune.neural_network._mlp`` in this
-    process only (read-only observation); "?" when that name is missing.
+    """Records which compiled kernel (serial/parallel twin) sktune's MLP fits
+    run: wraps ``sktune._kernels.cpu.prepare`` in this process only
+    (read-only observation of the twin it hands out); "?" when that name is
+    missing.
     """
 
     def __init__(self):
         self.keys = []
         self.ok = False
         try:
-            from sktune.neural_network import _mlp
+            from sktune._kernels import cpu
         except ImportError:
             return
-        original = getattr(_mlp, "get_kernel", None)
+        original = getattr(cpu, "prepare", None)
         if callable(original):
-            def recording(kind, dtype, parallel, *a, **k):
-                self.keys.append((kind, np.dtype(dtype).name, bool(parallel)))
-                return original(kind, dtype, parallel, *a, **k)
-            _mlp.get_kernel = recording
+            def recording(kind, dtype, *a, **k):
+                kernel, fns, parallel = original(kind, dtype, *a, **k)
+                if kind == "mlp":
+                    self.keys.append((kind, np.dtype(dtype).name, bool(parallel)))
+                return kernel, fns, parallel
+            cpu.prepare = recording
             self.ok = True
 
     def mark(self):
@@ -310,6 +315,109 @@ class KernelRecorder:
             return "?"
         used = sorted({"par" if k[2] else "ser" for k in self.keys[mark:]})
         return "+".join(used) if used else "?"
+
+
+def jax_available():
+    try:
+        import jax  # noqa: F401
+        import optax  # noqa: F401
+    except Exception:  # noqa: BLE001 - any import failure: the peer is skipped
+        return False
+    return True
+
+
+class JaxMLP:
+    """The same network and algorithm in JAX + optax, as a JAX user writes
+    it: (64, 64) ReLU, Glorot-uniform weights, Adam, squared error, a whole
+    epoch (shuffle, then ``lax.scan`` over the batches) under one ``jit``.
+    The epoch covers ``n // batch_size`` full batches (the last partial
+    batch is dropped, a common JAX idiom; at most 0.4% of the rows here)."""
+
+    def __init__(self, batch_size, dtype, n_features):
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        if dtype == "float64":
+            jax.config.update("jax_enable_x64", True)
+        self.jax, self.jnp, self.bs, self.dtype = jax, jnp, batch_size, dtype
+        sizes = layer_sizes(n_features)
+        key = jax.random.PRNGKey(0)
+        params = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            key, sub = jax.random.split(key)
+            bound = np.sqrt(6.0 / (fan_in + fan_out))
+            params.append((jax.random.uniform(sub, (fan_in, fan_out), dtype, -bound, bound),
+                           jnp.zeros(fan_out, dtype)))
+        self.params = params
+        self.opt = optax.adam(LEARNING_RATE, b1=0.9, b2=0.999, eps=1e-8)
+
+        def forward(params, x):
+            for w, b in params[:-1]:
+                x = jax.nn.relu(x @ w + b)
+            w, b = params[-1]
+            return (x @ w + b)[:, 0]
+
+        def loss(params, x, y):
+            r = forward(params, x) - y
+            return 0.5 * jnp.mean(r * r)
+
+        opt = self.opt
+
+        def epoch(params, state, X, y, key):
+            n_batches = X.shape[0] // batch_size
+            perm = jax.random.permutation(key, X.shape[0])[: n_batches * batch_size]
+            idx = perm.reshape(n_batches, batch_size)
+
+            def step(carry, rows):
+                params, state = carry
+                grads = jax.grad(loss)(params, X[rows], y[rows])
+                updates, state = opt.update(grads, state, params)
+                return (optax.apply_updates(params, updates), state), None
+
+            (params, state), _ = jax.lax.scan(step, (params, state), idx)
+            return params, state
+
+        self.epoch = jax.jit(epoch)
+        self.forward = jax.jit(forward)
+
+    def fit(self, X, y, epochs):
+        """Seconds for the first epoch (compile included) and per later epoch."""
+        jax, jnp = self.jax, self.jnp
+        Xj, yj = jnp.asarray(X, self.dtype), jnp.asarray(y, self.dtype)
+        params, state = self.params, self.opt.init(self.params)
+        key = jax.random.PRNGKey(1)
+        times = []
+        for _ in range(epochs + 1):  # the first call compiles
+            key, sub = jax.random.split(key)
+            start = time.perf_counter()
+            params, state = self.epoch(params, state, Xj, yj, sub)
+            jax.block_until_ready(params)
+            times.append(time.perf_counter() - start)
+        self.fitted = params
+        return times[0], sum(times[1:])
+
+    def score(self, X, y):
+        pred = np.asarray(self.forward(self.fitted, self.jnp.asarray(X, self.dtype)))
+        return 1.0 - np.sum((y - pred) ** 2) / np.sum((y - np.mean(y)) ** 2)
+
+
+def jax_rounds(make_st, X, y, epochs, rounds, batch_size, dtype):
+    """sktune and JAX in interleaved rounds (sktune, JAX, sktune): per round
+    the JAX seconds and sktune's (mean of the bracketing fits), JAX's
+    compile (its first epoch minus a later one) and held-out model."""
+    jx = JaxMLP(batch_size, dtype, X.shape[1])
+    compile_s = None
+    st, jt = [], []
+    for _ in range(rounds):
+        before = timed_fit(make_st(), X, y)
+        first, rest = jx.fit(X, y, epochs)
+        if compile_s is None:
+            compile_s = first - rest / epochs
+        jt.append(rest)
+        after = timed_fit(make_st(), X, y)
+        st.append(0.5 * (before + after))
+    return st, jt, compile_s, jx
 
 
 def timed_fit(est, X, y, blas_limit=None):
@@ -661,8 +769,19 @@ def _main(args, cache_dir, compile_info, load_start):
     has_skorch = (not args.no_skorch) and skorch_available()
     if not args.no_skorch and not has_skorch:
         print(SKORCH_HINT)
+    has_jax = (not args.no_jax) and jax_available()
+    if not args.no_jax and not has_jax:
+        print(JAX_HINT)
     print()
 
+    try:
+        # the warm-up fit is small; a small fit takes the serial twin until
+        # the parallel one is compiled, while the timed fits (big) take the
+        # parallel one: let the warm-up compile what the timed fits run
+        from sktune._kernels import cpu as _cpu
+        _cpu.PARALLEL_PAYS = 0.0
+    except (ImportError, AttributeError):
+        pass
     sk_variants = {"default": [None], "1": [1], "both": [None, 1]}[args.sklearn_blas]
     sk_names = ["default BLAS" if v is None else "1 BLAS" for v in sk_variants]
     results = []
@@ -715,6 +834,20 @@ def _main(args, cache_dir, compile_info, load_start):
                 r["st_r2_skinit"] = None
                 r["skinit_error"] = repr(exc)
 
+            if has_jax:
+                print(f"{tag} JAX + optax: {args.repeats} interleaved round(s) of sktune, "
+                      f"JAX, sktune ...", flush=True)
+                try:
+                    st_j, jt, jc, jx = jax_rounds(lambda bs=bs: make_sktune(bs, E), Xd, yd,
+                                                  E, args.repeats, bs, dtype)
+                    r["jx_ratios"] = [j / s for j, s in zip(jt, st_j)]
+                    r["jx_s"] = min(jt) / E
+                    r["jx_st_s"] = min(st_j) / E
+                    r["jx_compile"] = jc
+                    r["jx_r2"] = jx.score(Xtd, y_t)
+                except Exception as exc:  # noqa: BLE001 - report, keep the others
+                    r["jx_error"] = repr(exc)
+
             if has_skorch:
                 print(f"{tag} skorch {args.repeats} fit(s) ...", flush=True)
                 try:
@@ -738,11 +871,11 @@ def _main(args, cache_dir, compile_info, load_start):
                         r[lib + "_mem"] = {"error": str(exc)}
             results.append(r)
     print()
-    report(args, results, peaks, fps, has_skorch)
+    report(args, results, peaks, fps, has_skorch, has_jax)
     return 0
 
 
-def report(args, results, peaks, fps, has_skorch):
+def report(args, results, peaks, fps, has_skorch, has_jax=False):
     n, E = args.n_samples, args.epochs
     mib = 1.0 / 1024
 
@@ -875,9 +1008,34 @@ def report(args, results, peaks, fps, has_skorch):
         print(SKORCH_HINT if not args.no_skorch else "skorch: skipped (--no-skorch)")
         print()
 
+    jax_met = True
+    if has_jax:
+        print(f"JAX + optax (whole epoch under one jit, lax.scan); target: sktune >= "
+              f"{JAX_TARGET:.1f}x JAX's epoch speed, median of interleaved rounds:")
+        jrows = []
+        for r in results:
+            if "jx_error" in r or "jx_ratios" not in r:
+                jax_met = False
+                jrows.append([r["bs"], r["dtype"], "ERROR " + r.get("jx_error", "")[:80],
+                              "", "", "", "", ""])
+                continue
+            ratios = sorted(r["jx_ratios"])
+            med = ratios[len(ratios) // 2]
+            met = med >= JAX_TARGET
+            jax_met &= met
+            jrows.append([r["bs"], r["dtype"], _f(r["jx_st_s"], ".4f"), _f(r["jx_s"], ".4f"),
+                          _rounds_text(r["jx_ratios"]), _f(r["jx_compile"], ".2f"),
+                          _f(r["jx_r2"], ".4f"), "MET" if met else "MISSED"])
+        print_table(["batch", "dtype", "sktune s/ep", "JAX s/ep", "JAX/sktune (median)",
+                     "JAX compile s", "R2 JAX", "verdict"], jrows, left=2)
+        print()
+    else:
+        print(JAX_HINT if not args.no_jax else "JAX: skipped (--no-jax)")
+        print()
+
     print(f"load average at end: {loadavg()}")
     print("Targets")
-    met_all = True
+    met_all = jax_met
 
     def verdict(ok, text):
         nonlocal met_all

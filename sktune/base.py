@@ -9,14 +9,11 @@ its flat parameter buffer, how to run one epoch, and how to compute raw
 outputs; see :mod:`sktune.linear_model`.
 """
 import contextlib
-import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
@@ -28,13 +25,10 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _config
 from ._kernels import _codes as C
-from ._kernels._rng import permutation
-from ._progress import ProgressBar
 from ._device import resolve_device
-from .exceptions import DivergenceError
-from .losses import loss_code
-from .optim import OPTIMIZERS, SCHEDULES, learning_rates, plateau_decay
-from .penalties import penalty_strengths, penalty_value
+from ._engine.encode import DEVICES, OPTIMIZERS, PENALTIES
+from ._engine.loop import EpochLoop, TrainState
+from .optim import SCHEDULES, learning_rates
 
 
 SHARED_PARAMS_DOC = """
@@ -159,41 +153,6 @@ def store_params(estimator, params):
             setattr(estimator, name, value)
 
 
-class _TrainState:
-    """Everything that training carries from one epoch (or call) to the next.
-
-    Kept apart from the estimator's parameters (its configuration), so that
-    ``partial_fit`` and ``warm_start`` resume exactly where training stopped.
-    """
-
-    def __init__(self, params, n_penalized, seed):
-        self.params = params  # flat buffer: weights first, then biases
-        self.m = np.zeros_like(params)  # first moment / velocity
-        self.v = np.zeros_like(params)  # second moment
-        self.avg = np.zeros_like(params)  # running average (``average``)
-        self.counters = np.zeros(C.N_COUNTERS, dtype=np.int64)
-        self.n_penalized = n_penalized
-        self.seed = seed
-        self.epoch = 0  # epochs trained so far (drives the RNG and schedules)
-        self.plateau_lr = None
-        # stall tracking for tol / plateau, carried across partial_fit calls
-        self.best_loss = np.inf
-        self.no_improve = 0
-
-    _ARRAYS = ("params", "m", "v", "avg", "counters")
-
-    def snapshot(self):
-        return {name: getattr(self, name).copy() for name in self._ARRAYS}
-
-    def restore(self, snap):
-        for name in self._ARRAYS:
-            getattr(self, name)[...] = snap[name]
-
-    def predictive_params(self):
-        """The weights to predict with: the running average once it started."""
-        return self.avg if self.counters[C.C_N_AVG] > 0 else self.params
-
-
 class BaseGradientEstimator(BaseEstimator):
     """Base class of the gradient-trained estimators. Not for direct use."""
 
@@ -208,7 +167,7 @@ class BaseGradientEstimator(BaseEstimator):
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "penalty": [StrOptions({p for p in PENALTIES if p is not None}), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
@@ -227,7 +186,7 @@ class BaseGradientEstimator(BaseEstimator):
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "device": [StrOptions(set(DEVICES))],
         "n_threads": [Interval(Integral, 1, None, closed="left"),
                       Interval(Integral, None, -1, closed="right"), None],
     }
@@ -276,9 +235,6 @@ class BaseGradientEstimator(BaseEstimator):
         """Return the 2-D float target matrix the kernel trains on."""
         raise NotImplementedError
 
-    def _loss_code(self):
-        raise NotImplementedError
-
     def _validation_score(self, X, y, sample_weight):
         """Score used for early stopping (higher is better)."""
         return self.score(X, y, sample_weight=sample_weight)
@@ -292,37 +248,6 @@ class BaseGradientEstimator(BaseEstimator):
         if self.batch_size == "full":
             return n_samples
         return min(int(self.batch_size), n_samples)
-
-    def _hyper_and_codes(self, state, batch_size):
-        l2, l1 = penalty_strengths(self.penalty, self.alpha, self.l1_ratio)
-        hyper = np.zeros(C.N_HYPER)
-        hyper[C.H_MOMENTUM] = self.momentum
-        hyper[C.H_BETA_1] = self.beta_1
-        hyper[C.H_BETA_2] = self.beta_2
-        hyper[C.H_EPSILON] = self.epsilon
-        hyper[C.H_L2] = l2
-        hyper[C.H_L1] = l1
-        hyper[C.H_CLIP] = 0.0 if self.clip_norm is None else self.clip_norm
-        hyper[C.H_HUBER] = getattr(self, "huber_delta", 1.0)
-        hyper[C.H_DROPOUT] = getattr(self, "dropout", 0.0)
-        icodes = np.zeros(C.N_ICODES, dtype=np.int64)
-        icodes[C.I_LOSS] = self._loss_code()
-        icodes[C.I_OPTIMIZER] = OPTIMIZERS[self.optimizer]
-        icodes[C.I_BATCH] = batch_size
-        icodes[C.I_N_PENALIZED] = state.n_penalized
-        if self.average is True:
-            icodes[C.I_AVERAGE_START] = 0
-        elif not self.average:  # False or 0, as in scikit-learn
-            icodes[C.I_AVERAGE_START] = -1
-        else:
-            icodes[C.I_AVERAGE_START] = int(self.average)
-        icodes[C.I_SEED] = state.seed
-        icodes[C.I_DECOUPLED] = 1 if self.optimizer == "adamw" else 0
-        icodes[C.I_ACTIVATION] = self._activation_code()
-        return hyper, icodes, (l2, l1)
-
-    def _activation_code(self):
-        return 0
 
     def _schedule_rates(self, state, n_batches):
         t = state.counters[C.C_STEP] + 1 + np.arange(n_batches)
@@ -347,7 +272,7 @@ class BaseGradientEstimator(BaseEstimator):
         return self
 
     def _prepare_fit(self, X, y, sample_weight, *, incremental, classes=None):
-        """Validate the data, initialise or resume the state: an :class:`_EpochLoop`."""
+        """Validate the data, initialise or resume the state: an :class:`~sktune._engine.loop.EpochLoop`."""
         resume = (incremental or self.warm_start) and hasattr(self, "_train_state")
         self.device_ = resolve_device(self.device)
         X, y = self._validate_data_xy(X, y, reset=not resume)
@@ -361,7 +286,7 @@ class BaseGradientEstimator(BaseEstimator):
             # weights first: the same draws as scikit-learn's MLP initialisation
             params, n_pen = self._init_params(X.shape[1], Y.shape[1], Y, sw, rng)
             seed = int(rng.randint(np.iinfo(np.int32).max))
-            self._train_state = _TrainState(params.astype(X.dtype), n_pen, seed)
+            self._train_state = TrainState(params.astype(X.dtype), n_pen, seed)
             self.loss_curve_ = []
             self.learning_rates_ = []
             self.n_iter_ = 0
@@ -392,7 +317,7 @@ class BaseGradientEstimator(BaseEstimator):
             self.best_validation_score_ = None
 
         n_epochs = 1 if incremental else self.max_iter
-        return _EpochLoop(self, X, Y, sw, (X_val, y_val, sw_val), n_epochs, incremental)
+        return EpochLoop(self, X, Y, sw, (X_val, y_val, sw_val), n_epochs, incremental)
 
     def _check_resume(self, n_features, n_outputs):
         """Raise if the current parameters do not fit the trained model."""
@@ -459,170 +384,6 @@ class BaseGradientEstimator(BaseEstimator):
         return tags
 
 
-
-
-class _EpochLoop:
-    """Python's side of training: everything decided between two epochs.
-
-    :meth:`begin` prepares an epoch (snapshot, shuffle, learning rates) and
-    :meth:`end` judges it (loss, divergence, early stopping, plateau,
-    verbose output). A single fit runs them around one kernel call per
-    epoch (:meth:`run`); a batched search runs many loops around one
-    population kernel call.
-    """
-
-    def __init__(self, est, X, Y, sw, validation, n_epochs, incremental):
-        self.est = est
-        self.X, self.Y, self.sw = X, Y, sw
-        self.X_val, self.y_val, self.sw_val = validation
-        self.state = state = est._train_state
-        self.n_epochs = n_epochs
-        self.incremental = incremental
-        self.n = n = X.shape[0]
-        bs = est._resolve_batch_size(n)
-        self.n_batches = -(-n // bs)
-        self.hyper, self.icodes, (self.l2, self.l1) = est._hyper_and_codes(state, bs)
-        self.stats = np.zeros(C.N_STATS)
-        self.order = np.empty(n, dtype=np.int64)
-        # fills the order of an epoch; a batched search shares equal ones
-        self.permute = permutation
-        # the plateau schedule watches for stalls even when tol=None
-        self.min_gain = 0.0 if est.tol is None else est.tol
-        self.best_score = -np.inf
-        self.best_params = None
-        self.converged = self.interrupted = self.done = False
-        self.epochs_run = 0
-        self.lowest, self.lowest_loss = None, np.inf  # fallback if training diverges
-        self.progress = None
-        if est.verbose >= 2 and n_epochs > 1:
-            self.progress = ProgressBar(n_epochs, type(est).__name__)
-
-    def run(self, run_epoch):
-        """Train up to ``n_epochs`` epochs with ``run_epoch`` and publish."""
-        try:
-            while self.begin():
-                run_epoch(self.order, self.lrs, self.hyper, self.icodes, self.stats)
-                self.end()
-        except KeyboardInterrupt:
-            self.interrupt()
-        self.finish()
-
-    def begin(self):
-        """Prepare the next epoch; False when training is over."""
-        if self.done or self.epochs_run >= self.n_epochs:
-            self.done = True
-            return False
-        est, state = self.est, self.state
-        self.started = time.perf_counter()
-        self.snap = state.snapshot()
-        if est.shuffle:
-            self.permute(state.seed, state.epoch, self.order)
-        else:
-            self.order[:] = np.arange(self.n)
-        self.lrs = est._schedule_rates(state, self.n_batches)
-        self.icodes[C.I_EPOCH] = state.epoch
-        return True
-
-    def end(self):
-        """Judge the epoch just trained; raises DivergenceError."""
-        est, state, stats = self.est, self.state, self.stats
-        weights = state.params[: state.n_penalized]
-        loss = (stats[C.S_LOSS] / max(stats[C.S_WEIGHT], 1)
-                + penalty_value(weights, self.l2, self.l1))
-        if stats[C.S_DIVERGED] or not np.isfinite(loss):
-            self.done = True
-            state.restore(self.snap)
-            if self.lowest is not None:
-                # the weights may have grown huge before overflowing:
-                # fall back to those with the lowest loss of this call
-                state.params[...] = self.lowest
-            est._set_fitted_attributes(state.predictive_params())
-            raise DivergenceError(
-                f"{type(est).__name__} diverged in epoch {state.epoch + 1}: "
-                "the loss or a weight became non-finite (NaN or inf). The "
-                "finite weights with the lowest training loss were kept. Try "
-                "scaling the features (e.g. StandardScaler), a lower "
-                f"learning_rate (now {est.learning_rate}), or clip_norm to "
-                "clip gradients."
-            )
-        if loss < self.lowest_loss:
-            # the epoch's loss was measured along the way from the weights
-            # it started with (exactly those for full batches)
-            self.lowest_loss = loss
-            self.lowest = self.snap["params"]
-        state.epoch += 1
-        self.epochs_run += 1
-        est.n_iter_ += 1
-        est.loss_curve_.append(float(loss))
-        est.learning_rates_.append(float(self.lrs[-1]))
-        est.t_ = int(state.counters[C.C_STEP])
-
-        # monitored quantity: validation score, else minus the loss
-        if self.X_val is not None:
-            est._set_fitted_attributes(state.predictive_params())
-            score = float(est._validation_score(self.X_val, self.y_val, self.sw_val))
-            est.validation_scores_.append(score)
-            improved = score > self.best_score + self.min_gain
-            if score > self.best_score:
-                self.best_score = score
-                self.best_params = state.predictive_params().copy()
-                est.best_validation_score_ = score
-        else:
-            score = -loss
-            improved = loss < state.best_loss - self.min_gain
-            state.best_loss = min(state.best_loss, loss)
-        state.no_improve = 0 if improved else state.no_improve + 1
-
-        val = f", validation score {score:.6f}" if self.X_val is not None else ""
-        if self.progress is not None:
-            self.progress.update(self.epochs_run, f"loss {loss:.4g}{val}")
-        elif est.verbose:
-            print(f"Epoch {state.epoch}: loss {loss:.6f}{val}, "
-                  f"learning rate {self.lrs[-1]:.3g}, "
-                  f"{time.perf_counter() - self.started:.3f} s", flush=True)
-
-        if state.no_improve >= est.n_iter_no_change:
-            if est.lr_schedule == "plateau":
-                new_lr = plateau_decay(state.plateau_lr, est.decay_rate,
-                                       est.min_learning_rate)
-                if new_lr is not None:
-                    if est.verbose == 1:
-                        print(f"Plateau: learning rate {state.plateau_lr:.3g} -> "
-                              f"{new_lr:.3g}", flush=True)
-                    state.plateau_lr = new_lr
-                    state.no_improve = 0
-                    return
-            if est.tol is not None and not self.incremental:
-                self.converged = self.done = True
-
-    def interrupt(self):
-        """Ctrl-C: stop here, keeping the weights reached so far."""
-        self.interrupted = self.done = True
-        warnings.warn(
-            f"Training interrupted by the user after {self.est.n_iter_} "
-            "epoch(s); the estimator keeps the weights reached so far.",
-            UserWarning,
-        )
-
-    def finish(self):
-        """Publish the fitted attributes (best validated weights if any)."""
-        est, state = self.est, self.state
-        if self.progress is not None:
-            self.progress.close()
-        if self.best_params is not None:
-            est._set_fitted_attributes(self.best_params)
-        else:
-            est._set_fitted_attributes(state.predictive_params())
-        est.t_ = int(state.counters[C.C_STEP])
-        if (not self.incremental and not self.converged and not self.interrupted
-                and est.tol is not None and self.epochs_run == est.max_iter):
-            warnings.warn(
-                f"Maximum number of epochs ({est.max_iter}) reached and the "
-                "optimization hasn't converged yet. Consider increasing max_iter.",
-                ConvergenceWarning,
-            )
-
-
 class GradientRegressorMixin(RegressorMixin):
     """Regression targets, fit and predict, shared by every regressor."""
 
@@ -631,9 +392,6 @@ class GradientRegressorMixin(RegressorMixin):
 
     def _y_numeric(self):
         return True
-
-    def _loss_code(self):
-        return loss_code(self.loss)
 
     def _encode_targets(self, y, dtype, reset, classes=None):
         Y = np.asarray(y, dtype=dtype)
@@ -723,9 +481,6 @@ class GradientRegressorMixin(RegressorMixin):
 
 class GradientClassifierMixin(ClassifierMixin):
     """Class encoding, class weights, fit and predict, shared by every classifier."""
-
-    def _loss_code(self):
-        return loss_code(self.loss, len(self.classes_))
 
     def _stratify(self, y):
         # stratify when every class has at least two members

@@ -15,25 +15,6 @@ name               loss of one output (raw output ``p``)           gradient ``dL
 ``hinge``          ``max(0, 1 - s * p)``, ``s = 2 * y - 1``          ``-s`` inside the margin
 =================  ==============================================  ===========================
 """
-from ._kernels import _codes as C
+from ._engine.encode import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, loss_code
 
-REGRESSION_LOSSES = {
-    "squared_error": C.SQUARED_ERROR,
-    "huber": C.HUBER,
-    "poisson": C.POISSON,
-}
-
-CLASSIFICATION_LOSSES = {
-    "log_loss": C.LOGISTIC,  # becomes SOFTMAX for more than two classes
-    "hinge": C.HINGE,
-}
-
-
-def loss_code(name, n_classes=None):
-    """Kernel code of loss ``name``; multiclass log loss is the softmax."""
-    if name in REGRESSION_LOSSES:
-        return REGRESSION_LOSSES[name]
-    code = CLASSIFICATION_LOSSES[name]
-    if code == C.LOGISTIC and n_classes is not None and n_classes > 2:
-        return C.SOFTMAX
-    return code
+__all__ = ["CLASSIFICATION_LOSSES", "REGRESSION_LOSSES", "loss_code"]

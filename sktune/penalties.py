@@ -13,18 +13,9 @@ decoupled weight decay); the L1 part is applied by a proximal
 """
 import numpy as np
 
-PENALTIES = (None, "l2", "l1", "elasticnet")
+from ._engine.encode import PENALTIES, penalty_strengths
 
-
-def penalty_strengths(penalty, alpha, l1_ratio):
-    """Return ``(l2, l1)``: the strengths of the two parts of the penalty."""
-    if penalty is None or alpha == 0.0:
-        return 0.0, 0.0
-    if penalty == "l2":
-        return float(alpha), 0.0
-    if penalty == "l1":
-        return 0.0, float(alpha)
-    return float(alpha) * (1.0 - l1_ratio), float(alpha) * l1_ratio
+__all__ = ["PENALTIES", "penalty_strengths", "penalty_value"]
 
 
 def penalty_value(weights, l2, l1):

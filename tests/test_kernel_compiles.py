@@ -12,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 
+from sktune._kernels import _codes as C
+
 FITS = textwrap.dedent("""
     import json, warnings
     import numpy as np
@@ -80,11 +82,15 @@ def test_units_compile_once_and_only_what_a_fit_uses(tmp_path):
     assert out["signatures"] and all(n == 1 for n in out["signatures"].values()), out
     log = out["log"]
     assert len(log) == len(set(log)), log  # nothing compiled twice
-    # the fits' options only: Adam, squared error, ReLU (and the output's identity)
+    # the fits' options only: Adam; the pass of ReLU with squared error; no
+    # dropout; the linear epoch of squared error
     steps = [name for name in log if name.startswith("step[")]
     assert steps and all(name.startswith("step[3_") for name in steps), steps
-    assert not any(name.startswith(("loss[1", "loss[4", "act[2", "act[3"))
-                   for name in log), log
+    passes = [name for name in log if name.startswith("pass[")]
+    assert passes == ["pass[%d_%d_float64]" % (C.RELU, C.SQUARED_ERROR)], passes
+    assert not any(name.startswith("dropout") for name in log), log
+    linear = [name for name in log if name.startswith("dense_epoch")]
+    assert linear == ["dense_epoch[ser_%d_float64]" % C.SQUARED_ERROR], linear
     assert any(name.startswith("mlp_epoch[par") for name in log)
     assert not any(out["cached"].values())  # an empty cache: all compiled
 

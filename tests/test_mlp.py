@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sktune import DivergenceError, MLPClassifier, MLPRegressor
 from sktune._kernels import _codes as C
 from sktune._kernels._rng import hash_prefix
-from sktune._kernels.cpu import mlp_pass as _mlp_batch_grad_jit
+from sktune._kernels.cpu import mlp_pass
 from sktune._kernels._rng import dropout_keep as _dropout_keep
 from sktune._kernels._rng import dropout_keep_after as _dropout_keep_after
 
@@ -93,7 +93,7 @@ def _np_loss(code, P, Y, delta):
 # ---------------------------------------------------------------- direct kernel harness
 
 class _Batch:
-    """Buffers for one direct call of ``_mlp_batch_grad_jit``.
+    """Buffers for one direct call of ``mlp_pass``.
 
     ``bs_max`` (icodes[I_BATCH]) is larger than the batch, as for an epoch's
     last, partial batch; the scratch buffers start as NaN so that a read of
@@ -126,7 +126,7 @@ class _Batch:
 
     def __call__(self, params):
         grad = np.full(params.size, np.nan)
-        loss = _mlp_batch_grad_jit(self.X, self.Y, self.sw, self.idx, params, grad,
+        loss = mlp_pass(self.X, self.Y, self.sw, self.idx, params, grad,
                                    self.sizes, self.acts, self.deltas, self.hyper,
                                    self.icodes, np.empty((0, 0)), 0)
         return loss, grad
@@ -237,7 +237,7 @@ def test_float32_batch_gradient_matches_float64(loss_name, code, n_out):
     f32.deltas = f32.deltas.astype(np.float32)
     p32 = params.astype(np.float32)
     grad32 = np.full(p32.size, np.nan, dtype=np.float32)
-    loss32 = _mlp_batch_grad_jit(f32.X, f32.Y, f32.sw, f32.idx, p32, grad32, f32.sizes,
+    loss32 = mlp_pass(f32.X, f32.Y, f32.sw, f32.idx, p32, grad32, f32.sizes,
                                  f32.acts, f32.deltas, f32.hyper, f32.icodes,
                                  np.empty((0, 0), dtype=np.float32), 0)
     assert loss32 == pytest.approx(loss, rel=1e-5)
@@ -274,7 +274,7 @@ def test_backward_product_tiles_match_blas(dtype):
     for parts in (3, 2):
         deltas = np.full(parts * 16 * 19, np.nan, dtype)
         grad = np.full(n_params, np.nan, dtype)
-        loss = _mlp_batch_grad_jit(X, Y, sw, batch.idx, params, grad, batch.sizes,
+        loss = mlp_pass(X, Y, sw, batch.idx, params, grad, batch.sizes,
                                    batch.acts, deltas, batch.hyper, batch.icodes,
                                    np.empty((0, 0), dtype=dtype), 0)
         assert np.isfinite(loss) and np.all(np.isfinite(grad))
@@ -314,7 +314,7 @@ def test_fused_first_layer_pass_equals_the_whole_pass(rate):
     acts[bs * F: bs * F + nb * H] = (XB @ params[: F * H].reshape(F, H)).ravel()
     D1 = np.full((nb, H + 3), np.nan)
     fused = np.full(params.size, np.nan)
-    loss2 = _mlp_batch_grad_jit(batch.X, batch.Y, batch.sw, batch.idx, params, fused,
+    loss2 = mlp_pass(batch.X, batch.Y, batch.sw, batch.idx, params, fused,
                                 batch.sizes, acts, np.full_like(batch.deltas, np.nan),
                                 batch.hyper, batch.icodes, D1, 2)
     assert loss2 == pytest.approx(loss, rel=1e-12)

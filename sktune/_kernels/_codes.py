@@ -67,17 +67,15 @@ S_WEIGHT = 1  # number of samples processed
 S_DIVERGED = 2  # 1.0 when a non-finite loss or weight stopped the epoch
 N_STATS = 3
 
-# slots of the unit-address table ``fns`` (see :mod:`._jit`): the units a
-# kernel calls by address, chosen for the fit's options
+# slots of the unit-address table ``fns`` (see :mod:`._jit`): the units
+# a kernel calls by address, chosen for the fit's options
 F_STEP = 0  # optimizer step over a parameter range (the fit's optimizer)
-F_LOSS = 1  # MLP: loss and output gradient of a batch (the fit's loss)
-F_ACT = 2  # MLP: bias plus hidden activation, in place
-F_ACT_GRAD = 3  # MLP: times the activation's derivative, in place
-F_GEMM = 4  # MLP: vector-tile product (layers at least a vector wide)
-F_SMALL = 5  # MLP: strided loop product (narrow layers)
-F_PASS = 6  # MLP: forward and backward pass of a row chunk
-F_OUT = 7  # MLP: bias of the output layer (identity activation)
-F_END = 8  # the end-of-batch step: chunk sums, loss, clipping, step, average
-F_DROP = 9  # MLP: dropout masks of a layer's outputs (only when dropout > 0)
-F_DROP_GRAD = 10  # MLP: the masks applied to a layer's output gradient
-N_FNS = 11
+F_END = 1  # the end-of-batch step: chunk sums, loss, clipping, step, average
+F_PASS = 2  # MLP: forward and backward pass of a row chunk (activation, loss)
+F_GEMM = 3  # MLP: vector-tile product (layers at least a vector wide)
+F_DOT_NN = 4  # MLP: BLAS product A @ B (layers narrower than a vector)
+F_DOT_TN = 5  # MLP: BLAS product A.T @ B (a narrow layer's weight gradient)
+F_DOT_NT = 6  # MLP: BLAS product A @ B.T (backward product of a short chunk)
+F_DROP = 7  # MLP: dropout masks of a layer's outputs (only when dropout > 0)
+F_DROP_GRAD = 8  # MLP: the masks applied to a layer's output gradient
+N_FNS = 9

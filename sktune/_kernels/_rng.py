@@ -6,7 +6,7 @@ threads or devices: the same ``random_state`` gives the same shuffles and
 dropout masks on one thread, many threads, and the GPU.
 """
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -93,6 +93,8 @@ def permutation(seed, epoch, out):
     drawn from ``(seed, epoch)`` (compiled unit of :func:`shuffle`)."""
     from . import _jit
 
-    sig = _jit.types.void(_jit.types.int64, _jit.types.int64, _jit.arr(_jit.types.int64))
-    _jit.compiled(shuffle, "permutation", sig)(seed, epoch, out)
+    _jit.compiled(shuffle, "permutation", _SHUFFLE_SIG)(seed, epoch, out)
     return out
+
+
+_SHUFFLE_SIG = types.void(types.int64, types.int64, types.Array(types.int64, 1, "C"))

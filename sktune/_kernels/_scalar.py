@@ -112,6 +112,26 @@ def optimizer_step(code, w, g, m, v, lr, momentum, beta_1, beta_2, eps, c1, c2):
 
 
 @njit(cache=True, inline="always")
+def update_factors(code, beta_1, beta_2, t, sq_norm, clip):
+    """The per-batch factors of an update: ``(scale, c1, c2)``, the clipping
+    factor of a gradient whose squared norm is ``sq_norm`` (1 unless
+    ``clip > 0`` and the norm exceeds it) and, for Adam/AdamW at step ``t``,
+    the bias corrections ``c1 = 1 / (1 - beta_1**t)`` and
+    ``c2 = 1 / sqrt(1 - beta_2**t)`` (1 for the other optimizers)."""
+    scale = 1.0
+    if clip > 0.0:
+        norm = math.sqrt(sq_norm)
+        if norm > clip:
+            scale = clip / norm
+    c1 = 1.0
+    c2 = 1.0
+    if code == ADAM or code == ADAMW:
+        c1 = 1.0 / (1.0 - beta_1**t)
+        c2 = 1.0 / math.sqrt(1.0 - beta_2**t)
+    return scale, c1, c2
+
+
+@njit(cache=True, inline="always")
 def soft_threshold(w, thresh):
     """Proximal operator of ``thresh * |w|``: exact zeros for small weights."""
     if w > thresh:

@@ -13,7 +13,7 @@ from numba import njit
 
 from . import _codes as C
 from ._jit import arr, caller, types
-from ._scalar import optimizer_step, soft_threshold
+from ._scalar import optimizer_step, soft_threshold, update_factors
 
 # replaced in each compiled variant (see _jit.twin): the optimizer, and
 # whether the decoupled decay and L1 proximal step run
@@ -22,15 +22,15 @@ _PROX = False
 
 
 @njit(cache=True, inline="always")
-def _update_loop(opt, prox, params, grad, m, v, lo, hi, n_pen, inv_n, coupled, scale, lr,
+def _update_loop(opt, prox, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
                  mom, b1, b2, eps, c1, c2, decay, l1):
     """Penalty, optimizer step and (with ``prox``, a literal) the decoupled
-    decay and L1 proximal step of ``params[lo:hi]`` by the optimizer ``opt``
-    (a literal, as ``prox``); zeroes their gradient.
+    decay and L1 proximal step of every element of ``params`` by the
+    optimizer ``opt`` (a literal, as ``prox``); zeroes their gradient.
     Returns the number of new weights that are not finite (integer adds,
     which vectorize). The penalty enters as a select, not a branch."""
     bad = 0
-    for j in range(lo, hi):
+    for j in range(params.shape[0]):
         w0 = np.float64(params[j])
         pen = j < n_pen
         g = grad[j] * inv_n + (coupled if pen else 0.0) * w0
@@ -69,11 +69,18 @@ def update_range(lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale, 
     eps = hyper[C.H_EPSILON]
     # the loop without the proximal step is a variant of its own: a
     # per-element branch costs as much as Adam's step itself
+    # views from 0: loops indexed from 0 vectorize; an index with a runtime
+    # offset makes Numba check for negative indices per element (7x slower)
+    p = params[lo:hi]
+    g = grad[lo:hi]
+    mm = m[lo:hi]
+    vv = v[lo:hi]
+    n_pen = n_pen - lo
     if _PROX:
-        return _update_loop(_OPT, True, params, grad, m, v, lo, hi, n_pen, inv_n, coupled,
-                            scale, lr, mom, b1, b2, eps, c1, c2, decay, l1)
-    return _update_loop(_OPT, False, params, grad, m, v, lo, hi, n_pen, inv_n, coupled, scale,
-                        lr, mom, b1, b2, eps, c1, c2, decay, l1)
+        return _update_loop(_OPT, True, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr,
+                            mom, b1, b2, eps, c1, c2, decay, l1)
+    return _update_loop(_OPT, False, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr, mom,
+                        b1, b2, eps, c1, c2, decay, l1)
 
 
 def step_signature(dtype, grad_dtype):
@@ -104,30 +111,22 @@ def update_scalars(params, grad, lr, hyper, icodes, counters, n_batch):
     Adam's bias corrections as factors and the decoupled decay. Advances the
     step counter."""
     n_pen = icodes[C.I_N_PENALIZED]
-    opt = icodes[C.I_OPTIMIZER]
     decoupled = icodes[C.I_DECOUPLED] == 1
     l2 = hyper[C.H_L2]
     clip = hyper[C.H_CLIP]
     coupled = 0.0 if decoupled else l2
-    scale = 1.0
+    sq = 0.0
     if clip > 0.0:
         inv_n = 1.0 / n_batch
-        sq = 0.0
         for j in range(params.shape[0]):
             g = grad[j] * inv_n
             if j < n_pen:
                 g += coupled * params[j]
             sq += g * g
-        norm = math.sqrt(sq)
-        if norm > clip:
-            scale = clip / norm
     t = counters[C.C_STEP] + 1
     counters[C.C_STEP] = t
-    c1 = 1.0
-    c2 = 1.0
-    if opt == C.ADAM or opt == C.ADAMW:
-        c1 = 1.0 / (1.0 - hyper[C.H_BETA_1]**t)
-        c2 = 1.0 / math.sqrt(1.0 - hyper[C.H_BETA_2]**t)
+    scale, c1, c2 = update_factors(icodes[C.I_OPTIMIZER], hyper[C.H_BETA_1],
+                                   hyper[C.H_BETA_2], t, sq, clip)
     decay = lr * l2 if decoupled else 0.0
     return scale, c1, c2, decay
 
@@ -150,10 +149,12 @@ def update_average(params, avg, icodes, counters, n_batch):
 def sum_chunks(grad, nc, lo, hi):
     """Add the chunk gradients ``grad[1:nc, lo:hi]`` into ``grad[0]`` in
     order, zeroing them."""
+    g0 = grad[0, lo:hi]
     for c in range(1, nc):
-        for j in range(lo, hi):
-            grad[0, j] += grad[c, j]
-            grad[c, j] = 0.0
+        gc = grad[c, lo:hi]
+        for j in range(hi - lo):
+            g0[j] += gc[j]
+            gc[j] = 0.0
 
 
 @njit(cache=True, inline="always")

@@ -45,8 +45,8 @@ def get_kernel(kind, dtype, parallel, index_dtype=np.int32, loss=C.SQUARED_ERROR
     par = "par" if parallel else "ser"
     if kind == "mlp":
         return _jit.compiled(mlp.mlp_epoch, "mlp_epoch", mlp.epoch_signature(f),
-                             "%s_%s" % (par, f), parallel=bool(parallel),
-                             load_only=load_only)
+                             "%s_%s" % (par, f), {"_PARALLEL": int(bool(parallel))},
+                             parallel=bool(parallel), load_only=load_only)
     idx = None
     variant = "%s_%d_%s" % (par, int(loss), f)
     if kind == "csr":
@@ -70,6 +70,15 @@ def _unit_address(name, code, f):
     variant = str(f) if const is None else "%d_%s" % (code, f)
     consts = None if const is None else {const: code}
     return _jit.address(_jit.compiled(func, name, sig, variant, consts), sig)
+
+
+def pass_unit(activation, loss, dtype):
+    """The MLP chunk pass (:func:`.mlp.mlp_pass`) of one activation and
+    loss (codes), compiled on first use."""
+    f = _ftype(dtype)
+    return _jit.compiled(mlp.mlp_pass, "pass", mlp.pass_signature(f),
+                         "%d_%d_%s" % (activation, loss, f),
+                         {"_ACT": int(activation), "_LOSS": int(loss)})
 
 
 def step_unit(optimizer, dtype, grad_dtype, prox=False):
@@ -118,23 +127,25 @@ def function_table(kind, dtype, hyper, icodes):
     act = int(icodes[C.I_ACTIVATION])
     fns[C.F_STEP] = step_address(opt, dtype, dtype, prox)
     fns[C.F_END] = end_address(dtype, dtype)
-    fns[C.F_LOSS] = _unit_address("loss", int(icodes[C.I_LOSS]), f)
-    fns[C.F_ACT] = _unit_address("act", act, f)
-    fns[C.F_ACT_GRAD] = _unit_address("act_grad", act, f)
-    fns[C.F_OUT] = _unit_address("act", C.IDENTITY, f)
     fns[C.F_GEMM] = _unit_address("gemm", None, f)
-    fns[C.F_SMALL] = _unit_address("small", None, f)
-    fns[C.F_PASS] = _unit_address("pass", None, f)
+    # BLAS products: layers narrower than a vector, chunks of fewer rows
+    fns[C.F_DOT_NN] = _unit_address("dot", 0, f)
+    fns[C.F_DOT_TN] = _unit_address("dot", 1, f)
+    fns[C.F_DOT_NT] = _unit_address("dot", 2, f)
+    fns[C.F_PASS] = _jit.address(pass_unit(act, icodes[C.I_LOSS], dtype),
+                                  mlp.pass_signature(f))
     if hyper[C.H_DROPOUT] > 0.0:
         fns[C.F_DROP] = _unit_address("dropout", None, f)
         fns[C.F_DROP_GRAD] = _unit_address("dropout_grad", None, f)
     return fns
 
 
-# A parallel twin costs a compile of seconds; a fit of less work than this
-# (multiply-adds over all its epochs, ~10 s of one core) takes the serial
-# kernel unless the parallel one is compiled already (same bits either way).
-PARALLEL_PAYS = 2e10
+# A parallel twin costs a compile of 2-3 s, once per environment; a fit of
+# less work than this (multiply-adds over all its epochs, about a second of
+# one core) takes the serial kernel unless the parallel one is compiled
+# already (same bits either way). A fit this big saves its compile within a
+# few fits; a tiny first fit in a notebook does not wait for it.
+PARALLEL_PAYS = 2e9
 
 
 def prepare(kind, dtype, parallel, hyper, icodes, index_dtype=np.int32, verbose=0,
@@ -193,13 +204,14 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
             for par in parallel:
                 get_kernel("mlp", dtype, par)
                 count += 1
-            for name, codes in (("loss", LOSS_CODES), ("act", ACTIVATION_CODES),
-                                ("act_grad", ACTIVATION_CODES), ("gemm", (None,)),
-                                ("small", (None,)), ("pass", (None,)),
+            for name, codes in (("gemm", (None,)), ("dot", (0, 1, 2)),
                                 ("dropout", (None,)), ("dropout_grad", (None,))):
                 for code in codes:
                     _unit_address(name, code, f)
                     count += 1
+            for act, loss in itertools.product(ACTIVATION_CODES, LOSS_CODES):
+                pass_unit(act, loss, dtype)
+                count += 1
     return count
 
 
@@ -212,8 +224,7 @@ def mlp_pass(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, icodes, D1
     the units of ``icodes``; returns the summed weighted loss."""
     dtype = params.dtype
     fns = function_table("mlp", dtype, hyper, icodes)
-    unit = _jit.compiled(mlp.mlp_pass, "pass", mlp.UNITS["pass"][1](_ftype(dtype)),
-                         str(_ftype(dtype)))
+    unit = pass_unit(icodes[C.I_ACTIVATION], icodes[C.I_LOSS], dtype)
     if D1 is None:
         D1 = np.empty((0, 0), dtype=dtype)
     idx = np.asarray(idx, dtype=np.int64)

@@ -8,7 +8,7 @@ classes:
 ``LinearRunner(X, Y, sw, state)`` and ``MLPRunner(X, Y, sw, state, sizes)``
     Upload the training data once. Calling the runner as
     ``runner(order, lrs, hyper, icodes, stats)`` trains one epoch exactly as
-    ``cpu._linear_epoch_dense`` / ``cpu._mlp_epoch`` do (same batches, learning
+    ``linear.dense_epoch`` / ``mlp.mlp_epoch`` do (same batches, learning
     rates, losses, optimizer updates, penalties, clipping, averaging, counters
     and statistics) and leaves the result in the host arrays of ``state``.
 
@@ -42,12 +42,12 @@ kernel of the epoch returns at once, and the host checks the flag every
 Shared math
 -----------
 The per-element math is not repeated here: the kernels call the functions of
-:mod:`sktune._kernels._scalar`, ``cpu._row_loss_grad`` and
-``cpu._dropout_keep`` (counter-based RNG of :mod:`sktune._kernels._rng`),
+:mod:`sktune._kernels._scalar` (``row_loss_grad`` among them) and
+``_rng.dropout_keep`` (counter-based RNG of :mod:`sktune._kernels._rng`),
 compiled from the same Python source as CUDA device functions. The dropout
 masks are therefore the same bits on the CPU and the GPU. Only the few lines
-that combine them per parameter (``_update``, mirroring ``cpu._update_all``)
-and per batch (``_finalize``, mirroring ``cpu._apply_update``) are written
+that combine them per parameter (``_update``, mirroring ``_step.update_range``)
+and per batch (``_finalize``, mirroring ``_step.end_batch_unit``) are written
 out again.
 
 Launch configuration
@@ -80,7 +80,8 @@ import numpy as np
 from numba import cuda
 
 from . import _codes as C
-from ._scalar import activation, activation_grad, optimizer_step, soft_threshold
+from ._scalar import activation, activation_grad, optimizer_step, soft_threshold, \
+    update_factors
 from ._rng import dropout_keep as _dropout_keep
 from ._scalar import row_loss_grad as _row_loss_grad
 
@@ -186,6 +187,7 @@ _soft_threshold_d = _device_function(soft_threshold)
 _activation_d = _device_function(activation)
 _activation_grad_d = _device_function(activation_grad)
 _dropout_keep_d = _device_function(_dropout_keep)
+_update_factors_d = _device_function(update_factors)
 
 
 def _grid(n_items, per_block=THREADS):
@@ -247,7 +249,7 @@ def _grad_sq_norm(gpart, params, nb, hyper, icodes, normpart, dstats):
 def _finalize(rowloss, nb, normpart, lrs, b, hyper, icodes, counters, dstats, scal):
     """Batch loss, divergence check and the scalars of the update (one block).
 
-    Mirrors the scalar part of ``cpu._apply_update``: the step counter and
+    Mirrors the scalar part of ``_step.end_batch_unit``: the step counter and
     Adam's bias corrections, the clip scale, the samples seen and the weight
     of the running average.
     """
@@ -276,22 +278,13 @@ def _finalize(rowloss, nb, normpart, lrs, b, hyper, icodes, counters, dstats, sc
         dstats[_DIV] = 1.0
         scal[SC_OK] = 0.0
         return
-    opt = icodes[C.I_OPTIMIZER]
     decoupled = icodes[C.I_DECOUPLED] == 1
     l2 = hyper[C.H_L2]
     lr = lrs[b]
-    scale = 1.0
-    if clip > 0.0:
-        norm = math.sqrt(sq)
-        if norm > clip:
-            scale = clip / norm
     step = counters[C.C_STEP] + 1
     counters[C.C_STEP] = step
-    c1 = 1.0
-    c2 = 1.0
-    if opt == C.ADAM or opt == C.ADAMW:
-        c1 = 1.0 / (1.0 - hyper[C.H_BETA_1] ** step)
-        c2 = 1.0 / math.sqrt(1.0 - hyper[C.H_BETA_2] ** step)
+    scale, c1, c2 = _update_factors_d(icodes[C.I_OPTIMIZER], hyper[C.H_BETA_1],
+                                      hyper[C.H_BETA_2], step, sq, clip)
     counters[C.C_SEEN] += nb
     inv_k = 0.0
     avg_start = icodes[C.I_AVERAGE_START]
@@ -314,8 +307,8 @@ def _finalize(rowloss, nb, normpart, lrs, b, hyper, icodes, counters, dstats, sc
 def _update(params, m, v, avg, gpart, hyper, icodes, scal, dstats):
     """Optimizer step, penalty, L1 prox and averaging of every parameter.
 
-    The per-parameter body of ``cpu._update_all`` (and the averaging of
-    ``cpu._apply_update``). A non-finite new weight flags divergence.
+    The per-parameter body of ``_step.update_range`` (and the averaging of
+    ``_step.update_average``). A non-finite new weight flags divergence.
     """
     if scal[SC_OK] == 0.0:
         return
@@ -788,7 +781,7 @@ class LinearRunner(_Runner):
         Dense, float32 or float64 (the dtype of ``state.params``).
     Y : ndarray of shape (n_samples, n_outputs)
     sw : ndarray of shape (n_samples,)
-    state : sktune.base._TrainState
+    state : sktune._engine.loop.TrainState
         Its host arrays (``params``, ``m``, ``v``, ``avg``, ``counters``) are
         read at the start of each call and updated in place at its end.
     """
@@ -821,7 +814,7 @@ class MLPRunner(_Runner):
     sizes : ndarray of int
         Units of every layer, inputs first and outputs last. ``state.params``
         packs every layer's weights (fan_in x fan_out, row-major), then every
-        layer's biases, as ``cpu._mlp_epoch`` expects.
+        layer's biases, as ``mlp.mlp_epoch`` expects.
     """
 
     def __init__(self, X, Y, sw, state, sizes):

@@ -1,16 +1,19 @@
-"""MLP kernels: the units of a pass, the pass of a row chunk, the epoch.
+"""MLP kernels: the products, the pass of a row chunk, the epoch.
 
 ``params`` packs every layer's weights (row-major, fan_in x fan_out) first,
-then every layer's biases (see :mod:`._layout`), so one update covers all
-layers and the penalty applies to ``params[:n_weights]``. Every buffer is
-flat and every unit takes offsets into it, so one compiled signature per
-dtype serves every network shape.
+then every layer's biases, so one update covers all layers and the penalty
+applies to ``params[:n_weights]``. Every buffer is flat and every unit takes
+offsets into it, so one compiled signature per dtype serves every network
+shape.
 
-The units (:mod:`._jit`): the activation and its derivative, one variant
-per activation; the loss and output gradient, one per loss; two products
-(vector tiles for layers at least a vector wide, a strided loop for the
-others); the chunk's pass; the epoch. The epoch calls the pass, the pass
-calls the others, all by address, so each compiles once and alone.
+The units (:mod:`._jit`): the chunk's forward and backward pass, one
+variant per (activation, loss), with both inlined; the products it calls
+(vector tiles for layers at least a vector wide, BLAS for narrower ones,
+one variant per layout); dropout, compiled only for fits that use it; the
+epoch, one per dtype and serial/parallel twin. Calls between units go by
+address, so each compiles once and alone. A call passes every array as
+Numba's structure (~70 ns for a handful of arrays), so what runs once per
+element block (activation, derivative, loss) is inlined, not called.
 """
 import math
 
@@ -26,8 +29,9 @@ from ._scalar import activation, activation_grad, elem_loss_grad
 from ._step import batch_loss, call_step, end_batch, sum_chunks, update_average, \
     update_scalars
 
-_ACT = C.RELU  # compile-time constants of each variant (see _jit.twin)
+_ACT = C.RELU  # compile-time constants of the pass's variants (see _jit.twin)
 _LOSS = C.SQUARED_ERROR
+_PARALLEL = 1  # the epoch's twin: 0 drops the threaded update ranges
 
 F32, F64, I64 = types.float32, types.float64, types.int64
 
@@ -35,66 +39,86 @@ F32, F64, I64 = types.float32, types.float64, types.int64
 # --------------------------------------------------------------------------
 # Units of a pass
 
-def bias_activation(Z, z_off, rows, cols, params, b_off):
-    """``Z = activation(Z + bias)`` in place on the ``rows x cols`` block at
-    ``Z[z_off:]``, the bias at ``params[b_off:]``."""
-    for r in range(rows):
-        at = z_off + r * cols
-        for j in range(cols):
-            Z[at + j] = activation(_ACT, np.float64(Z[at + j]) + params[b_off + j])
+# Element loops index 0-based views (``block``): an index with a runtime
+# offset makes Numba test it for negative values per element, which stops
+# the loop from vectorizing (the optimizer step ran 7x slower that way).
 
 
-def times_activation_grad(D, d_off, A, a_off, rows, cols):
+@njit(cache=True, inline="always")
+def block(flat, offset, rows, cols):
+    """The ``rows x cols`` row-major block of ``flat`` at ``offset``, as a view."""
+    return flat[offset: offset + rows * cols].reshape(rows, cols)
+
+
+@njit(cache=True, inline="always")
+def bias_activation(code, Z, params, b_off):
+    """``Z = activation(Z + bias)`` in place, the bias at ``params[b_off:]``;
+    ``code`` a literal."""
+    bias = params[b_off: b_off + Z.shape[1]]
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            Z[r, j] = activation(code, np.float64(Z[r, j]) + bias[j])
+
+
+@njit(cache=True, inline="always")
+def times_activation_grad(code, D, A):
     """``D *= activation'(A)`` in place (the derivative from the output
-    ``A``) on ``rows x cols`` blocks."""
-    for q in range(rows * cols):
-        D[d_off + q] *= activation_grad(_ACT, np.float64(A[a_off + q]))
+    ``A``); ``code`` a literal."""
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            D[r, j] *= activation_grad(code, np.float64(A[r, j]))
 
 
-def loss_rows(P, p_off, D, d_off, Y, sw, order, lo, nb, delta):
-    """Loss of the rows ``order[lo:lo + nb]`` from their outputs (the
-    ``nb x n_out`` block at ``P[p_off:]``) and their output gradients,
-    times the sample weights, into ``D[d_off:]``; returns the summed
-    weighted loss."""
+@njit(cache=True, inline="always")
+def loss_rows(code, P, D, Y, sw, order, lo, delta):
+    """Loss of the rows ``order[lo:lo + nb]`` from their outputs ``P``
+    (``nb x n_out``) and their output gradients, times the sample weights,
+    into ``D``; returns the summed weighted loss. ``code`` a literal."""
     n_out = Y.shape[1]
     loss = 0.0
-    for r in range(nb):
+    for r in range(P.shape[0]):
         i = order[lo + r]
         wi = np.float64(sw[i])
-        at = p_off + r * n_out
-        dt = d_off + r * n_out
-        if _LOSS == C.SOFTMAX:
+        if code == C.SOFTMAX:
             mx = -np.inf
             for k in range(n_out):
-                mx = max(mx, np.float64(P[at + k]))
+                mx = max(mx, np.float64(P[r, k]))
             s = 0.0
             for k in range(n_out):
-                s += math.exp(P[at + k] - mx)
+                s += math.exp(P[r, k] - mx)
             lse = mx + math.log(s)
             for k in range(n_out):
                 y = np.float64(Y[i, k])
-                loss += wi * y * (lse - P[at + k])
-                D[dt + k] = wi * (math.exp(P[at + k] - lse) - y)
+                loss += wi * y * (lse - P[r, k])
+                D[r, k] = wi * (math.exp(P[r, k] - lse) - y)
         else:
             for k in range(n_out):
-                lk, gk = elem_loss_grad(_LOSS, np.float64(Y[i, k]), np.float64(P[at + k]),
+                lk, gk = elem_loss_grad(code, np.float64(Y[i, k]), np.float64(P[r, k]),
                                         delta)
                 loss += wi * lk
-                D[dt + k] = wi * gk
+                D[r, k] = wi * gk
     return loss
 
 
-def small_gemm(Cm, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, b_cs, M, N, K):
-    """``C = A @ B`` (``M x N``, summed over ``K`` in order, in float64) on
-    strided flat blocks: the products of layers narrower than a vector
-    (an output unit, say), where a loop beats a BLAS call's fixed cost."""
-    for i in range(M):
-        for j in range(N):
-            s = 0.0
-            for p in range(K):
-                s += (np.float64(A[a_off + i * a_rs + p * a_cs])
-                      * B[b_off + p * b_rs + j * b_cs])
-            Cm[c_off + i * c_rs + j * c_cs] = s
+_CASE = 0  # the layout of blas_product's variant: 0 A @ B, 1 A.T @ B, 2 A @ B.T
+
+
+def blas_product(Cm, c_off, A, a_off, B, b_off, M, N, K):
+    """``C = A @ B`` (``M x N``, over ``K``) through BLAS, on row-major
+    blocks at the offsets: ``A`` is stored ``K x M`` in the ``A.T @ B``
+    variant and ``B`` is stored ``N x K`` in the ``A @ B.T`` one. For layers
+    narrower than a vector (an output unit, say), where the vector tiles do
+    not apply; a strided scalar loop was 25-40% slower on a whole pass."""
+    Cv = Cm[c_off: c_off + M * N].reshape(M, N)
+    if _CASE == 1:
+        np.dot(A[a_off: a_off + K * M].reshape(K, M).T,
+               B[b_off: b_off + K * N].reshape(K, N), Cv)
+    elif _CASE == 2:
+        np.dot(A[a_off: a_off + M * K].reshape(M, K),
+               B[b_off: b_off + N * K].reshape(N, K).T, Cv)
+    else:
+        np.dot(A[a_off: a_off + M * K].reshape(M, K),
+               B[b_off: b_off + K * N].reshape(K, N), Cv)
 
 
 def dropout_forward(A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate):
@@ -102,11 +126,11 @@ def dropout_forward(A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate):
     rows ``order[lo:lo + nb]``, their units numbered from ``unit0``: each
     is zeroed or scaled by ``1 / (1 - rate)``, the mask keyed by (seed,
     epoch, sample, unit)."""
+    Z = block(A, a_off, nb, cols)
     for r in range(nb):
         prefix = hash_prefix(seed, epoch, order[lo + r])
-        at = a_off + r * cols
         for j in range(cols):
-            A[at + j] *= dropout_keep_after(prefix, unit0 + j, rate)
+            Z[r, j] *= dropout_keep_after(prefix, unit0 + j, rate)
 
 
 def dropout_backward(D, d_off, A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate):
@@ -114,16 +138,17 @@ def dropout_backward(D, d_off, A, a_off, order, lo, nb, cols, seed, epoch, unit0
     :func:`dropout_forward`: dropped units pass no gradient, kept ones are
     scaled, and their output ``A`` is unscaled so that the activation's
     derivative reads the activation itself."""
+    G = block(D, d_off, nb, cols)
+    Z = block(A, a_off, nb, cols)
     for r in range(nb):
         prefix = hash_prefix(seed, epoch, order[lo + r])
         for j in range(cols):
             keep = dropout_keep_after(prefix, unit0 + j, rate)
-            q = r * cols + j
             if keep == 0.0:
-                D[d_off + q] = 0.0
+                G[r, j] = 0.0
             else:
-                D[d_off + q] *= keep
-                A[a_off + q] /= keep
+                G[r, j] *= keep
+                Z[r, j] /= keep
 
 
 def _sig_drop(f):
@@ -136,56 +161,27 @@ def _sig_drop_grad(f):
                       I64, I64, F64)
 
 
-def _sig_act(f):
-    return types.void(arr(f), I64, I64, I64, arr(f), I64)
-
-
-def _sig_act_grad(f):
-    return types.void(arr(f), I64, arr(f), I64, I64, I64)
-
-
-def _sig_loss(f):
-    return F64(arr(f), I64, arr(f), I64, arr(f, 2, True), arr(f, 1, True),
-               arr(I64, 1, True, "A"), I64, I64, F64)
-
-
 def _sig_gemm(f):
     return types.void(arr(f), I64, I64, I64, arr(f), I64, I64, I64, arr(f), I64, I64,
                       I64, I64, I64)
 
 
-def _sig_small(f):
-    return types.void(arr(f), I64, I64, I64, arr(f), I64, I64, I64, arr(f), I64, I64, I64,
-                      I64, I64, I64)
+def _sig_dot(f):
+    return types.void(arr(f), I64, arr(f), I64, arr(f), I64, I64, I64, I64)
 
 
-def _sig_pass(f):
+def pass_signature(f):
+    """Signature of :func:`mlp_pass` for Numba float type ``f``."""
     return F64(arr(f, 2, True), arr(f, 2, True), arr(f, 1, True), arr(I64, 1, True, "A"),
                I64, I64, arr(f), arr(f), arr(I64, 1, True), arr(f), arr(f),
                arr(F64, 1, True), arr(I64, 1, True), arr(I64, 1, True), arr(f, 2), I64)
 
 
-_call_act = caller(_sig_act(F64), _sig_act(F32))
-_call_act_grad = caller(_sig_act_grad(F64), _sig_act_grad(F32))
-_call_loss = caller(_sig_loss(F64), _sig_loss(F32))
 _call_gemm = caller(_sig_gemm(F64), _sig_gemm(F32))
-_call_small = caller(_sig_small(F64), _sig_small(F32))
-_call_pass = caller(_sig_pass(F64), _sig_pass(F32))
+_call_dot = caller(_sig_dot(F64), _sig_dot(F32))
+_call_pass = caller(pass_signature(F64), pass_signature(F32))
 _call_drop = caller(_sig_drop(F64), _sig_drop(F32))
 _call_drop_grad = caller(_sig_drop_grad(F64), _sig_drop_grad(F32))
-
-
-@njit(cache=True, inline="always")
-def _product(fns, wide, Cm, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N,
-             K):
-    """``C = A @ B`` with ``B`` row-major: the vector tiles when ``wide``
-    (``N`` at least a vector), else the loop."""
-    if wide:
-        _call_gemm(fns[C.F_GEMM], (Cm, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off,
-                                   b_rs, M, N, K))
-    else:
-        _call_small(fns[C.F_SMALL], (Cm, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B,
-                                     b_off, b_rs, np.int64(1), M, N, K))
 
 
 def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, icodes,
@@ -211,10 +207,8 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
     bs_max = icodes[C.I_BATCH]
     seed = icodes[C.I_SEED]
     epoch = icodes[C.I_EPOCH]
-    identity_act = icodes[C.I_ACTIVATION] == C.IDENTITY
     rate = hyper[C.H_DROPOUT]
     delta = hyper[C.H_HUBER]
-    n_out = sizes[n_layers]
     vec = vector_width(acts)  # layers this wide take the vector tiles
     one = np.int64(1)
     max_width = 0
@@ -224,10 +218,11 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
         max_width = max(max_width, sizes[l + 1])
 
     if not fused:  # the input batch
+        A0 = block(acts, 0, nb, sizes[0])
         for r in range(nb):
             i = order[lo + r]
-            for j in range(sizes[0]):
-                acts[r * sizes[0] + j] = X[i, j]
+            for j in range(A0.shape[1]):
+                A0[r, j] = X[i, j]
 
     # forward
     w_off = np.int64(0)
@@ -238,12 +233,17 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
         fan_in = sizes[l]
         fan_out = sizes[l + 1]
         z_off = a_off + bs_max * fan_in
-        if l > 0 or not fused:
-            _product(fns, fan_out >= vec, acts, z_off, fan_out, one, acts, a_off, fan_in,
-                     one, params, w_off, fan_out, nb, fan_out, fan_in)
+        if (l > 0 or not fused) and fan_out >= vec:
+            _call_gemm(fns[C.F_GEMM], (acts, z_off, fan_out, one, acts, a_off, fan_in, one,
+                                       params, w_off, fan_out, nb, fan_out, fan_in))
+        elif l > 0 or not fused:
+            _call_dot(fns[C.F_DOT_NN], (acts, z_off, acts, a_off, params, w_off, nb, fan_out,
+                                        fan_in))
         hidden = l < n_layers - 1
-        _call_act(fns[C.F_ACT] if hidden else fns[C.F_OUT],
-                  (acts, z_off, nb, fan_out, params, b_off))
+        if hidden:
+            bias_activation(_ACT, block(acts, z_off, nb, fan_out), params, b_off)
+        else:
+            bias_activation(C.IDENTITY, block(acts, z_off, nb, fan_out), params, b_off)
         if hidden and rate > 0.0:
             _call_drop(fns[C.F_DROP], (acts, z_off, order, lo, nb, fan_out, seed, epoch,
                                        np.int64(unit0), rate))
@@ -254,8 +254,9 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
         b_off += fan_out
 
     # output gradient, into the first delta buffer
-    loss = _call_loss(fns[C.F_LOSS], (acts, a_off, deltas, np.int64(0), Y, sw, order, lo,
-                                      nb, delta))
+    n_out = sizes[n_layers]
+    loss = loss_rows(_LOSS, block(acts, a_off, nb, n_out), block(deltas, 0, nb, n_out), Y, sw,
+                     order, lo, delta)
 
     # backward: the output gradients ping-pong between the first two thirds
     # of ``deltas``; the last holds the transpose that ``D @ W.T`` reads
@@ -268,41 +269,47 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
         w_off -= fan_in * fan_out
         b_off -= fan_out
         a_off -= bs_max * fan_in
-        if l > 0 or not fused:
-            # dW = A_prev.T @ D
-            _product(fns, fan_out >= vec, grad, w_off, fan_out, one, acts, a_off, one,
-                     fan_in, deltas, cur, fan_out, fan_in, fan_out, nb)
-        else:
+        # dW = A_prev.T @ D
+        if (l > 0 or not fused) and fan_out >= vec:
+            _call_gemm(fns[C.F_GEMM], (grad, w_off, fan_out, one, acts, a_off, one, fan_in,
+                                       deltas, cur, fan_out, fan_in, fan_out, nb))
+        elif l > 0 or not fused:
+            _call_dot(fns[C.F_DOT_TN], (grad, w_off, acts, a_off, deltas, cur, fan_in,
+                                        fan_out, nb))
+        D = block(deltas, cur, nb, fan_out)
+        if l == 0 and fused:
             for r in range(nb):
                 for j in range(fan_out):
-                    D1[r, d1_col + j] = deltas[cur + r * fan_out + j]
+                    D1[r, d1_col + j] = D[r, j]
+        gb = grad[b_off: b_off + fan_out]
         for j in range(fan_out):
-            grad[b_off + j] = 0.0
+            gb[j] = 0.0
         for r in range(nb):
             for j in range(fan_out):
-                grad[b_off + j] += deltas[cur + r * fan_out + j]
+                gb[j] += D[r, j]
         if l > 0:
             nxt = part - cur
             if nt_tiles:
                 # D @ W.T as (W @ D.T).T, written transposed: the tiles read
                 # their right operand by rows, and D.T's rows are D's columns
+                DT = block(deltas, 2 * part, fan_out, nb)
                 for j in range(fan_out):
                     for r in range(nb):
-                        deltas[2 * part + j * nb + r] = deltas[cur + r * fan_out + j]
+                        DT[j, r] = D[r, j]
                 _call_gemm(fns[C.F_GEMM], (deltas, nxt, one, fan_in, params, w_off, fan_out,
                                            one, deltas, 2 * part, nb, fan_in, nb, fan_out))
             else:
-                # D_prev[r, i] = sum_j D[r, j] * W[i, j]
-                _call_small(fns[C.F_SMALL], (deltas, nxt, fan_in, one, deltas, cur, fan_out,
-                                             one, params, w_off, one, fan_out, nb, fan_in,
-                                             fan_out))
+                # D_prev = D @ W.T
+                _call_dot(fns[C.F_DOT_NT], (deltas, nxt, deltas, cur, params, w_off, nb,
+                                            fan_in, fan_out))
             unit0 -= fan_in
             if rate > 0.0:
                 _call_drop_grad(fns[C.F_DROP_GRAD], (deltas, nxt, acts, a_off, order, lo, nb,
                                                      fan_in, seed, epoch, np.int64(unit0),
                                                      rate))
-            if not identity_act:
-                _call_act_grad(fns[C.F_ACT_GRAD], (deltas, nxt, acts, a_off, nb, fan_in))
+            if _ACT != C.IDENTITY:
+                times_activation_grad(_ACT, block(deltas, nxt, nb, fan_in),
+                                      block(acts, a_off, nb, fan_in))
             cur = nxt
     return loss
 
@@ -355,27 +362,26 @@ def mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, deltas
             chunk_loss[c] = _call_pass(fns[C.F_PASS], (
                 X, Y, sw, order, lo, hi, params, grad[c], sizes, acts[c], deltas[c], hyper,
                 icodes, fns, whole, np.int64(0)))
-        if ns == 1:
-            if not end_batch(fns, params, grad, m, v, avg, chunk_loss, nc, nb, lrs[b], hyper,
-                             icodes, counters, stats):
+        if _PARALLEL == 1 and ns == 2:
+            # end_batch with the chunk sums and the step over two parameter
+            # ranges on the threads (the clipping norm needs the sum first)
+            if not batch_loss(chunk_loss, nc, nb, stats):
+                stats[C.S_DIVERGED] = 1.0
                 return
-            continue
-        # end_batch with the chunk sums and the step over two parameter
-        # ranges on the threads (the clipping norm would need the sum first)
-        if not batch_loss(chunk_loss, nc, nb, stats):
-            stats[C.S_DIVERGED] = 1.0
-            return
-        scale, c1, c2, decay = update_scalars(params, grad[0], lrs[b], hyper, icodes,
-                                              counters, nb)
-        for s in prange(2):
-            lo = (s * n_params) // 2
-            hi = ((s + 1) * n_params) // 2
-            sum_chunks(grad, nc, lo, hi)
-            bad[s] = call_step(fns, np.int64(lo), np.int64(hi), params, grad[0], m, v,
-                               lrs[b], hyper, icodes, np.int64(nb), scale, c1, c2, decay)
-        update_average(params, avg, icodes, counters, nb)
-        if bad[0] + bad[1] > 0:
-            stats[C.S_DIVERGED] = 1.0
+            scale, c1, c2, decay = update_scalars(params, grad[0], lrs[b], hyper, icodes,
+                                                  counters, nb)
+            for s in prange(2):
+                lo = (s * n_params) // 2
+                hi = ((s + 1) * n_params) // 2
+                sum_chunks(grad, nc, lo, hi)
+                bad[s] = call_step(fns, np.int64(lo), np.int64(hi), params, grad[0], m, v,
+                                   lrs[b], hyper, icodes, np.int64(nb), scale, c1, c2, decay)
+            update_average(params, avg, icodes, counters, nb)
+            if bad[0] + bad[1] > 0:
+                stats[C.S_DIVERGED] = 1.0
+                return
+        elif not end_batch(fns, params, grad, m, v, avg, chunk_loss, nc, nb, lrs[b], hyper,
+                           icodes, counters, stats):
             return
 
 
@@ -394,12 +400,8 @@ def epoch_signature(f):
 
 UNITS = {
     # name: (python function, signature of a dtype, option constant)
-    "act": (bias_activation, _sig_act, "_ACT"),
-    "act_grad": (times_activation_grad, _sig_act_grad, "_ACT"),
-    "loss": (loss_rows, _sig_loss, "_LOSS"),
     "gemm": (gemm_nn.py_func, _sig_gemm, None),
-    "small": (small_gemm, _sig_small, None),
-    "pass": (mlp_pass, _sig_pass, None),
+    "dot": (blas_product, _sig_dot, "_CASE"),
     "dropout": (dropout_forward, _sig_drop, None),
     "dropout_grad": (dropout_backward, _sig_drop_grad, None),
 }

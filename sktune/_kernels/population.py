@@ -297,11 +297,10 @@ def _mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, param
 
 
 # --------------------------------------------------------------------------
-# Compilation. The fused linear epoch is compiled once (per dtype) as a
-# function of its own and called from the parallel loop; the MLP population
-# calls the very serial kernel a single fit uses (``cpu.get_kernel``), with
-# the same argument types (read-only inputs), so its compiled code is shared
-# with single fits instead of being compiled again.
+# Compilation. The fused epochs are compiled once (per dtype) as functions
+# of their own and called from the parallel loop; every model's pass, step
+# and end of batch are the single fit's units, called by address from its
+# row of ``fns`` (:mod:`._jit`), so they are not compiled again here.
 
 _linear_cohort = njit(**_FLAGS)(twin(_linear_cohort_epoch, "_" + _TAG))
 _linear_population_jit = njit(parallel=True, **_FLAGS)(twin(_linear_population, "_" + _TAG))

@@ -15,7 +15,7 @@ before scikit-learn evaluates them:
    ``_prepare_fit`` validates the data and initialises its state exactly as
    ``fit`` would; models of the same compiled shape then train together,
    one population-kernel call per epoch (:mod:`sktune._kernels.population`),
-   and each model's ``_EpochLoop`` judges its epochs (early stopping,
+   and each model's ``EpochLoop`` (:mod:`sktune._engine.loop`) judges its epochs (early stopping,
    divergence, schedules) between calls.
 2. scikit-learn then evaluates the candidates on the same splits (passed to
    it as a fixed list, so a shuffling splitter is drawn once, as in
@@ -645,15 +645,11 @@ class _BatchTrainer:
         lrs = np.zeros((K, int(n_batches.max())))
         shared_orders = _SharedPermutations()
         for k, (lp, st) in enumerate(zip(loops, states)):
-            lp.permute = shared_orders
-            for name, rows in (("params", params), ("m", m), ("v", v), ("avg", avg),
-                               ("counters", counters)):
-                rows[k] = getattr(st, name)
-                setattr(st, name, rows[k])
-            hyper[k], icodes[k] = lp.hyper, lp.icodes
-            lp.hyper, lp.icodes, lp.stats = hyper[k], icodes[k], stats[k]
-            lp.order = orders[k, : lp.n]
-            lp.X = lp.Y = lp.sw = None  # the arenas hold them now
+            # each model's state and loop work in its rows of the population
+            st.share_buffers(params=params[k], m=m[k], v=v[k], avg=avg[k],
+                             counters=counters[k])
+            lp.share_buffers(hyper[k], icodes[k], stats[k], orders[k, : lp.n],
+                             permute=shared_orders)
         ro = population.read_only  # inputs the kernels only read
         common = (ro(Xa), ro(Ya), ro(swa), ro(data), n_features, ro(orders), ro(lrs),
                   ro(n_batches), params, m, v, avg)

@@ -39,13 +39,7 @@ def _blas_controller():
 # about this size on (measured on 2 cores: 1.2-1.7x at 1e5-1.5e6).
 _PARALLEL_WORK = 1 << 16
 
-ACTIVATIONS = {
-    "identity": C.IDENTITY,
-    "relu": C.RELU,
-    "tanh": C.TANH,
-    "logistic": C.LOGISTIC_ACT,
-    "leaky_relu": C.LEAKY_RELU,
-}
+from .._engine.encode import ACTIVATIONS  # noqa: E402
 
 _MLP_PARAMS_DOC = """
     hidden_layer_sizes : array-like of int, default=(100,)
@@ -129,9 +123,6 @@ class _BaseMLP(BaseGradientEstimator):
         if any(int(h) != h or h < 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must be positive integers; got {hidden}.")
         return [n_features] + [int(h) for h in hidden] + [n_outputs]
-
-    def _activation_code(self):
-        return ACTIVATIONS[self.activation]
 
     def _check_resume(self, n_features, n_outputs):
         sizes = self._layer_sizes(n_features, n_outputs)
@@ -347,11 +338,6 @@ class MLPClassifier(GradientClassifierMixin, _BaseMLP):
 
     def _multi_output_y(self):
         return True
-
-    def _loss_code(self):
-        if self._multilabel:
-            return C.HINGE if self.loss == "hinge" else C.LOGISTIC
-        return super()._loss_code()
 
     def _stratify(self, y):
         return None if self._multilabel else super()._stratify(y)

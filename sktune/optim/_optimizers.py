@@ -21,19 +21,6 @@ learning rate ``lr`` and step count ``t``:
 moment buffers ``u``/``m`` and ``v`` and the step count ``t`` are fitted state,
 kept between ``partial_fit`` calls.
 """
-from .._kernels import _codes as C
+from .._engine.encode import OPTIMIZERS, optimizer_code
 
-OPTIMIZERS = {
-    "sgd": C.SGD,
-    "momentum": C.MOMENTUM,
-    "nesterov": C.NESTEROV,
-    "adam": C.ADAM,
-    "adamw": C.ADAMW,
-    "rmsprop": C.RMSPROP,
-    "adagrad": C.ADAGRAD,
-}
-
-
-def optimizer_code(name):
-    """Kernel code of optimizer ``name``."""
-    return OPTIMIZERS[name]
+__all__ = ["OPTIMIZERS", "optimizer_code"]

@@ -1,0 +1,2 @@
+"""Host side of training: the string -> code tables and the encoding of an
+estimator's parameters for the kernels (:mod:`.encode`). No Numba here."""

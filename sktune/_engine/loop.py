@@ -1,0 +1,247 @@
+"""The training state and the epoch loop: Python's side of training.
+
+:class:`TrainState` is what training carries between epochs and calls
+(weights, optimizer moments, counters, schedule state); :class:`EpochLoop`
+decides between two epochs (shuffle, learning rates, divergence, early
+stopping, plateau, verbose output). A single fit runs one loop around one
+kernel call per epoch; a batched search (:mod:`sktune.model_selection`)
+runs many loops around one population kernel call, through the same
+interface. No Numba here.
+"""
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from .._kernels import _codes as C
+from .._kernels._rng import permutation
+from .._progress import ProgressBar
+from ..exceptions import DivergenceError
+from ..optim import plateau_decay
+from ..penalties import penalty_value
+from .encode import encode
+
+
+class TrainState:
+    """Everything that training carries from one epoch (or call) to the next.
+
+    Kept apart from the estimator's parameters (its configuration), so that
+    ``partial_fit`` and ``warm_start`` resume exactly where training stopped.
+    """
+
+    def __init__(self, params, n_penalized, seed):
+        self.params = params  # flat buffer: weights first, then biases
+        self.m = np.zeros_like(params)  # first moment / velocity
+        self.v = np.zeros_like(params)  # second moment
+        self.avg = np.zeros_like(params)  # running average (``average``)
+        self.counters = np.zeros(C.N_COUNTERS, dtype=np.int64)
+        self.n_penalized = n_penalized
+        self.seed = seed
+        self.epoch = 0  # epochs trained so far (drives the RNG and schedules)
+        self.plateau_lr = None
+        # stall tracking for tol / plateau, carried across partial_fit calls
+        self.best_loss = np.inf
+        self.no_improve = 0
+
+    _ARRAYS = ("params", "m", "v", "avg", "counters")
+
+    def snapshot(self):
+        return {name: getattr(self, name).copy() for name in self._ARRAYS}
+
+    def restore(self, snap):
+        for name in self._ARRAYS:
+            getattr(self, name)[...] = snap[name]
+
+    def predictive_params(self):
+        """The weights to predict with: the running average once it started."""
+        return self.avg if self.counters[C.C_N_AVG] > 0 else self.params
+
+    def share_buffers(self, **rows):
+        """Keep the arrays named in ``rows`` (``params``, ``m``, ``v``,
+        ``avg``, ``counters``) in the given buffers from now on, their
+        contents copied in: a batched search's population rows."""
+        for name, row in rows.items():
+            if name not in self._ARRAYS:
+                raise ValueError("unknown state array %r" % name)
+            row[...] = getattr(self, name)
+            setattr(self, name, row)
+
+
+class EpochLoop:
+    """Python's side of training: everything decided between two epochs.
+
+    :meth:`begin` prepares an epoch (snapshot, shuffle, learning rates) and
+    :meth:`end` judges it (loss, divergence, early stopping, plateau,
+    verbose output). A single fit runs them around one kernel call per
+    epoch (:meth:`run`); a batched search runs many loops around one
+    population kernel call, after moving each loop's buffers into its
+    population's rows (:meth:`share_buffers`).
+
+    The interface a kernel driver uses: ``order``, ``lrs``, ``hyper``,
+    ``icodes`` and ``stats`` (the kernel's inputs and its epoch statistics,
+    valid between :meth:`begin` and :meth:`end`), ``n`` and ``n_batches``.
+    """
+
+    def __init__(self, est, X, Y, sw, validation, n_epochs, incremental):
+        self.est = est
+        self.X, self.Y, self.sw = X, Y, sw
+        self.X_val, self.y_val, self.sw_val = validation
+        self.state = state = est._train_state
+        self.n_epochs = n_epochs
+        self.incremental = incremental
+        self.n = n = X.shape[0]
+        bs = est._resolve_batch_size(n)
+        self.n_batches = -(-n // bs)
+        self.hyper, self.icodes = encode(est, state, bs)
+        self.l2, self.l1 = self.hyper[C.H_L2], self.hyper[C.H_L1]
+        self.stats = np.zeros(C.N_STATS)
+        self.order = np.empty(n, dtype=np.int64)
+        # fills the order of an epoch; a batched search shares equal ones
+        self.permute = permutation
+        # the plateau schedule watches for stalls even when tol=None
+        self.min_gain = 0.0 if est.tol is None else est.tol
+        self.best_score = -np.inf
+        self.best_params = None
+        self.converged = self.interrupted = self.done = False
+        self.epochs_run = 0
+        self.lowest, self.lowest_loss = None, np.inf  # fallback if training diverges
+        self.progress = None
+        if est.verbose >= 2 and n_epochs > 1:
+            self.progress = ProgressBar(n_epochs, type(est).__name__)
+
+    def run(self, run_epoch):
+        """Train up to ``n_epochs`` epochs with ``run_epoch`` and publish."""
+        try:
+            while self.begin():
+                run_epoch(self.order, self.lrs, self.hyper, self.icodes, self.stats)
+                self.end()
+        except KeyboardInterrupt:
+            self.interrupt()
+        self.finish()
+
+    def begin(self):
+        """Prepare the next epoch; False when training is over."""
+        if self.done or self.epochs_run >= self.n_epochs:
+            self.done = True
+            return False
+        est, state = self.est, self.state
+        self.started = time.perf_counter()
+        self.snap = state.snapshot()
+        if est.shuffle:
+            self.permute(state.seed, state.epoch, self.order)
+        else:
+            self.order[:] = np.arange(self.n)
+        self.lrs = est._schedule_rates(state, self.n_batches)
+        self.icodes[C.I_EPOCH] = state.epoch
+        return True
+
+    def end(self):
+        """Judge the epoch just trained; raises DivergenceError."""
+        est, state, stats = self.est, self.state, self.stats
+        weights = state.params[: state.n_penalized]
+        loss = (stats[C.S_LOSS] / max(stats[C.S_WEIGHT], 1)
+                + penalty_value(weights, self.l2, self.l1))
+        if stats[C.S_DIVERGED] or not np.isfinite(loss):
+            self.done = True
+            state.restore(self.snap)
+            if self.lowest is not None:
+                # the weights may have grown huge before overflowing:
+                # fall back to those with the lowest loss of this call
+                state.params[...] = self.lowest
+            est._set_fitted_attributes(state.predictive_params())
+            raise DivergenceError(
+                f"{type(est).__name__} diverged in epoch {state.epoch + 1}: "
+                "the loss or a weight became non-finite (NaN or inf). The "
+                "finite weights with the lowest training loss were kept. Try "
+                "scaling the features (e.g. StandardScaler), a lower "
+                f"learning_rate (now {est.learning_rate}), or clip_norm to "
+                "clip gradients."
+            )
+        if loss < self.lowest_loss:
+            # the epoch's loss was measured along the way from the weights
+            # it started with (exactly those for full batches)
+            self.lowest_loss = loss
+            self.lowest = self.snap["params"]
+        state.epoch += 1
+        self.epochs_run += 1
+        est.n_iter_ += 1
+        est.loss_curve_.append(float(loss))
+        est.learning_rates_.append(float(self.lrs[-1]))
+        est.t_ = int(state.counters[C.C_STEP])
+
+        # monitored quantity: validation score, else minus the loss
+        if self.X_val is not None:
+            est._set_fitted_attributes(state.predictive_params())
+            score = float(est._validation_score(self.X_val, self.y_val, self.sw_val))
+            est.validation_scores_.append(score)
+            improved = score > self.best_score + self.min_gain
+            if score > self.best_score:
+                self.best_score = score
+                self.best_params = state.predictive_params().copy()
+                est.best_validation_score_ = score
+        else:
+            score = -loss
+            improved = loss < state.best_loss - self.min_gain
+            state.best_loss = min(state.best_loss, loss)
+        state.no_improve = 0 if improved else state.no_improve + 1
+
+        val = f", validation score {score:.6f}" if self.X_val is not None else ""
+        if self.progress is not None:
+            self.progress.update(self.epochs_run, f"loss {loss:.4g}{val}")
+        elif est.verbose:
+            print(f"Epoch {state.epoch}: loss {loss:.6f}{val}, "
+                  f"learning rate {self.lrs[-1]:.3g}, "
+                  f"{time.perf_counter() - self.started:.3f} s", flush=True)
+
+        if state.no_improve >= est.n_iter_no_change:
+            if est.lr_schedule == "plateau":
+                new_lr = plateau_decay(state.plateau_lr, est.decay_rate,
+                                       est.min_learning_rate)
+                if new_lr is not None:
+                    if est.verbose == 1:
+                        print(f"Plateau: learning rate {state.plateau_lr:.3g} -> "
+                              f"{new_lr:.3g}", flush=True)
+                    state.plateau_lr = new_lr
+                    state.no_improve = 0
+                    return
+            if est.tol is not None and not self.incremental:
+                self.converged = self.done = True
+
+    def interrupt(self):
+        """Ctrl-C: stop here, keeping the weights reached so far."""
+        self.interrupted = self.done = True
+        warnings.warn(
+            f"Training interrupted by the user after {self.est.n_iter_} "
+            "epoch(s); the estimator keeps the weights reached so far.",
+            UserWarning,
+        )
+
+    def finish(self):
+        """Publish the fitted attributes (best validated weights if any)."""
+        est, state = self.est, self.state
+        if self.progress is not None:
+            self.progress.close()
+        if self.best_params is not None:
+            est._set_fitted_attributes(self.best_params)
+        else:
+            est._set_fitted_attributes(state.predictive_params())
+        est.t_ = int(state.counters[C.C_STEP])
+        if (not self.incremental and not self.converged and not self.interrupted
+                and est.tol is not None and self.epochs_run == est.max_iter):
+            warnings.warn(
+                f"Maximum number of epochs ({est.max_iter}) reached and the "
+                "optimization hasn't converged yet. Consider increasing max_iter.",
+                ConvergenceWarning,
+            )
+
+    def share_buffers(self, hyper, icodes, stats, order, permute=None):
+        """Work in the given buffers (rows of a population's arrays) from now
+        on: their contents become this loop's. ``permute`` replaces the
+        shuffle (a batched search shares equal permutations)."""
+        hyper[...] = self.hyper
+        icodes[...] = self.icodes
+        self.hyper, self.icodes, self.stats, self.order = hyper, icodes, stats, order
+        if permute is not None:
+            self.permute = permute
+        self.X = self.Y = self.sw = None  # the driver holds the data now

@@ -1,0 +1,92 @@
+"""``sktune._engine.encode``: the one place strings become kernel codes."""
+import numpy as np
+import pytest
+
+from sktune import LinearClassifier, LinearRegressor, MLPClassifier, MLPRegressor
+from sktune._engine.encode import (
+    ACTIVATIONS, CLASSIFICATION_LOSSES, DEVICES, OPTIMIZERS, PENALTIES, REGRESSION_LOSSES,
+    average_start, encode, loss_code, penalty_strengths,
+)
+from sktune._kernels import _codes as C
+
+
+class _State:
+    n_penalized = 7
+    seed = 123
+
+
+def test_tables_are_distinct_codes_and_re_exported():
+    import sktune.losses
+    import sktune.optim
+    import sktune.penalties
+    from sktune._device import DEVICES as devices
+
+    for table in (OPTIMIZERS, ACTIVATIONS,
+                  {**REGRESSION_LOSSES, **CLASSIFICATION_LOSSES}):
+        assert len(set(table.values())) == len(table)
+    assert sktune.optim.OPTIMIZERS is OPTIMIZERS
+    assert sktune.losses.REGRESSION_LOSSES is REGRESSION_LOSSES
+    assert sktune.penalties.PENALTIES is PENALTIES
+    assert devices is DEVICES
+
+
+def test_encode_regressor_every_slot():
+    est = LinearRegressor(optimizer="adamw", momentum=0.5, beta_1=0.8, beta_2=0.99,
+                          epsilon=1e-6, penalty="elasticnet", alpha=0.2, l1_ratio=0.25,
+                          clip_norm=3.0, loss="huber", huber_delta=2.5, average=10)
+    hyper, icodes = encode(est, _State(), 32)
+    assert hyper.shape == (C.N_HYPER,) and icodes.shape == (C.N_ICODES,)
+    assert icodes.dtype == np.int64
+    np.testing.assert_allclose(
+        hyper[[C.H_MOMENTUM, C.H_BETA_1, C.H_BETA_2, C.H_EPSILON, C.H_L2, C.H_L1,
+               C.H_CLIP, C.H_HUBER, C.H_DROPOUT]],
+        [0.5, 0.8, 0.99, 1e-6, 0.15, 0.05, 3.0, 2.5, 0.0])
+    assert icodes[C.I_LOSS] == C.HUBER
+    assert icodes[C.I_OPTIMIZER] == C.ADAMW and icodes[C.I_DECOUPLED] == 1
+    assert icodes[C.I_BATCH] == 32
+    assert icodes[C.I_N_PENALIZED] == 7 and icodes[C.I_SEED] == 123
+    assert icodes[C.I_AVERAGE_START] == 10
+    assert icodes[C.I_ACTIVATION] == C.IDENTITY  # linear models have none
+
+
+def test_encode_mlp_activation_and_dropout():
+    hyper, icodes = encode(MLPRegressor(activation="tanh", dropout=0.3, optimizer="sgd",
+                                       clip_norm=None), _State(), 8)
+    assert icodes[C.I_ACTIVATION] == C.TANH and hyper[C.H_DROPOUT] == 0.3
+    assert hyper[C.H_CLIP] == 0.0 and icodes[C.I_DECOUPLED] == 0
+    assert icodes[C.I_OPTIMIZER] == C.SGD
+
+
+@pytest.mark.parametrize("Est", [LinearClassifier, MLPClassifier])
+@pytest.mark.parametrize("n_classes, loss, expected", [
+    (2, "log_loss", C.LOGISTIC), (3, "log_loss", C.SOFTMAX), (3, "hinge", C.HINGE)])
+def test_encode_classifier_loss_follows_classes(Est, n_classes, loss, expected):
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 3)
+    y = np.arange(30) % n_classes
+    kw = {"hidden_layer_sizes": (4,)} if Est is MLPClassifier else {}
+    est = Est(loss=loss, max_iter=1, tol=None, random_state=0, **kw).fit(X, y)
+    assert encode(est, est._train_state, 4)[1][C.I_LOSS] == expected
+
+
+def test_encode_multilabel_keeps_one_sigmoid_per_output():
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 3)
+    Y = (rng.rand(30, 3) > 0.5).astype(int)
+    est = MLPClassifier((4,), max_iter=1, tol=None, random_state=0).fit(X, Y)
+    assert encode(est, est._train_state, 4)[1][C.I_LOSS] == C.LOGISTIC
+
+
+@pytest.mark.parametrize("average, expected", [(False, -1), (0, -1), (True, 0), (5, 5)])
+def test_average_start(average, expected):
+    assert average_start(average) == expected
+
+
+def test_penalty_strengths_and_loss_code_helpers():
+    assert penalty_strengths(None, 1.0, 0.5) == (0.0, 0.0)
+    assert penalty_strengths("l2", 0.1, 0.5) == (0.1, 0.0)
+    assert penalty_strengths("l1", 0.1, 0.5) == (0.0, 0.1)
+    assert penalty_strengths("elasticnet", 1.0, 0.25) == (0.75, 0.25)
+    assert loss_code("log_loss", 5, multilabel=True) == C.LOGISTIC
+    with pytest.raises(KeyError):
+        loss_code("absolute_error")
