@@ -86,8 +86,12 @@ def test_units_compile_once_and_only_what_a_fit_uses(tmp_path):
     # dropout; the linear epoch of squared error
     steps = [name for name in log if name.startswith("step[")]
     assert steps and all(name.startswith("step[3_") for name in steps), steps
-    passes = [name for name in log if name.startswith("pass[")]
-    assert passes == ["pass[%d_%d_float64]" % (C.RELU, C.SQUARED_ERROR)], passes
+    units = {name.split("[")[0]: [] for name in log}
+    for name in log:
+        units[name.split("[")[0]].append(name)
+    assert units["loss"] == ["loss[%d_float64]" % C.SQUARED_ERROR], log
+    assert sorted(units["act"]) == sorted("act[%d_float64]" % code
+                                          for code in (C.RELU, C.IDENTITY)), log
     assert not any(name.startswith("dropout") for name in log), log
     linear = [name for name in log if name.startswith("dense_epoch")]
     assert linear == ["dense_epoch[ser_%d_float64]" % C.SQUARED_ERROR], linear

@@ -72,13 +72,7 @@ def _unit_address(name, code, f):
     return _jit.address(_jit.compiled(func, name, sig, variant, consts), sig)
 
 
-def pass_unit(activation, loss, dtype):
-    """The MLP chunk pass (:func:`.mlp.mlp_pass`) of one activation and
-    loss (codes), compiled on first use."""
-    f = _ftype(dtype)
-    return _jit.compiled(mlp.mlp_pass, "pass", mlp.pass_signature(f),
-                         "%d_%d_%s" % (activation, loss, f),
-                         {"_ACT": int(activation), "_LOSS": int(loss)})
+
 
 
 def step_unit(optimizer, dtype, grad_dtype, prox=False):
@@ -132,8 +126,11 @@ def function_table(kind, dtype, hyper, icodes):
     fns[C.F_DOT_NN] = _unit_address("dot", 0, f)
     fns[C.F_DOT_TN] = _unit_address("dot", 1, f)
     fns[C.F_DOT_NT] = _unit_address("dot", 2, f)
-    fns[C.F_PASS] = _jit.address(pass_unit(act, icodes[C.I_LOSS], dtype),
-                                  mlp.pass_signature(f))
+    fns[C.F_PASS] = _unit_address("pass", None, f)
+    fns[C.F_ACT] = _unit_address("act", act, f)
+    fns[C.F_ACT_GRAD] = _unit_address("act_grad", act, f)
+    fns[C.F_OUT] = _unit_address("act", C.IDENTITY, f)
+    fns[C.F_LOSS] = _unit_address("loss", int(icodes[C.I_LOSS]), f)
     if hyper[C.H_DROPOUT] > 0.0:
         fns[C.F_DROP] = _unit_address("dropout", None, f)
         fns[C.F_DROP_GRAD] = _unit_address("dropout_grad", None, f)
@@ -204,14 +201,13 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
             for par in parallel:
                 get_kernel("mlp", dtype, par)
                 count += 1
-            for name, codes in (("gemm", (None,)), ("dot", (0, 1, 2)),
-                                ("dropout", (None,)), ("dropout_grad", (None,))):
+            for name, codes in (("pass", (None,)), ("gemm", (None,)), ("dot", (0, 1, 2)),
+                                ("dropout", (None,)), ("dropout_grad", (None,)),
+                                ("act", ACTIVATION_CODES), ("act_grad", ACTIVATION_CODES),
+                                ("loss", LOSS_CODES)):
                 for code in codes:
                     _unit_address(name, code, f)
                     count += 1
-            for act, loss in itertools.product(ACTIVATION_CODES, LOSS_CODES):
-                pass_unit(act, loss, dtype)
-                count += 1
     return count
 
 
@@ -224,7 +220,8 @@ def mlp_pass(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, icodes, D1
     the units of ``icodes``; returns the summed weighted loss."""
     dtype = params.dtype
     fns = function_table("mlp", dtype, hyper, icodes)
-    unit = pass_unit(icodes[C.I_ACTIVATION], icodes[C.I_LOSS], dtype)
+    f = _ftype(dtype)
+    unit = _jit.compiled(mlp.mlp_pass, "pass", mlp.pass_signature(f), str(f))
     if D1 is None:
         D1 = np.empty((0, 0), dtype=dtype)
     idx = np.asarray(idx, dtype=np.int64)

@@ -6,14 +6,14 @@ applies to ``params[:n_weights]``. Every buffer is flat and every unit takes
 offsets into it, so one compiled signature per dtype serves every network
 shape.
 
-The units (:mod:`._jit`): the chunk's forward and backward pass, one
-variant per (activation, loss), with both inlined; the products it calls
+The units (:mod:`._jit`): the chunk's forward and backward pass, one per
+dtype; what it calls: the activation and its derivative (one variant per
+activation), the loss and output gradient (one per loss), the products
 (vector tiles for layers at least a vector wide, BLAS for narrower ones,
-one variant per layout); dropout, compiled only for fits that use it; the
-epoch, one per dtype and serial/parallel twin. Calls between units go by
-address, so each compiles once and alone. A call passes every array as
-Numba's structure (~70 ns for a handful of arrays), so what runs once per
-element block (activation, derivative, loss) is inlined, not called.
+one variant per layout) and dropout (compiled only for fits that use it);
+the epoch, one per dtype and serial/parallel twin. Calls between units go
+by address, so each compiles once and alone; a call passes every array as
+Numba's structure (30-70 ns), about 2% of a 16-row pass.
 """
 import math
 
@@ -29,7 +29,7 @@ from ._scalar import activation, activation_grad, elem_loss_grad
 from ._step import batch_loss, call_step, end_batch, sum_chunks, update_average, \
     update_scalars
 
-_ACT = C.RELU  # compile-time constants of the pass's variants (see _jit.twin)
+_ACT = C.RELU  # compile-time constants of the units' variants (see _jit.twin)
 _LOSS = C.SQUARED_ERROR
 _PARALLEL = 1  # the epoch's twin: 0 drops the threaded update ranges
 
@@ -98,6 +98,39 @@ def loss_rows(code, P, D, Y, sw, order, lo, delta):
                 loss += wi * lk
                 D[r, k] = wi * gk
     return loss
+
+
+def activation_unit(Z, z_off, rows, cols, params, b_off):
+    """:func:`bias_activation` of the variant's activation on the block at
+    ``Z[z_off:]``."""
+    bias_activation(_ACT, block(Z, z_off, rows, cols), params, b_off)
+
+
+def activation_grad_unit(D, d_off, A, a_off, rows, cols):
+    """:func:`times_activation_grad` of the variant's activation on the
+    blocks at ``D[d_off:]`` and ``A[a_off:]``."""
+    times_activation_grad(_ACT, block(D, d_off, rows, cols), block(A, a_off, rows, cols))
+
+
+def loss_unit(P, p_off, D, d_off, Y, sw, order, lo, nb, delta):
+    """:func:`loss_rows` of the variant's loss on the ``nb`` rows' blocks
+    at ``P[p_off:]`` and ``D[d_off:]``."""
+    n_out = Y.shape[1]
+    return loss_rows(_LOSS, block(P, p_off, nb, n_out), block(D, d_off, nb, n_out), Y, sw,
+                     order, lo, delta)
+
+
+def _sig_act(f):
+    return types.void(arr(f), I64, I64, I64, arr(f), I64)
+
+
+def _sig_act_grad(f):
+    return types.void(arr(f), I64, arr(f), I64, I64, I64)
+
+
+def _sig_loss(f):
+    return F64(arr(f), I64, arr(f), I64, arr(f, 2, True), arr(f, 1, True),
+               arr(I64, 1, True, "A"), I64, I64, F64)
 
 
 _CASE = 0  # the layout of blas_product's variant: 0 A @ B, 1 A.T @ B, 2 A @ B.T
@@ -180,6 +213,9 @@ def pass_signature(f):
 _call_gemm = caller(_sig_gemm(F64), _sig_gemm(F32))
 _call_dot = caller(_sig_dot(F64), _sig_dot(F32))
 _call_pass = caller(pass_signature(F64), pass_signature(F32))
+_call_act = caller(_sig_act(F64), _sig_act(F32))
+_call_act_grad = caller(_sig_act_grad(F64), _sig_act_grad(F32))
+_call_loss = caller(_sig_loss(F64), _sig_loss(F32))
 _call_drop = caller(_sig_drop(F64), _sig_drop(F32))
 _call_drop_grad = caller(_sig_drop_grad(F64), _sig_drop_grad(F32))
 
@@ -209,6 +245,7 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
     epoch = icodes[C.I_EPOCH]
     rate = hyper[C.H_DROPOUT]
     delta = hyper[C.H_HUBER]
+    identity = icodes[C.I_ACTIVATION] == C.IDENTITY
     vec = vector_width(acts)  # layers this wide take the vector tiles
     one = np.int64(1)
     max_width = 0
@@ -240,10 +277,8 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
             _call_dot(fns[C.F_DOT_NN], (acts, z_off, acts, a_off, params, w_off, nb, fan_out,
                                         fan_in))
         hidden = l < n_layers - 1
-        if hidden:
-            bias_activation(_ACT, block(acts, z_off, nb, fan_out), params, b_off)
-        else:
-            bias_activation(C.IDENTITY, block(acts, z_off, nb, fan_out), params, b_off)
+        _call_act(fns[C.F_ACT] if hidden else fns[C.F_OUT],
+                  (acts, z_off, nb, fan_out, params, b_off))
         if hidden and rate > 0.0:
             _call_drop(fns[C.F_DROP], (acts, z_off, order, lo, nb, fan_out, seed, epoch,
                                        np.int64(unit0), rate))
@@ -254,9 +289,8 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
         b_off += fan_out
 
     # output gradient, into the first delta buffer
-    n_out = sizes[n_layers]
-    loss = loss_rows(_LOSS, block(acts, a_off, nb, n_out), block(deltas, 0, nb, n_out), Y, sw,
-                     order, lo, delta)
+    loss = _call_loss(fns[C.F_LOSS], (acts, a_off, deltas, np.int64(0), Y, sw, order, lo, nb,
+                                      delta))
 
     # backward: the output gradients ping-pong between the first two thirds
     # of ``deltas``; the last holds the transpose that ``D @ W.T`` reads
@@ -307,9 +341,8 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
                 _call_drop_grad(fns[C.F_DROP_GRAD], (deltas, nxt, acts, a_off, order, lo, nb,
                                                      fan_in, seed, epoch, np.int64(unit0),
                                                      rate))
-            if _ACT != C.IDENTITY:
-                times_activation_grad(_ACT, block(deltas, nxt, nb, fan_in),
-                                      block(acts, a_off, nb, fan_in))
+            if not identity:
+                _call_act_grad(fns[C.F_ACT_GRAD], (deltas, nxt, acts, a_off, nb, fan_in))
             cur = nxt
     return loss
 
@@ -400,6 +433,10 @@ def epoch_signature(f):
 
 UNITS = {
     # name: (python function, signature of a dtype, option constant)
+    "act": (activation_unit, _sig_act, "_ACT"),
+    "act_grad": (activation_grad_unit, _sig_act_grad, "_ACT"),
+    "loss": (loss_unit, _sig_loss, "_LOSS"),
+    "pass": (mlp_pass, pass_signature, None),
     "gemm": (gemm_nn.py_func, _sig_gemm, None),
     "dot": (blas_product, _sig_dot, "_CASE"),
     "dropout": (dropout_forward, _sig_drop, None),
