@@ -6,7 +6,7 @@ Run this once where the cache will be kept and every later process loads
 them in milliseconds::
 
     python -m sktune.precompile                 # every variant, both dtypes
-    python -m sktune.precompile --dtype float32 --kind mlp
+    python -m sktune.precompile --dtype float32 --kind mlp --optimizer adam
 
 The cache goes where Numba puts it: ``NUMBA_CACHE_DIR`` when set, else
 ``__pycache__`` beside sktune's sources (else a user cache directory). The
@@ -24,12 +24,13 @@ _KINDS = {"linear": ("dense", "csr"), "dense": ("dense",), "csr": ("csr",),
 
 
 def precompile(dtypes=("float64", "float32"), kinds=("linear", "mlp"), parallel=True,
-               verbose=False):
+               optimizers=None, losses=None, activations=None, verbose=False):
     """Compile (or load) every CPU kernel variant into Numba's cache.
 
-    Every optimizer, loss and activation, for each dtype, on dense and CSR
-    data, serial and (with ``parallel``) parallel: afterwards a fit in any
-    process that shares the cache starts without compiling.
+    Every optimizer, loss and activation (or those named), for each dtype,
+    on dense and CSR data, serial and (with ``parallel``) parallel:
+    afterwards a fit in any process that shares the cache starts without
+    compiling.
 
     Parameters
     ----------
@@ -40,6 +41,9 @@ def precompile(dtypes=("float64", "float32"), kinds=("linear", "mlp"), parallel=
     parallel : bool, default=True
         Also compile the parallel twins (fits with ``n_threads > 1`` on
         enough data use them).
+    optimizers, losses, activations : sequence of str, default=None
+        Only these (names as the estimators take them; ``"log_loss"``
+        covers the binary and the multiclass loss); None is all of them.
     verbose : bool, default=False
         Print each unit's compile time.
 
@@ -56,6 +60,7 @@ def precompile(dtypes=("float64", "float32"), kinds=("linear", "mlp"), parallel=
     >>> summary["units"]  # doctest: +SKIP
     29
     """
+    from ._engine import encode
     from ._kernels import _jit, cpu
 
     if isinstance(dtypes, str):
@@ -69,10 +74,26 @@ def precompile(dtypes=("float64", "float32"), kinds=("linear", "mlp"), parallel=
     if bad:
         raise ValueError("kinds must be among %s, got %r" % (sorted(_KINDS), bad))
     engine_kinds = tuple(sorted({k for kind in kinds for k in _KINDS[kind]}))
+    options = {}
+    for name, chosen, table in (
+            ("optimizers", optimizers, encode.OPTIMIZERS),
+            ("losses", losses, {**encode.REGRESSION_LOSSES, **encode.CLASSIFICATION_LOSSES}),
+            ("activations", activations, encode.ACTIVATIONS)):
+        if chosen is None:
+            continue
+        if isinstance(chosen, str):
+            chosen = (chosen,)
+        unknown = sorted(set(chosen) - set(table))
+        if unknown:
+            raise ValueError("%s must be among %s, got %r" % (name, sorted(table), unknown))
+        codes = {table[c] for c in chosen}
+        if name == "losses" and "log_loss" in chosen:
+            codes.add(encode.loss_code("log_loss", n_classes=3))  # the softmax
+        options[name] = sorted(codes)
     start = time.perf_counter()
     seen = len(_jit.compile_log())
     count = cpu.precompile_all(tuple(dtypes), engine_kinds,
-                               (False, True) if parallel else (False,))
+                               (False, True) if parallel else (False,), **options)
     if verbose:
         for name, seconds in _jit.compile_log()[seen:]:
             print("%8.2f s  %s" % (seconds, name))
@@ -101,11 +122,19 @@ def main(argv=None):
                         help="model kind (repeatable; default: linear and mlp)")
     parser.add_argument("--serial-only", action="store_true",
                         help="skip the parallel twins")
+    parser.add_argument("--optimizer", action="append",
+                        help="only this optimizer (repeatable; default: all)")
+    parser.add_argument("--loss", action="append",
+                        help="only this loss (repeatable; default: all)")
+    parser.add_argument("--activation", action="append",
+                        help="only this activation (repeatable; default: all)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     args = parser.parse_args(argv)
     summary = precompile(tuple(args.dtype or ("float64", "float32")),
                          tuple(args.kind or ("linear", "mlp")),
-                         parallel=not args.serial_only, verbose=not args.quiet)
+                         parallel=not args.serial_only, optimizers=args.optimizer,
+                         losses=args.loss, activations=args.activation,
+                         verbose=not args.quiet)
     print("sktune: %d kernels and units ready in %.1f s (cache: %s)"
           % (summary["units"], summary["seconds"], summary["cache_dir"]))
     return 0

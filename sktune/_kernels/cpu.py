@@ -175,9 +175,14 @@ ACTIVATION_CODES = (C.IDENTITY, C.RELU, C.TANH, C.LOGISTIC_ACT, C.LEAKY_RELU)
 
 
 def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
-                   parallel=(False, True)):
-    """Compile (or load) every kernel and unit for ``dtypes``: every
-    optimizer, loss and activation. Returns the number of units."""
+                   parallel=(False, True), optimizers=OPTIMIZER_CODES, losses=LOSS_CODES,
+                   activations=ACTIVATION_CODES):
+    """Compile (or load) every kernel and unit for ``dtypes``, ``kinds`` and
+    the given optimizer, loss and activation codes. Returns the number of
+    units."""
+    optimizers = sorted({_STEP_VARIANT.get(int(o), int(o)) for o in optimizers})
+    # the identity is every network's output layer
+    activations = sorted(set(int(a) for a in activations) | {C.IDENTITY})
     from ._rng import permutation
 
     permutation(0, 0, np.zeros(1, dtype=np.int64))  # every fit's shuffle
@@ -187,14 +192,14 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
         f = _ftype(dtype)
         for kind, par in itertools.product(linear_kinds, parallel):
             for idx in ((np.int32, np.int64) if kind == "csr" else (np.int32,)):
-                for loss in LOSS_CODES:
+                for loss in losses:
                     get_kernel(kind, dtype, par, idx, loss)
                     count += 1
         grads = ([np.float64] if linear_kinds else []) + (["mlp"] if "mlp" in kinds else [])
         for grad in grads:
             end_address(dtype, dtype if grad == "mlp" else grad)
             count += 1
-        for grad, opt, prox in itertools.product(grads, OPTIMIZER_CODES, (False, True)):
+        for grad, opt, prox in itertools.product(grads, optimizers, (False, True)):
             step_unit(opt, dtype, dtype if grad == "mlp" else grad, prox)
             count += 1
         if "mlp" in kinds:
@@ -203,8 +208,8 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
                 count += 1
             for name, codes in (("pass", (None,)), ("gemm", (None,)), ("dot", (0, 1, 2)),
                                 ("dropout", (None,)), ("dropout_grad", (None,)),
-                                ("act", ACTIVATION_CODES), ("act_grad", ACTIVATION_CODES),
-                                ("loss", LOSS_CODES)):
+                                ("act", activations), ("act_grad", activations),
+                                ("loss", losses)):
                 for code in codes:
                     _unit_address(name, code, f)
                     count += 1
