@@ -69,11 +69,17 @@ N_STATS = 3
 
 # slots of the unit-address table ``fns`` (see :mod:`._jit`): the units
 # a kernel calls by address, chosen for the fit's options
-F_END = 0  # end of batch: chunk sums, loss, clipping, the optimizer step, average
-F_STEP = 1  # the optimizer step over a parameter range (parallel MLP kernel only)
-F_PASS = 2  # MLP: forward and backward pass of a row chunk (the fit's activation)
-F_LOSS = 3  # MLP: loss and output gradient of a chunk (the fit's loss)
-F_GEMM = 4  # MLP: vector-tile product (layers at least a vector wide)
-F_DROP = 5  # MLP: dropout masks of a layer's outputs (only when dropout > 0)
-F_DROP_GRAD = 6  # MLP: the masks applied to a layer's output gradient
-N_FNS = 7
+F_STEP = 0  # optimizer step over a parameter range (the fit's optimizer)
+F_END = 1  # the end-of-batch step: chunk sums, loss, clipping, step, average
+F_PASS = 2  # MLP: forward and backward pass of a row chunk
+F_GEMM = 3  # MLP: vector-tile product (layers at least a vector wide)
+F_DOT_NN = 4  # MLP: BLAS product A @ B (layers narrower than a vector)
+F_DOT_TN = 5  # MLP: BLAS product A.T @ B (a narrow layer's weight gradient)
+F_DOT_NT = 6  # MLP: BLAS product A @ B.T (backward product of a short chunk)
+F_DROP = 7  # MLP: dropout masks of a layer's outputs (only when dropout > 0)
+F_DROP_GRAD = 8  # MLP: the masks applied to a layer's output gradient
+F_ACT = 9  # MLP: bias plus the hidden activation, in place (the fit's activation)
+F_ACT_GRAD = 10  # MLP: times the activation's derivative, in place
+F_OUT = 11  # MLP: bias of the output layer (identity)
+F_LOSS = 12  # MLP: loss and output gradient of a chunk (the fit's loss)
+N_FNS = 13

@@ -1,12 +1,10 @@
-"""The optimizer update and the end-of-batch step of every CPU kernel.
+"""The optimizer update: one unit per optimizer, and the end-of-batch step
+that every CPU kernel runs after a batch's gradient.
 
-:func:`step_range` is one vectorized loop per optimizer (its code and the
-prox flag literals, so the per-element branches fold away). It is inlined
-into the end-of-batch unit :func:`end_batch_unit`, compiled once per
-optimizer and called by address (``fns[F_END]``): a fit compiles only its
-own optimizer, and no epoch kernel compiles the update loops. The parallel
-MLP kernel also steps parameter ranges on its threads through the unit
-:func:`update_range` (``fns[F_STEP]``).
+:func:`update_range` is compiled once per optimizer (its code ``_OPT`` a
+compile-time constant, so the per-element branches fold away and the loop
+vectorizes) and called by address (``fns[F_STEP]``): a fit compiles only
+its own optimizer, and no kernel compiles the update loops again.
 """
 import math
 
@@ -50,36 +48,39 @@ def _update_loop(opt, prox, params, grad, m, v, n_pen, inv_n, coupled, scale, lr
     return bad
 
 
-@njit(cache=True, inline="always")
-def step_range(opt, prox, lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale,
-               c1, c2, decay):
-    """Penalty, optimizer step ``opt`` and, with ``prox``, the decoupled
-    decay and L1 proximal step of the parameters ``lo:hi`` (``opt`` and
-    ``prox`` literals: each combination is a loop of its own, as a
-    per-element branch costs as much as Adam's step itself).
+def update_range(lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale, c1, c2,
+                 decay):
+    """Penalty, optimizer step and L1 prox of the parameters ``lo:hi``.
 
     The gradient of parameter ``j`` is ``(grad[j] / n_batch + coupled * w)
     * scale`` (the coupled L2 term only for ``j < n_penalized``, the
-    weights). ``grad[lo:hi]`` is zeroed, ready for the next batch. Each
-    parameter's step depends on nothing else, so any split into ranges
+    weights), followed there, in the ``_PROX`` variant, by the decoupled
+    decay and the L1 proximal step. ``grad[lo:hi]`` is zeroed, ready for the next batch.
+    Each parameter's step depends on nothing else, so any split into ranges
     gives the same bits. Returns how many new weights are not finite.
     """
-    n_pen = min(max(icodes[C.I_N_PENALIZED], lo), hi) - lo
+    n_pen = min(max(icodes[C.I_N_PENALIZED], lo), hi)
     coupled = 0.0 if icodes[C.I_DECOUPLED] == 1 else hyper[C.H_L2]
+    l1 = hyper[C.H_L1]
+    inv_n = 1.0 / n_batch
+    mom = hyper[C.H_MOMENTUM]
+    b1 = hyper[C.H_BETA_1]
+    b2 = hyper[C.H_BETA_2]
+    eps = hyper[C.H_EPSILON]
+    # the loop without the proximal step is a variant of its own: a
+    # per-element branch costs as much as Adam's step itself
     # views from 0: loops indexed from 0 vectorize; an index with a runtime
     # offset makes Numba check for negative indices per element (7x slower)
-    return _update_loop(opt, prox, params[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], n_pen,
-                        1.0 / n_batch, coupled, scale, lr, hyper[C.H_MOMENTUM],
-                        hyper[C.H_BETA_1], hyper[C.H_BETA_2], hyper[C.H_EPSILON], c1, c2,
-                        decay, hyper[C.H_L1])
-
-
-def update_range(lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale, c1, c2,
-                 decay):
-    """:func:`step_range` of the variant's optimizer (``_OPT``, ``_PROX``):
-    the unit the parallel MLP kernel runs on each thread's range."""
-    return step_range(_OPT, _PROX, lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch,
-                      scale, c1, c2, decay)
+    p = params[lo:hi]
+    g = grad[lo:hi]
+    mm = m[lo:hi]
+    vv = v[lo:hi]
+    n_pen = n_pen - lo
+    if _PROX:
+        return _update_loop(_OPT, True, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr,
+                            mom, b1, b2, eps, c1, c2, decay, l1)
+    return _update_loop(_OPT, False, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr, mom,
+                        b1, b2, eps, c1, c2, decay, l1)
 
 
 def step_signature(dtype, grad_dtype):
@@ -174,17 +175,16 @@ def end_batch_unit(fns, params, grad, m, v, avg, chunk_loss, nc, nb, lr, hyper, 
     averaging. ``grad[0]`` is left zeroed. Returns False (and flags
     ``stats``) on divergence.
 
-    A unit of its own (``fns[F_END]``), one variant per optimizer (the
-    step inlined), parameter and gradient dtype, shared by every epoch and
-    population kernel: inlined, it costs each of them half a second of
-    compile time."""
+    A unit of its own (``fns[F_END]``, one per parameter and gradient
+    dtype), shared by every epoch and population kernel: inlined, it costs
+    each of them half a second of compile time."""
     n = params.shape[0]
     sum_chunks(grad, nc, 0, n)
     if batch_loss(chunk_loss, nc, nb, stats):
         g = grad[0]
         scale, c1, c2, decay = update_scalars(params, g, lr, hyper, icodes, counters, nb)
-        bad = step_range(_OPT, _PROX, np.int64(0), np.int64(n), params, g, m, v, lr, hyper,
-                         icodes, np.int64(nb), scale, c1, c2, decay)
+        bad = call_step(fns, np.int64(0), np.int64(n), params, g, m, v, lr, hyper, icodes,
+                        np.int64(nb), scale, c1, c2, decay)
         update_average(params, avg, icodes, counters, nb)
         if bad == 0:
             return True

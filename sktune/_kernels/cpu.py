@@ -92,16 +92,13 @@ def step_address(optimizer, dtype, grad_dtype, prox=False):
                         step_signature(_ftype(dtype), _ftype(grad_dtype)))
 
 
-def end_address(optimizer, dtype, grad_dtype, prox=False):
-    """Address of the end-of-batch unit of ``optimizer`` (a code, with the
-    prox step when ``prox``) for parameters of ``dtype`` and a gradient of
-    ``grad_dtype``."""
-    code = _STEP_VARIANT.get(int(optimizer), int(optimizer))
+def end_address(dtype, grad_dtype):
+    """Address of the end-of-batch unit for parameters of ``dtype`` and a
+    gradient of ``grad_dtype``."""
     f, g = _ftype(dtype), _ftype(grad_dtype)
     sig = end_signature(f, g)
     return _jit.address(_jit.compiled(end_batch_unit, "end_batch", sig,
-                                      "%d%s_%s_%s" % (code, "p" if prox else "", f, g),
-                                      {"_OPT": code, "_PROX": bool(prox)}), sig)
+                                      "%s_%s" % (f, g)), sig)
 
 
 def needs_prox(hyper, icodes):
@@ -110,23 +107,29 @@ def needs_prox(hyper, icodes):
                 or (icodes[C.I_DECOUPLED] == 1 and hyper[C.H_L2] != 0.0))
 
 
-def function_table(kind, dtype, hyper, icodes, parallel=False):
+def function_table(kind, dtype, hyper, icodes):
     """The unit-address table ``fns`` of a fit (slots ``F_*``): the units
-    its options need, compiled on first use (``parallel``: for the parallel
-    MLP kernel, which also steps parameter ranges on its threads)."""
+    its options need, compiled on first use."""
     fns = np.zeros(C.N_FNS, dtype=np.int64)
     opt = int(icodes[C.I_OPTIMIZER])
     prox = needs_prox(hyper, icodes)
     if kind != "mlp":
-        fns[C.F_END] = end_address(opt, dtype, np.float64, prox)
+        fns[C.F_STEP] = step_address(opt, dtype, np.float64, prox)
+        fns[C.F_END] = end_address(dtype, np.float64)
         return fns
     f = _ftype(dtype)
     act = int(icodes[C.I_ACTIVATION])
-    fns[C.F_END] = end_address(opt, dtype, dtype, prox)
-    if parallel:
-        fns[C.F_STEP] = step_address(opt, dtype, dtype, prox)
+    fns[C.F_STEP] = step_address(opt, dtype, dtype, prox)
+    fns[C.F_END] = end_address(dtype, dtype)
     fns[C.F_GEMM] = _unit_address("gemm", None, f)
-    fns[C.F_PASS] = _unit_address("pass", act, f)
+    # BLAS products: layers narrower than a vector, chunks of fewer rows
+    fns[C.F_DOT_NN] = _unit_address("dot", 0, f)
+    fns[C.F_DOT_TN] = _unit_address("dot", 1, f)
+    fns[C.F_DOT_NT] = _unit_address("dot", 2, f)
+    fns[C.F_PASS] = _unit_address("pass", None, f)
+    fns[C.F_ACT] = _unit_address("act", act, f)
+    fns[C.F_ACT_GRAD] = _unit_address("act_grad", act, f)
+    fns[C.F_OUT] = _unit_address("act", C.IDENTITY, f)
     fns[C.F_LOSS] = _unit_address("loss", int(icodes[C.I_LOSS]), f)
     if hyper[C.H_DROPOUT] > 0.0:
         fns[C.F_DROP] = _unit_address("dropout", None, f)
@@ -156,7 +159,7 @@ def prepare(kind, dtype, parallel, hyper, icodes, index_dtype=np.int32, verbose=
     timer = _jit.notice(verbose)
     try:
         kernel = get_kernel(kind, dtype, parallel, index_dtype, loss)
-        fns = function_table(kind, dtype, hyper, icodes, parallel)
+        fns = function_table(kind, dtype, hyper, icodes)
     finally:
         if timer is not None:
             timer.cancel()
@@ -178,7 +181,8 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
     the given optimizer, loss and activation codes. Returns the number of
     units."""
     optimizers = sorted({_STEP_VARIANT.get(int(o), int(o)) for o in optimizers})
-    activations = sorted(set(int(a) for a in activations))
+    # the identity is every network's output layer
+    activations = sorted(set(int(a) for a in activations) | {C.IDENTITY})
     from ._rng import permutation
 
     permutation(0, 0, np.zeros(1, dtype=np.int64))  # every fit's shuffle
@@ -191,19 +195,20 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
                 for loss in losses:
                     get_kernel(kind, dtype, par, idx, loss)
                     count += 1
-        grads = ([np.float64] if linear_kinds else []) + ([dtype] if "mlp" in kinds else [])
-        for grad, opt, prox in itertools.product(set(grads), optimizers, (False, True)):
-            end_address(opt, dtype, grad, prox)
+        grads = ([np.float64] if linear_kinds else []) + (["mlp"] if "mlp" in kinds else [])
+        for grad in grads:
+            end_address(dtype, dtype if grad == "mlp" else grad)
             count += 1
-            if "mlp" in kinds and True in parallel and grad == dtype:
-                step_unit(opt, dtype, grad, prox)  # the parallel MLP kernel's
-                count += 1
+        for grad, opt, prox in itertools.product(grads, optimizers, (False, True)):
+            step_unit(opt, dtype, dtype if grad == "mlp" else grad, prox)
+            count += 1
         if "mlp" in kinds:
             for par in parallel:
                 get_kernel("mlp", dtype, par)
                 count += 1
-            for name, codes in (("pass", activations), ("gemm", (None,)),
+            for name, codes in (("pass", (None,)), ("gemm", (None,)), ("dot", (0, 1, 2)),
                                 ("dropout", (None,)), ("dropout_grad", (None,)),
+                                ("act", activations), ("act_grad", activations),
                                 ("loss", losses)):
                 for code in codes:
                     _unit_address(name, code, f)
@@ -221,9 +226,7 @@ def mlp_pass(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, icodes, D1
     dtype = params.dtype
     fns = function_table("mlp", dtype, hyper, icodes)
     f = _ftype(dtype)
-    act = int(icodes[C.I_ACTIVATION])
-    unit = _jit.compiled(mlp.mlp_pass, "pass", mlp.pass_signature(f), "%d_%s" % (act, f),
-                         {"_ACT": act})
+    unit = _jit.compiled(mlp.mlp_pass, "pass", mlp.pass_signature(f), str(f))
     if D1 is None:
         D1 = np.empty((0, 0), dtype=dtype)
     idx = np.asarray(idx, dtype=np.int64)

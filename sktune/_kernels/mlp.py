@@ -6,16 +6,14 @@ applies to ``params[:n_weights]``. Every buffer is flat and every unit takes
 offsets into it, so one compiled signature per dtype serves every network
 shape.
 
-The units (:mod:`._jit`): the chunk's forward and backward pass, one
-variant per activation (inlined with its derivative; BLAS products for
-layers narrower than a vector); what it calls: the loss and output
-gradient (one variant per loss), the vector-tile product of layers at
-least a vector wide and dropout (compiled only for fits that use it); the
-epoch, one per dtype and serial/parallel twin. Calls between units go by
-address, so each compiles once and alone. Every compiled unit costs
-0.2-0.3 s of fixed compile time, and a call ~50 ns (its arrays travel as
-Numba's structures): small pieces used by every fit are inlined into the
-pass instead of being units.
+The units (:mod:`._jit`): the chunk's forward and backward pass, one per
+dtype; what it calls: the activation and its derivative (one variant per
+activation), the loss and output gradient (one per loss), the products
+(vector tiles for layers at least a vector wide, BLAS for narrower ones,
+one variant per layout) and dropout (compiled only for fits that use it);
+the epoch, one per dtype and serial/parallel twin. Calls between units go
+by address, so each compiles once and alone; a call passes every array as
+Numba's structure (30-70 ns), about 2% of a 16-row pass.
 """
 import math
 
@@ -102,6 +100,18 @@ def loss_rows(code, P, D, Y, sw, order, lo, delta):
     return loss
 
 
+def activation_unit(Z, z_off, rows, cols, params, b_off):
+    """:func:`bias_activation` of the variant's activation on the block at
+    ``Z[z_off:]``."""
+    bias_activation(_ACT, block(Z, z_off, rows, cols), params, b_off)
+
+
+def activation_grad_unit(D, d_off, A, a_off, rows, cols):
+    """:func:`times_activation_grad` of the variant's activation on the
+    blocks at ``D[d_off:]`` and ``A[a_off:]``."""
+    times_activation_grad(_ACT, block(D, d_off, rows, cols), block(A, a_off, rows, cols))
+
+
 def loss_unit(P, p_off, D, d_off, Y, sw, order, lo, nb, delta):
     """:func:`loss_rows` of the variant's loss on the ``nb`` rows' blocks
     at ``P[p_off:]`` and ``D[d_off:]``."""
@@ -110,9 +120,38 @@ def loss_unit(P, p_off, D, d_off, Y, sw, order, lo, nb, delta):
                      order, lo, delta)
 
 
+def _sig_act(f):
+    return types.void(arr(f), I64, I64, I64, arr(f), I64)
+
+
+def _sig_act_grad(f):
+    return types.void(arr(f), I64, arr(f), I64, I64, I64)
+
+
 def _sig_loss(f):
     return F64(arr(f), I64, arr(f), I64, arr(f, 2, True), arr(f, 1, True),
                arr(I64, 1, True, "A"), I64, I64, F64)
+
+
+_CASE = 0  # the layout of blas_product's variant: 0 A @ B, 1 A.T @ B, 2 A @ B.T
+
+
+def blas_product(Cm, c_off, A, a_off, B, b_off, M, N, K):
+    """``C = A @ B`` (``M x N``, over ``K``) through BLAS, on row-major
+    blocks at the offsets: ``A`` is stored ``K x M`` in the ``A.T @ B``
+    variant and ``B`` is stored ``N x K`` in the ``A @ B.T`` one. For layers
+    narrower than a vector (an output unit, say), where the vector tiles do
+    not apply; a strided scalar loop was 25-40% slower on a whole pass."""
+    Cv = Cm[c_off: c_off + M * N].reshape(M, N)
+    if _CASE == 1:
+        np.dot(A[a_off: a_off + K * M].reshape(K, M).T,
+               B[b_off: b_off + K * N].reshape(K, N), Cv)
+    elif _CASE == 2:
+        np.dot(A[a_off: a_off + M * K].reshape(M, K),
+               B[b_off: b_off + N * K].reshape(N, K).T, Cv)
+    else:
+        np.dot(A[a_off: a_off + M * K].reshape(M, K),
+               B[b_off: b_off + K * N].reshape(K, N), Cv)
 
 
 def dropout_forward(A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate):
@@ -160,6 +199,10 @@ def _sig_gemm(f):
                       I64, I64, I64)
 
 
+def _sig_dot(f):
+    return types.void(arr(f), I64, arr(f), I64, arr(f), I64, I64, I64, I64)
+
+
 def pass_signature(f):
     """Signature of :func:`mlp_pass` for Numba float type ``f``."""
     return F64(arr(f, 2, True), arr(f, 2, True), arr(f, 1, True), arr(I64, 1, True, "A"),
@@ -168,7 +211,10 @@ def pass_signature(f):
 
 
 _call_gemm = caller(_sig_gemm(F64), _sig_gemm(F32))
+_call_dot = caller(_sig_dot(F64), _sig_dot(F32))
 _call_pass = caller(pass_signature(F64), pass_signature(F32))
+_call_act = caller(_sig_act(F64), _sig_act(F32))
+_call_act_grad = caller(_sig_act_grad(F64), _sig_act_grad(F32))
 _call_loss = caller(_sig_loss(F64), _sig_loss(F32))
 _call_drop = caller(_sig_drop(F64), _sig_drop(F32))
 _call_drop_grad = caller(_sig_drop_grad(F64), _sig_drop_grad(F32))
@@ -199,6 +245,7 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
     epoch = icodes[C.I_EPOCH]
     rate = hyper[C.H_DROPOUT]
     delta = hyper[C.H_HUBER]
+    identity = icodes[C.I_ACTIVATION] == C.IDENTITY
     vec = vector_width(acts)  # layers this wide take the vector tiles
     one = np.int64(1)
     max_width = 0
@@ -227,14 +274,11 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
             _call_gemm(fns[C.F_GEMM], (acts, z_off, fan_out, one, acts, a_off, fan_in, one,
                                        params, w_off, fan_out, nb, fan_out, fan_in))
         elif l > 0 or not fused:
-            # layers narrower than a vector: BLAS
-            np.dot(block(acts, a_off, nb, fan_in), block(params, w_off, fan_in, fan_out),
-                   block(acts, z_off, nb, fan_out))
+            _call_dot(fns[C.F_DOT_NN], (acts, z_off, acts, a_off, params, w_off, nb, fan_out,
+                                        fan_in))
         hidden = l < n_layers - 1
-        if hidden:
-            bias_activation(_ACT, block(acts, z_off, nb, fan_out), params, b_off)
-        else:
-            bias_activation(C.IDENTITY, block(acts, z_off, nb, fan_out), params, b_off)
+        _call_act(fns[C.F_ACT] if hidden else fns[C.F_OUT],
+                  (acts, z_off, nb, fan_out, params, b_off))
         if hidden and rate > 0.0:
             _call_drop(fns[C.F_DROP], (acts, z_off, order, lo, nb, fan_out, seed, epoch,
                                        np.int64(unit0), rate))
@@ -264,8 +308,8 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
             _call_gemm(fns[C.F_GEMM], (grad, w_off, fan_out, one, acts, a_off, one, fan_in,
                                        deltas, cur, fan_out, fan_in, fan_out, nb))
         elif l > 0 or not fused:
-            np.dot(block(acts, a_off, nb, fan_in).T, block(deltas, cur, nb, fan_out),
-                   block(grad, w_off, fan_in, fan_out))
+            _call_dot(fns[C.F_DOT_TN], (grad, w_off, acts, a_off, deltas, cur, fan_in,
+                                        fan_out, nb))
         D = block(deltas, cur, nb, fan_out)
         if l == 0 and fused:
             for r in range(nb):
@@ -289,17 +333,16 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
                 _call_gemm(fns[C.F_GEMM], (deltas, nxt, one, fan_in, params, w_off, fan_out,
                                            one, deltas, 2 * part, nb, fan_in, nb, fan_out))
             else:
-                # D_prev = D @ W.T, through BLAS for chunks of fewer rows
-                np.dot(D, block(params, w_off, fan_in, fan_out).T,
-                       block(deltas, nxt, nb, fan_in))
+                # D_prev = D @ W.T
+                _call_dot(fns[C.F_DOT_NT], (deltas, nxt, deltas, cur, params, w_off, nb,
+                                            fan_in, fan_out))
             unit0 -= fan_in
             if rate > 0.0:
                 _call_drop_grad(fns[C.F_DROP_GRAD], (deltas, nxt, acts, a_off, order, lo, nb,
                                                      fan_in, seed, epoch, np.int64(unit0),
                                                      rate))
-            if _ACT != C.IDENTITY:
-                times_activation_grad(_ACT, block(deltas, nxt, nb, fan_in),
-                                      block(acts, a_off, nb, fan_in))
+            if not identity:
+                _call_act_grad(fns[C.F_ACT_GRAD], (deltas, nxt, acts, a_off, nb, fan_in))
             cur = nxt
     return loss
 
@@ -390,9 +433,12 @@ def epoch_signature(f):
 
 UNITS = {
     # name: (python function, signature of a dtype, option constant)
+    "act": (activation_unit, _sig_act, "_ACT"),
+    "act_grad": (activation_grad_unit, _sig_act_grad, "_ACT"),
     "loss": (loss_unit, _sig_loss, "_LOSS"),
-    "pass": (mlp_pass, pass_signature, "_ACT"),
+    "pass": (mlp_pass, pass_signature, None),
     "gemm": (gemm_nn.py_func, _sig_gemm, None),
+    "dot": (blas_product, _sig_dot, "_CASE"),
     "dropout": (dropout_forward, _sig_drop, None),
     "dropout_grad": (dropout_backward, _sig_drop_grad, None),
 }
