@@ -122,10 +122,6 @@ def function_table(kind, dtype, hyper, icodes):
     fns[C.F_STEP] = step_address(opt, dtype, dtype, prox)
     fns[C.F_END] = end_address(dtype, dtype)
     fns[C.F_GEMM] = _unit_address("gemm", None, f)
-    # BLAS products: layers narrower than a vector, chunks of fewer rows
-    fns[C.F_DOT_NN] = _unit_address("dot", 0, f)
-    fns[C.F_DOT_TN] = _unit_address("dot", 1, f)
-    fns[C.F_DOT_NT] = _unit_address("dot", 2, f)
     fns[C.F_PASS] = _unit_address("pass", None, f)
     fns[C.F_ACT] = _unit_address("act", act, f)
     fns[C.F_ACT_GRAD] = _unit_address("act_grad", act, f)
@@ -206,7 +202,7 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
             for par in parallel:
                 get_kernel("mlp", dtype, par)
                 count += 1
-            for name, codes in (("pass", (None,)), ("gemm", (None,)), ("dot", (0, 1, 2)),
+            for name, codes in (("pass", (None,)), ("gemm", (None,)),
                                 ("dropout", (None,)), ("dropout_grad", (None,)),
                                 ("act", activations), ("act_grad", activations),
                                 ("loss", losses)):

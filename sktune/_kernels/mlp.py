@@ -51,6 +51,19 @@ def block(flat, offset, rows, cols):
 
 
 @njit(cache=True, inline="always")
+def loop_product(Cv, Av, Bv):
+    """``C = A @ B`` on 2-D views, summed in order (any layouts): the rare
+    products the vector tiles do not take (layers and chunks both narrower
+    than a vector, for instance)."""
+    for i in range(Cv.shape[0]):
+        for j in range(Cv.shape[1]):
+            acc = 0.0
+            for p in range(Av.shape[1]):
+                acc += np.float64(Av[i, p]) * Bv[p, j]
+            Cv[i, j] = acc
+
+
+@njit(cache=True, inline="always")
 def bias_activation(code, Z, params, b_off):
     """``Z = activation(Z + bias)`` in place, the bias at ``params[b_off:]``;
     ``code`` a literal."""
@@ -133,27 +146,6 @@ def _sig_loss(f):
                arr(I64, 1, True, "A"), I64, I64, F64)
 
 
-_CASE = 0  # the layout of blas_product's variant: 0 A @ B, 1 A.T @ B, 2 A @ B.T
-
-
-def blas_product(Cm, c_off, A, a_off, B, b_off, M, N, K):
-    """``C = A @ B`` (``M x N``, over ``K``) through BLAS, on row-major
-    blocks at the offsets: ``A`` is stored ``K x M`` in the ``A.T @ B``
-    variant and ``B`` is stored ``N x K`` in the ``A @ B.T`` one. For layers
-    narrower than a vector (an output unit, say), where the vector tiles do
-    not apply; a strided scalar loop was 25-40% slower on a whole pass."""
-    Cv = Cm[c_off: c_off + M * N].reshape(M, N)
-    if _CASE == 1:
-        np.dot(A[a_off: a_off + K * M].reshape(K, M).T,
-               B[b_off: b_off + K * N].reshape(K, N), Cv)
-    elif _CASE == 2:
-        np.dot(A[a_off: a_off + M * K].reshape(M, K),
-               B[b_off: b_off + N * K].reshape(N, K).T, Cv)
-    else:
-        np.dot(A[a_off: a_off + M * K].reshape(M, K),
-               B[b_off: b_off + K * N].reshape(K, N), Cv)
-
-
 def dropout_forward(A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate):
     """Inverted dropout on the ``nb x cols`` outputs at ``A[a_off:]`` of the
     rows ``order[lo:lo + nb]``, their units numbered from ``unit0``: each
@@ -199,10 +191,6 @@ def _sig_gemm(f):
                       I64, I64, I64)
 
 
-def _sig_dot(f):
-    return types.void(arr(f), I64, arr(f), I64, arr(f), I64, I64, I64, I64)
-
-
 def pass_signature(f):
     """Signature of :func:`mlp_pass` for Numba float type ``f``."""
     return F64(arr(f, 2, True), arr(f, 2, True), arr(f, 1, True), arr(I64, 1, True, "A"),
@@ -211,7 +199,6 @@ def pass_signature(f):
 
 
 _call_gemm = caller(_sig_gemm(F64), _sig_gemm(F32))
-_call_dot = caller(_sig_dot(F64), _sig_dot(F32))
 _call_pass = caller(pass_signature(F64), pass_signature(F32))
 _call_act = caller(_sig_act(F64), _sig_act(F32))
 _call_act_grad = caller(_sig_act_grad(F64), _sig_act_grad(F32))
@@ -261,6 +248,11 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
             for j in range(A0.shape[1]):
                 A0[r, j] = X[i, j]
 
+    # ``deltas``: two ping-pong parts for the output gradients, then
+    # (``spare``) a third for the transposes that the tiles read
+    part = bs_max * max_width
+    spare = deltas.shape[0] >= 3 * part
+
     # forward
     w_off = np.int64(0)
     b_off = n_weights
@@ -273,9 +265,20 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
         if (l > 0 or not fused) and fan_out >= vec:
             _call_gemm(fns[C.F_GEMM], (acts, z_off, fan_out, one, acts, a_off, fan_in, one,
                                        params, w_off, fan_out, nb, fan_out, fan_in))
+        elif (l > 0 or not fused) and nb >= vec and fan_in * nb <= part and spare:
+            # a narrow layer (an output unit, say) as Z.T = W.T @ A.T: the
+            # rows A.T of the chunk, transposed into the spare third of
+            # ``deltas``, are the tiles' right operand, Z.T is stored strided
+            A = block(acts, a_off, nb, fan_in)
+            AT = block(deltas, 2 * part, fan_in, nb)
+            for r in range(nb):
+                for j in range(fan_in):
+                    AT[j, r] = A[r, j]
+            _call_gemm(fns[C.F_GEMM], (acts, z_off, one, fan_out, params, w_off, one, fan_out,
+                                       deltas, 2 * part, nb, fan_out, nb, fan_in))
         elif l > 0 or not fused:
-            _call_dot(fns[C.F_DOT_NN], (acts, z_off, acts, a_off, params, w_off, nb, fan_out,
-                                        fan_in))
+            loop_product(block(acts, z_off, nb, fan_out), block(acts, a_off, nb, fan_in),
+                         block(params, w_off, fan_in, fan_out))
         hidden = l < n_layers - 1
         _call_act(fns[C.F_ACT] if hidden else fns[C.F_OUT],
                   (acts, z_off, nb, fan_out, params, b_off))
@@ -294,8 +297,7 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
 
     # backward: the output gradients ping-pong between the first two thirds
     # of ``deltas``; the last holds the transpose that ``D @ W.T`` reads
-    part = bs_max * max_width
-    nt_tiles = deltas.shape[0] >= 3 * part and nb >= vec
+    nt_tiles = spare and nb >= vec
     cur = np.int64(0)
     for l in range(n_layers - 1, -1, -1):
         fan_in = sizes[l]
@@ -307,9 +309,14 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
         if (l > 0 or not fused) and fan_out >= vec:
             _call_gemm(fns[C.F_GEMM], (grad, w_off, fan_out, one, acts, a_off, one, fan_in,
                                        deltas, cur, fan_out, fan_in, fan_out, nb))
+        elif (l > 0 or not fused) and fan_in >= vec:
+            # a narrow layer's weight gradient as dW.T = D.T @ A_prev, stored
+            # strided
+            _call_gemm(fns[C.F_GEMM], (grad, w_off, one, fan_out, deltas, cur, one, fan_out,
+                                       acts, a_off, fan_in, fan_out, fan_in, nb))
         elif l > 0 or not fused:
-            _call_dot(fns[C.F_DOT_TN], (grad, w_off, acts, a_off, deltas, cur, fan_in,
-                                        fan_out, nb))
+            loop_product(block(grad, w_off, fan_in, fan_out), block(acts, a_off, nb, fan_in).T,
+                         block(deltas, cur, nb, fan_out))
         D = block(deltas, cur, nb, fan_out)
         if l == 0 and fused:
             for r in range(nb):
@@ -332,10 +339,9 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
                         DT[j, r] = D[r, j]
                 _call_gemm(fns[C.F_GEMM], (deltas, nxt, one, fan_in, params, w_off, fan_out,
                                            one, deltas, 2 * part, nb, fan_in, nb, fan_out))
-            else:
-                # D_prev = D @ W.T
-                _call_dot(fns[C.F_DOT_NT], (deltas, nxt, deltas, cur, params, w_off, nb,
-                                            fan_in, fan_out))
+            else:  # a chunk of fewer rows than a vector
+                loop_product(block(deltas, nxt, nb, fan_in), D,
+                             block(params, w_off, fan_in, fan_out).T)
             unit0 -= fan_in
             if rate > 0.0:
                 _call_drop_grad(fns[C.F_DROP_GRAD], (deltas, nxt, acts, a_off, order, lo, nb,
@@ -438,7 +444,6 @@ UNITS = {
     "loss": (loss_unit, _sig_loss, "_LOSS"),
     "pass": (mlp_pass, pass_signature, None),
     "gemm": (gemm_nn.py_func, _sig_gemm, None),
-    "dot": (blas_product, _sig_dot, "_CASE"),
     "dropout": (dropout_forward, _sig_drop, None),
     "dropout_grad": (dropout_backward, _sig_drop_grad, None),
 }
