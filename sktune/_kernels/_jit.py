@@ -158,6 +158,7 @@ _LOCK = threading.RLock()
 _UNITS = {}  # (name, variant, signature) -> dispatcher
 _COMPILE_LOG = []  # (name, seconds) of every compile or cache load, in order
 _PROBED = set()  # keys of units found by a cache probe (``load_only``)
+_ABSENT = set()  # keys a probe did not find: not probed again in this process
 _NOTICE = {"shown": False}
 
 
@@ -210,8 +211,11 @@ def compiled(func, name, sig, variant="", consts=None, parallel=False, load_only
         t0 = time.perf_counter()
         pyfunc = twin(func, suffix, consts)
         if load_only:
+            if key in _ABSENT:
+                return None
             disp = _load_cached(pyfunc, sig, parallel)
             if disp is None:
+                _ABSENT.add(key)
                 return None
             _PROBED.add(key)
         else:

@@ -18,7 +18,6 @@ from ._step import end_batch_unit, end_signature, step_signature, update_range
 # re-exported for the estimators and the batched search (plain Python ints)
 CHUNK_WORK = linear.CHUNK_WORK
 MAX_CHUNKS = linear.MAX_CHUNKS
-MLP_MAX_CHUNKS = mlp.MAX_CHUNKS
 
 
 def n_chunks(n_batch, work_per_row):
@@ -107,9 +106,25 @@ def needs_prox(hyper, icodes):
                 or (icodes[C.I_DECOUPLED] == 1 and hyper[C.H_L2] != 0.0))
 
 
+_TABLES = {}
+
+
 def function_table(kind, dtype, hyper, icodes):
     """The unit-address table ``fns`` of a fit (slots ``F_*``): the units
-    its options need, compiled on first use."""
+    its options need, compiled on first use (a read-only array, built once
+    per combination of options)."""
+    key = (kind != "mlp", np.dtype(dtype).name, int(icodes[C.I_OPTIMIZER]),
+           needs_prox(hyper, icodes), int(icodes[C.I_LOSS]), int(icodes[C.I_ACTIVATION]),
+           bool(hyper[C.H_DROPOUT] > 0.0))
+    fns = _TABLES.get(key)
+    if fns is None:
+        fns = _build_table(kind, dtype, hyper, icodes)
+        fns.flags.writeable = False
+        _TABLES[key] = fns
+    return fns
+
+
+def _build_table(kind, dtype, hyper, icodes):
     fns = np.zeros(C.N_FNS, dtype=np.int64)
     opt = int(icodes[C.I_OPTIMIZER])
     prox = needs_prox(hyper, icodes)
