@@ -60,8 +60,9 @@ CHILD = textwrap.dedent("""
         "linear": [
             ("first LinearRegressor().fit (float64)", S[0], dict(), X, y),
             ("+ float32", S[0], dict(), X.astype(np.float32), y.astype(np.float32)),
-            ("+ parallel twin (n_threads=2)", S[0], dict(n_threads=2,
-                                                      batch_size="full"), X, y),
+            # a batch wide enough to be split over the threads
+            ("+ parallel twin (n_threads=2)", S[0], dict(n_threads=2, batch_size="full"),
+             np.tile(X, (8, 1)), np.tile(y, 8)),
             ("+ CSR input", S[0], dict(), sp.csr_matrix(X), y),
             ("+ optimizer='sgd'", S[0], dict(optimizer="sgd"), X, y),
             ("+ penalty='l1'", S[0], dict(penalty="l1"), X, y),
@@ -120,13 +121,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1,
                         help="cold runs per kind; the median is judged")
+    parser.add_argument("--kind", choices=("mlp", "linear"), action="append",
+                        help="only this model kind (repeatable; default: both)")
     args = parser.parse_args(argv)
     floor = sorted(float(_run([FLOOR], tempfile.gettempdir())) for _ in range(3))[1]
     print("compile time of first fits (fresh process, empty NUMBA_CACHE_DIR; "
           "median of %d run(s))" % args.repeat)
     print("%-42s %8s %8s  %s" % ("what", "seconds", "target", "verdict"))
     all_met = True
-    for kind in ("mlp", "linear"):
+    for kind in args.kind or ("mlp", "linear"):
         runs = [measure(kind) for _ in range(args.repeat)]
         imports = sorted(r[2] for r in runs)
         rows = {}
