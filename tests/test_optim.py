@@ -93,7 +93,7 @@ def test_update_in_slices_is_bitwise_the_whole_update(penalty):
         start = [rng.randn(n), rng.randn(n) * n_batch, 0.1 * rng.randn(n), rng.rand(n),
                  rng.randn(n), np.array([3, 21, 2], dtype=np.int64)]
         runs = []
-        # cuts: none (what _apply_update does), and one inside the penalized part
+        # cuts: none (what the end of batch does), and one inside the penalized part
         for cuts in ((0, n), (0, 37, 90, n)):
             state = [a.copy() for a in start]
             params, grad, m, v, avg, counters = state
