@@ -79,4 +79,5 @@ F_ACT = 6  # MLP: bias plus the hidden activation, in place (the fit's activatio
 F_ACT_GRAD = 7  # MLP: times the activation's derivative, in place
 F_OUT = 8  # MLP: bias of the output layer (identity)
 F_LOSS = 9  # MLP: loss and output gradient of a chunk (the fit's loss)
-N_FNS = 10
+F_SMALL = 10  # MLP: scalar product of blocks too narrow for the vector tiles
+N_FNS = 11

@@ -137,6 +137,7 @@ def _build_table(kind, dtype, hyper, icodes):
     fns[C.F_STEP] = step_address(opt, dtype, dtype, prox)
     fns[C.F_END] = end_address(dtype, dtype)
     fns[C.F_GEMM] = _unit_address("gemm", None, f)
+    fns[C.F_SMALL] = _unit_address("small", None, f)
     fns[C.F_PASS] = _unit_address("pass", None, f)
     fns[C.F_ACT] = _unit_address("act", act, f)
     fns[C.F_ACT_GRAD] = _unit_address("act_grad", act, f)
@@ -217,7 +218,7 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
             for par in parallel:
                 get_kernel("mlp", dtype, par)
                 count += 1
-            for name, codes in (("pass", (None,)), ("gemm", (None,)),
+            for name, codes in (("pass", (None,)), ("gemm", (None,)), ("small", (None,)),
                                 ("dropout", (None,)), ("dropout_grad", (None,)),
                                 ("act", activations), ("act_grad", activations),
                                 ("loss", losses)):

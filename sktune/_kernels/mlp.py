@@ -51,19 +51,6 @@ def block(flat, offset, rows, cols):
 
 
 @njit(cache=True, inline="always")
-def loop_product(Cv, Av, Bv):
-    """``C = A @ B`` on 2-D views, summed in order (any layouts): the rare
-    products the vector tiles do not take (layers and chunks both narrower
-    than a vector, for instance)."""
-    for i in range(Cv.shape[0]):
-        for j in range(Cv.shape[1]):
-            acc = 0.0
-            for p in range(Av.shape[1]):
-                acc += np.float64(Av[i, p]) * Bv[p, j]
-            Cv[i, j] = acc
-
-
-@njit(cache=True, inline="always")
 def bias_activation(code, Z, params, b_off):
     """``Z = activation(Z + bias)`` in place, the bias at ``params[b_off:]``;
     ``code`` a literal."""
@@ -146,6 +133,27 @@ def _sig_loss(f):
                arr(I64, 1, True, "A"), I64, I64, F64)
 
 
+def strided_product(Cm, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, b_cs, M,
+                    N, K):
+    """``C = A @ B`` (``M x N``, summed over ``K`` in order, in float64) on
+    strided blocks of flat arrays: the rare products the vector tiles do not
+    take (narrow on both sides, as a tiny layer in a chunk of fewer rows
+    than a vector). Scalar code, kept out of the pass (one unit, compiled
+    once) so that the pass does not compile three layouts of it."""
+    for i in range(M):
+        for j in range(N):
+            acc = 0.0
+            for p in range(K):
+                acc += (np.float64(A[a_off + i * a_rs + p * a_cs])
+                        * B[b_off + p * b_rs + j * b_cs])
+            Cm[c_off + i * c_rs + j * c_cs] = acc
+
+
+def _sig_small(f):
+    return types.void(arr(f), I64, I64, I64, arr(f), I64, I64, I64, arr(f), I64, I64, I64,
+                      I64, I64, I64)
+
+
 def dropout_forward(A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate):
     """Inverted dropout on the ``nb x cols`` outputs at ``A[a_off:]`` of the
     rows ``order[lo:lo + nb]``, their units numbered from ``unit0``: each
@@ -200,6 +208,7 @@ def pass_signature(f):
 
 _call_gemm = caller(_sig_gemm(F64), _sig_gemm(F32))
 _call_pass = caller(pass_signature(F64), pass_signature(F32))
+_call_small = caller(_sig_small(F64), _sig_small(F32))
 _call_act = caller(_sig_act(F64), _sig_act(F32))
 _call_act_grad = caller(_sig_act_grad(F64), _sig_act_grad(F32))
 _call_loss = caller(_sig_loss(F64), _sig_loss(F32))
@@ -277,8 +286,8 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
             _call_gemm(fns[C.F_GEMM], (acts, z_off, one, fan_out, params, w_off, one, fan_out,
                                        deltas, 2 * part, nb, fan_out, nb, fan_in))
         elif l > 0 or not fused:
-            loop_product(block(acts, z_off, nb, fan_out), block(acts, a_off, nb, fan_in),
-                         block(params, w_off, fan_in, fan_out))
+            _call_small(fns[C.F_SMALL], (acts, z_off, fan_out, one, acts, a_off, fan_in, one,
+                                         params, w_off, fan_out, one, nb, fan_out, fan_in))
         hidden = l < n_layers - 1
         _call_act(fns[C.F_ACT] if hidden else fns[C.F_OUT],
                   (acts, z_off, nb, fan_out, params, b_off))
@@ -315,8 +324,8 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
             _call_gemm(fns[C.F_GEMM], (grad, w_off, one, fan_out, deltas, cur, one, fan_out,
                                        acts, a_off, fan_in, fan_out, fan_in, nb))
         elif l > 0 or not fused:
-            loop_product(block(grad, w_off, fan_in, fan_out), block(acts, a_off, nb, fan_in).T,
-                         block(deltas, cur, nb, fan_out))
+            _call_small(fns[C.F_SMALL], (grad, w_off, fan_out, one, acts, a_off, one, fan_in,
+                                         deltas, cur, fan_out, one, fan_in, fan_out, nb))
         D = block(deltas, cur, nb, fan_out)
         if l == 0 and fused:
             for r in range(nb):
@@ -340,8 +349,9 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
                 _call_gemm(fns[C.F_GEMM], (deltas, nxt, one, fan_in, params, w_off, fan_out,
                                            one, deltas, 2 * part, nb, fan_in, nb, fan_out))
             else:  # a chunk of fewer rows than a vector
-                loop_product(block(deltas, nxt, nb, fan_in), D,
-                             block(params, w_off, fan_in, fan_out).T)
+                _call_small(fns[C.F_SMALL], (deltas, nxt, fan_in, one, deltas, cur, fan_out,
+                                             one, params, w_off, one, fan_out, nb, fan_in,
+                                             fan_out))
             unit0 -= fan_in
             if rate > 0.0:
                 _call_drop_grad(fns[C.F_DROP_GRAD], (deltas, nxt, acts, a_off, order, lo, nb,
@@ -444,6 +454,7 @@ UNITS = {
     "loss": (loss_unit, _sig_loss, "_LOSS"),
     "pass": (mlp_pass, pass_signature, None),
     "gemm": (gemm_nn.py_func, _sig_gemm, None),
+    "small": (strided_product, _sig_small, None),
     "dropout": (dropout_forward, _sig_drop, None),
     "dropout_grad": (dropout_backward, _sig_drop_grad, None),
 }
