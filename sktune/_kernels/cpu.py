@@ -37,7 +37,7 @@ def _ftype(dtype):
 
 def get_kernel(kind, dtype, parallel, index_dtype=np.int32, loss=C.SQUARED_ERROR,
                load_only=False):
-    """The compiled epoch kernel for ``kind`` in {"dense", "csr", "mlp"}
+    """The compiled epoch kernel for ``kind`` in {"dense", "csr", "csr_sgd", "mlp"}
     (linear kernels: the variant of the ``loss`` code). With ``load_only``,
     None unless it is in memory or in the cache."""
     f = _ftype(dtype)
@@ -48,7 +48,7 @@ def get_kernel(kind, dtype, parallel, index_dtype=np.int32, loss=C.SQUARED_ERROR
                              parallel=bool(parallel), load_only=load_only)
     idx = None
     variant = "%s_%d_%s" % (par, int(loss), f)
-    if kind == "csr":
+    if kind in ("csr", "csr_sgd"):
         idx = getattr(types, np.dtype(index_dtype).name)
         variant += "_%s" % idx
     return _jit.compiled(linear.EPOCHS[kind], kind + "_epoch",
@@ -203,10 +203,13 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
     for dtype in dtypes:
         f = _ftype(dtype)
         for kind, par in itertools.product(linear_kinds, parallel):
-            for idx in ((np.int32, np.int64) if kind == "csr" else (np.int32,)):
+            for idx in ((np.int32, np.int64) if kind != "dense" else (np.int32,)):
                 for loss in losses:
                     get_kernel(kind, dtype, par, idx, loss)
                     count += 1
+                    if kind == "csr" and not par:  # plain SGD's sparse updates
+                        get_kernel("csr_sgd", dtype, False, idx, loss)
+                        count += 1
         grads = ([np.float64] if linear_kinds else []) + (["mlp"] if "mlp" in kinds else [])
         for grad in grads:
             end_address(dtype, dtype if grad == "mlp" else grad)

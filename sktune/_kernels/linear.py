@@ -205,6 +205,28 @@ def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, param
         params[j] *= ws
 
 
+def sparse_sgd_applies(nnz, n_rows, lrs, hyper, icodes, n_features):
+    """Whether an epoch on CSR data runs :func:`csr_sgd_epoch` (plain SGD
+    whose updates touch only the batch's non-zero features) rather than
+    :func:`csr_epoch`: no L1, clipping or averaging, a stable L2 scale, and
+    batches with fewer non-zeros than there are features. Decided on the
+    host, so each fit compiles only the kernel it runs."""
+    mean_nnz = max(1, nnz // max(1, n_rows))
+    return bool(icodes[C.I_OPTIMIZER] == C.SGD and hyper[C.H_L1] == 0.0
+                and hyper[C.H_CLIP] == 0.0 and icodes[C.I_AVERAGE_START] < 0
+                and float(np.max(lrs, initial=0.0)) * hyper[C.H_L2] < 0.5
+                and icodes[C.I_BATCH] * mean_nnz < n_features)
+
+
+def csr_sgd_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
+                  hyper, icodes, counters, stats, fns):
+    """One epoch of plain SGD on CSR ``X`` by :func:`csr_sgd_sparse_updates`
+    (where :func:`sparse_sgd_applies`)."""
+    begin_epoch(stats, order.shape[0], icodes[C.I_BATCH])
+    csr_sgd_sparse_updates(_LOSS, data, indices, indptr, Y, sw, order, lrs, params, grad[0],
+                           P, G, hyper, icodes, counters, stats)
+
+
 def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
               hyper, icodes, counters, stats, fns):
     """One epoch of a linear model on CSR ``X`` (``data, indices, indptr``)."""
@@ -216,15 +238,6 @@ def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad,
     delta = hyper[C.H_HUBER]
     n_batches = begin_epoch(stats, n, bs)
     mean_nnz = max(1, data.shape[0] // max(1, indptr.shape[0] - 1))
-    max_lr = 0.0
-    for b in range(n_batches):
-        max_lr = max(max_lr, lrs[b])
-    if (icodes[C.I_OPTIMIZER] == C.SGD and hyper[C.H_L1] == 0.0
-            and hyper[C.H_CLIP] == 0.0 and icodes[C.I_AVERAGE_START] < 0
-            and max_lr * hyper[C.H_L2] < 0.5 and bs * mean_nnz < n_features):
-        csr_sgd_sparse_updates(_LOSS, data, indices, indptr, Y, sw, order, lrs, params,
-                                grad[0], P, G, hyper, icodes, counters, stats)
-        return
     chunk_loss = np.zeros(MAX_CHUNKS)
     for b in range(n_batches):
         start, nb = batch_range(b, bs, n)
@@ -271,8 +284,9 @@ def epoch_signature(kind, f, index_dtype=None):
     y_sw = (arr(f, 2, True), arr(f, 1, True))
     if kind == "dense":
         return types.void(arr(f, 2, True), *y_sw, *state)
+    # "csr" and "csr_sgd"
     return types.void(arr(f, 1, True), arr(index_dtype, 1, True),
                       arr(index_dtype, 1, True), *y_sw, *state)
 
 
-EPOCHS = {"dense": dense_epoch, "csr": csr_epoch}
+EPOCHS = {"dense": dense_epoch, "csr": csr_epoch, "csr_sgd": csr_sgd_epoch}

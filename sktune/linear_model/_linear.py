@@ -8,7 +8,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 
 from .. import _config
 from .._kernels import _codes as C
-from .._kernels import cpu
+from .._kernels import cpu, linear
 from ..base import (
     ATTRIBUTES_DOC,
     SHARED_PARAMS_DOC,
@@ -47,8 +47,11 @@ class _BaseLinear(BaseGradientEstimator):
         state_args = (order, lrs, state.params, state.m, state.v, state.avg, grad,
                       P, G, hyper, icodes, state.counters, stats)
         if sp.issparse(X):
+            kind = "csr"
+            if linear.sparse_sgd_applies(X.nnz, X.shape[0], lrs, hyper, icodes, X.shape[1]):
+                kind, parallel = "csr_sgd", False  # a serial kernel
             kernel, fns, parallel = cpu.prepare(
-                "csr", X.dtype, parallel, hyper, icodes, X.indices.dtype,
+                kind, X.dtype, parallel, hyper, icodes, X.indices.dtype,
                 verbose=self.verbose, total_work=total)
             args = (X.data, X.indices, X.indptr, Y, sw) + state_args + (fns,)
         else:
