@@ -136,3 +136,37 @@ def test_precompile_rejects_unknown_options():
         sktune.precompile(kinds=["tree"])
     with pytest.raises(ValueError, match="activations"):
         sktune.precompile(activations=["softplus"])
+
+
+def test_inline_copy_shares_one_scope_per_copy():
+    """The inliner's IR copy (``_jit._InlineCopy``) gives the blocks of one
+    copy one copied scope, never the original's, and a second copy of the
+    same IR its own; the hook is put back after each compile."""
+    import copy
+
+    from numba.core import inline_closurecall, ir
+
+    from sktune._kernels import _jit
+
+    loc = ir.Loc("f.py", 1)
+    scope = ir.Scope(None, loc)
+    blocks = []
+    for k in range(3):
+        b = ir.Block(scope, loc)
+        v = scope.redefine("x%d" % k, loc)
+        b.append(ir.Assign(ir.Const(k, loc), v, loc))
+        blocks.append(b)
+    shim = _jit._InlineCopy()
+    first = [shim.deepcopy(b) for b in blocks]
+    second = [shim.deepcopy(b) for b in blocks]
+    for copies in (first, second):
+        scopes = {id(b.scope) for b in copies}
+        assert len(scopes) == 1 and id(scope) not in scopes
+        assert [b.body[0].target.scope for b in copies] == [c.scope for c in copies]
+        assert [b.body[0].value.value for b in copies] == [0, 1, 2]
+    assert first[0].scope is not second[0].scope
+    assert first[0].body[0].target is not blocks[0].body[0].target
+    # anything else is copied as copy.deepcopy does
+    assert shim.deepcopy([1, [2]]) == [1, [2]]
+    assert isinstance(_jit._fast_inline(lambda: inline_closurecall.copy), _jit._InlineCopy)
+    assert inline_closurecall.copy is copy

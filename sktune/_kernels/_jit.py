@@ -14,6 +14,7 @@ fit compiles only its own optimizer, loss and activation (a *variant*: the
 unit's Python function with its option as a compile-time constant), and
 kernels compile once per dtype whatever the options.
 """
+import copy
 import hashlib
 import os
 import threading
@@ -22,7 +23,7 @@ import types as pytypes
 
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
+from numba.core import cgutils, inline_closurecall, ir as numba_ir
 from numba.core.callconv import excinfo_t
 from numba.extending import intrinsic
 
@@ -234,15 +235,55 @@ _PRANGE_ONLY = {"prange": True, "comprehension": False, "reduction": False,
                 "stencil": False, "fusion": False}
 
 
+class _InlineCopy:
+    """Stands in for the ``copy`` module of Numba's inliner while sktune
+    compiles.
+
+    Numba copies an inlined function's IR block by block, each block with a
+    deep copy of the function's whole scope (every variable), so a copy
+    costs blocks x variables: ~1 s of a first MLP fit's 5 s (numba#8989,
+    numba-cuda#688). Here the blocks of one copy share one copy of the
+    scope, as the blocks of the original share the original: the same IR,
+    made once. A block copied a second time starts a new copy."""
+
+    def __init__(self):
+        self._scope = self._copy = None
+        self._seen = set()
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+    def deepcopy(self, x, memo=None):
+        if memo is not None or not isinstance(x, numba_ir.Block):
+            return copy.deepcopy(x, memo)
+        if x.scope is not self._scope or id(x) in self._seen:
+            self._scope, self._copy = x.scope, copy.deepcopy(x.scope)
+            self._seen = set()
+        self._seen.add(id(x))
+        return copy.deepcopy(x, {id(x.scope): self._copy})
+
+
+def _fast_inline(compile_):
+    """Run ``compile_()`` with :class:`_InlineCopy` in Numba's inliner (left
+    as it is when this Numba has no such hook)."""
+    if getattr(inline_closurecall, "copy", None) is not copy:
+        return compile_()
+    inline_closurecall.copy = _InlineCopy()
+    try:
+        return compile_()
+    finally:
+        inline_closurecall.copy = copy
+
+
 def _compile_with_recovery(pyfunc, sig, parallel):
     """Compile (or load) ``pyfunc``; a cache entry that cannot be read, or a
     cache that cannot be written, falls back to compiling in memory."""
     parallel = _PRANGE_ONLY if parallel else False
     try:
-        return njit([sig], parallel=parallel, **FLAGS)(pyfunc)
+        return _fast_inline(lambda: njit([sig], parallel=parallel, **FLAGS)(pyfunc))
     except Exception:  # noqa: BLE001 - any cache fault: compile without it
         flags = dict(FLAGS, cache=False)
-        disp = njit([sig], parallel=parallel, **flags)(pyfunc)
+        disp = _fast_inline(lambda: njit([sig], parallel=parallel, **flags)(pyfunc))
         _try_rewrite_cache(disp)
         return disp
 
