@@ -31,6 +31,13 @@ from ._engine.loop import EpochLoop, TrainState
 from .optim import SCHEDULES, learning_rates
 
 
+# scikit-learn's ``learning_rate`` strings and the lr_schedule that matches
+# each ("optimal" has none: sktune has no Pegasos-style 1 / (alpha * t) rate)
+SKLEARN_SCHEDULES = {"constant": "constant", "invscaling": "invscaling",
+                     "adaptive": 'plateau" (with decay_rate=0.2, as scikit-learn divides by 5)',
+                     "optimal": None}
+
+
 SHARED_PARAMS_DOC = """
     optimizer : {"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", \
 "adagrad"}, default="adam"
@@ -55,8 +62,10 @@ SHARED_PARAMS_DOC = """
         Decay of the second-moment estimate of Adam/AdamW and of RMSprop.
     epsilon : float, default=1e-8
         Added to the denominator of Adam, AdamW, RMSprop and Adagrad.
-    penalty : {"l2", "l1", "elasticnet"} or None, default=None
-        Regularization on the coefficients (never on the intercept).
+    penalty : {"l2", "l1", "elasticnet"} or None, default="l2"
+        Regularization on the coefficients (never on the intercept), of
+        strength ``alpha``. None trains without one (``alpha`` is then
+        unused).
     alpha : float, default=1e-4
         Strength of the penalty: the objective is
         ``mean(sample_weight * loss) + alpha * R(w)``, see
@@ -241,6 +250,24 @@ class BaseGradientEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------
     # validation helpers
+
+    def _validate_params(self):
+        """Check the parameters against ``_parameter_constraints``, first
+        pointing scikit-learn's schedule names in ``learning_rate`` (a
+        string there in ``SGDRegressor`` and ``MLPRegressor``) to
+        ``lr_schedule``."""
+        lr = self.learning_rate
+        if isinstance(lr, str):
+            match = SKLEARN_SCHEDULES.get(lr)
+            hint = (f' Use lr_schedule="{match}" for scikit-learn\'s "{lr}".'
+                    if match else " The schedule is set by lr_schedule.")
+            raise ValueError(
+                f"The 'learning_rate' parameter of {type(self).__name__} must be "
+                f"a float > 0, got {lr!r}: in sktune it is the initial rate "
+                f"(scikit-learn's eta0 / learning_rate_init).{hint} Options of "
+                f"lr_schedule: {', '.join(SCHEDULES)}."
+            )
+        super()._validate_params()
 
     def _resolve_batch_size(self, n_samples):
         if self.batch_size == "auto":

@@ -20,6 +20,10 @@ from .._progress import ProgressBar
 from ..exceptions import DivergenceError
 from ..optim import plateau_decay
 from ..penalties import penalty_value
+
+#: A fit whose epoch loss exceeds this many times its first epoch's loss
+#: (since the weights were initialised) raises DivergenceError.
+EXPLODED = 1e4
 from .encode import encode
 
 
@@ -136,13 +140,22 @@ class EpochLoop:
         self.icodes[C.I_EPOCH] = state.epoch
         return True
 
+    def exploded(self, loss):
+        """Whether a finite ``loss`` has run away: above :data:`EXPLODED`
+        times the loss of the first epoch since the weights were initialised
+        (a loss that grows by orders of magnitude is a diverging fit even
+        before it overflows)."""
+        curve = self.est.loss_curve_
+        return bool(curve) and curve[0] > 0 and loss > EXPLODED * curve[0]
+
     def end(self):
         """Judge the epoch just trained; raises DivergenceError."""
         est, state, stats = self.est, self.state, self.stats
         weights = state.params[: state.n_penalized]
         loss = (stats[C.S_LOSS] / max(stats[C.S_WEIGHT], 1)
                 + penalty_value(weights, self.l2, self.l1))
-        if stats[C.S_DIVERGED] or not np.isfinite(loss):
+        exploded = self.exploded(loss)
+        if stats[C.S_DIVERGED] or not np.isfinite(loss) or exploded:
             self.done = True
             state.restore(self.snap)
             if self.lowest is not None:
@@ -150,9 +163,12 @@ class EpochLoop:
                 # fall back to those with the lowest loss of this call
                 state.params[...] = self.lowest
             est._set_fitted_attributes(state.predictive_params())
+            what = (f"the loss grew to {loss:.3g}, over {EXPLODED:.0e} times the "
+                    f"first epoch's {est.loss_curve_[0]:.3g}" if exploded else
+                    "the loss or a weight became non-finite (NaN or inf)")
             raise DivergenceError(
                 f"{type(est).__name__} diverged in epoch {state.epoch + 1}: "
-                "the loss or a weight became non-finite (NaN or inf). The "
+                f"{what}. The "
                 "finite weights with the lowest training loss were kept. Try "
                 "scaling the features (e.g. StandardScaler), a lower "
                 f"learning_rate (now {est.learning_rate}), or clip_norm to "
