@@ -1,6 +1,6 @@
 """sktune: scikit-learn estimators trained and tuned fast by compiled gradient solvers."""
 from . import _config  # noqa: F401  (sets the Numba cache location first)
-from .exceptions import DivergenceError
+from .exceptions import DivergenceError, GradientWarning
 from .linear_model import LinearClassifier, LinearRegressor
 from .neural_network import MLPClassifier, MLPRegressor
 
@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DivergenceError",
+    "GradientWarning",
     "LinearClassifier",
     "LinearRegressor",
     "MLPClassifier",

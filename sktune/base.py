@@ -138,6 +138,15 @@ ATTRIBUTES_DOC = """
     loss_curve_ : list of float
         Per epoch, the mean training loss over its mini-batches (each taken
         before its update) plus the penalty at the end of the epoch.
+    gradient_norms_ : ndarray of shape (n_epochs, n_layers)
+        Per epoch and layer (weights and biases; a linear model is one
+        layer), the L2 norm of the mean over the epoch's mini-batches of the
+        loss gradient (penalty excluded). With ``verbose >= 1`` a
+        :class:`~sktune.GradientWarning` says when a layer's gradients
+        vanish or explode.
+    update_norms_ : ndarray of shape (n_epochs, n_layers)
+        Per epoch and layer, the L2 norm of the change of the weights over
+        the epoch.
     validation_scores_ : list of float or None
         Validation score after each epoch, with ``early_stopping``.
     best_validation_score_ : float or None
@@ -232,6 +241,16 @@ class BaseGradientEstimator(BaseEstimator):
 
         return run
 
+    def _layer_slices(self):
+        """The parameter ranges of each layer, ``[[slice, ...], ...]``: one
+        layer (every parameter) for a linear model."""
+        return [[slice(None)]]
+
+    def _layer_norms(self, flat):
+        """Per-layer L2 norms of a flat parameter-shaped vector ``flat``."""
+        return np.array([np.sqrt(sum(float(np.dot(flat[s], flat[s])) for s in layer))
+                         for layer in self._layer_slices()])
+
     def _raw_output(self, X, params):
         """Raw model outputs (n_samples, n_outputs) for weights ``params``."""
         raise NotImplementedError
@@ -316,6 +335,9 @@ class BaseGradientEstimator(BaseEstimator):
             self._train_state = TrainState(params.astype(X.dtype), n_pen, seed)
             self.loss_curve_ = []
             self.learning_rates_ = []
+            n_layers = len(self._layer_slices())
+            self.gradient_norms_ = np.empty((0, n_layers))
+            self.update_norms_ = np.empty((0, n_layers))
             self.n_iter_ = 0
             self.validation_scores_ = None
             self.best_validation_score_ = None

@@ -137,6 +137,8 @@ def _summary(model):
     return {"weights": _weights(model).tolist(), "loss_curve": list(model.loss_curve_),
             "t": int(model.t_), "n_iter": int(model.n_iter_),
             "counters": model._train_state.counters.tolist(),
+            "gradient_norms": model.gradient_norms_.tolist(),
+            "update_norms": model.update_norms_.tolist(),
             "device": model.device_}
 
 
@@ -239,8 +241,8 @@ def _worker_ptx():
             (K._grad_sq_norm, (F2, D1, i64, F1, I1, F1, F1)),
             (K._grad_sq_norm, (D2, D1, i64, F1, I1, F1, F1)),
             (K._finalize, (F1, i64, F1, F1, i64, F1, I1, I1, F1, F1)),
-            (K._update, (D1, D1, D1, D1, F2, F1, I1, F1, F1)),
-            (K._update, (D1, D1, D1, D1, D2, F1, I1, F1, F1)),
+            (K._update, (D1, D1, D1, D1, F2, F1, F1, I1, F1, F1)),
+            (K._update, (D1, D1, D1, D1, D2, F1, F1, I1, F1, F1)),
             (K._loss_rows, (D2, D1, I1, i64, i64, D2, D2, F1, F1, I1, F1)),
             (K._linear_rows, (D2, D2, D1, I1, i64, i64, D1, F2, F2, F1, F1, I1, F1)),
             (K._linear_grad, (D2, I1, i64, i64, F2, F2, F1)),
@@ -382,6 +384,12 @@ def _assert_same_training(res):
     assert gpu["device"] == "cuda" and cpu["device"] == "cpu"
     np.testing.assert_allclose(gpu["weights"], cpu["weights"], rtol=rtol, atol=rtol * 1e-2)
     np.testing.assert_allclose(gpu["loss_curve"], cpu["loss_curve"], rtol=rtol)
+    # the gradient diagnostics: the same per-layer norms on both devices
+    assert np.shape(cpu["gradient_norms"]) == np.shape(gpu["gradient_norms"])
+    assert np.shape(cpu["gradient_norms"])[0] == 2
+    np.testing.assert_allclose(gpu["gradient_norms"], cpu["gradient_norms"], rtol=rtol)
+    np.testing.assert_allclose(gpu["update_norms"], cpu["update_norms"], rtol=rtol,
+                               atol=rtol * 1e-3)
     assert gpu["t"] == cpu["t"] == 6  # 2 epochs x 3 batches
     assert gpu["counters"] == cpu["counters"]
     assert gpu["n_iter"] == cpu["n_iter"] == 2

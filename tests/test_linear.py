@@ -304,7 +304,8 @@ def test_multilabel_rejected(small_regression):
 
 def test_divergence_restores_finite_weights(small_regression):
     X, y = small_regression
-    model = LinearRegressor(optimizer="sgd", learning_rate=1e6, max_iter=100, tol=None)
+    model = LinearRegressor(optimizer="sgd", learning_rate=1e6, max_iter=100, tol=None,
+                            penalty=None)
     with pytest.raises(DivergenceError, match="learning_rate") as info:
         model.fit(X * 1e3, y)
     assert isinstance(info.value, ValueError)

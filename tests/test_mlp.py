@@ -486,7 +486,7 @@ def test_same_start_gives_sklearn_trajectory(kind, solver, monkeypatch):
                               warm_start=True, **opt).fit(X, y)
     ours = Est(hidden_layer_sizes=hidden, activation=act, optimizer=solver,
                learning_rate=0.01, batch_size=16, max_iter=epochs, tol=None,
-               shuffle=False, random_state=0,
+               shuffle=False, random_state=0, penalty=None,
                **({} if solver == "sgd" else {"epsilon": 1e-30})).fit(X, y)
     for mine, theirs in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
         np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-11)
@@ -557,6 +557,9 @@ def test_deterministic_across_runs_and_threads(Est, size, force_parallel):
                           c.coefs_ + c.intercepts_):
         np.testing.assert_array_equal(wa, wb)
         np.testing.assert_array_equal(wa, wc)
+    # the gradient diagnostics too (summed per parameter range on the threads)
+    np.testing.assert_array_equal(a.gradient_norms_, c.gradient_norms_)
+    np.testing.assert_array_equal(a.update_norms_, c.update_norms_)
     other = Est(n_threads=1, **dict(kw, random_state=6)).fit(X, y)
     assert not np.array_equal(a.coefs_[0], other.coefs_[0])
 
@@ -818,7 +821,8 @@ def test_glorot_init_reproduces_sklearn_training():
     X, y = make_friedman1(n_samples=120, random_state=0)
     kw = dict(hidden_layer_sizes=(7, 5), random_state=3)
     ours = MLPRegressor(init="glorot", optimizer="sgd", learning_rate=0.05,
-                        batch_size="full", shuffle=False, max_iter=4, tol=None, **kw)
+                        batch_size="full", shuffle=False, max_iter=4, tol=None,
+                        penalty=None, **kw)
     ours.fit(X, y)
     ref = SkMLPRegressor(solver="sgd", momentum=0.0, nesterovs_momentum=False,
                          learning_rate_init=0.05, batch_size=120, shuffle=False,

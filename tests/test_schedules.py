@@ -259,7 +259,7 @@ def _sgd_reference(X, y, rates, batch_size=None):
 def test_step_schedule_in_training():
     X, y = _data()
     lr = 0.1
-    est = LinearRegressor(optimizer="sgd", lr_schedule="step", step_size=1,
+    est = LinearRegressor(optimizer="sgd", penalty=None, lr_schedule="step", step_size=1,
                           decay_rate=0.5, learning_rate=lr, batch_size="full",
                           max_iter=3, tol=None, shuffle=False).fit(X, y)
     w, b = _sgd_reference(X, y, [lr, lr / 2, lr / 4])
@@ -288,7 +288,7 @@ def test_minibatch_training_uses_fractional_epochs_and_global_steps(schedule, kw
     # is evaluated at t = 4*j + k and e = j + (k - 1) / 4
     X, y = _data(1)
     lr, n_epochs, bs = 0.1, 4, 10
-    est = LinearRegressor(optimizer="sgd", lr_schedule=schedule, learning_rate=lr,
+    est = LinearRegressor(optimizer="sgd", penalty=None, lr_schedule=schedule, learning_rate=lr,
                           batch_size=bs, max_iter=n_epochs, tol=None, shuffle=False,
                           **kw).fit(X, y)
     t = np.arange(1, n_epochs * 4 + 1)
@@ -302,7 +302,7 @@ def test_minibatch_training_uses_fractional_epochs_and_global_steps(schedule, kw
 
 def test_schedule_resumes_across_partial_fit():
     X, y = _data(2)
-    kw = dict(optimizer="sgd", lr_schedule="exponential", decay_rate=0.5,
+    kw = dict(optimizer="sgd", penalty=None, lr_schedule="exponential", decay_rate=0.5,
               learning_rate=0.1, batch_size=10, tol=None, shuffle=False)
     inc = LinearRegressor(**kw)
     for _ in range(3):
@@ -334,7 +334,7 @@ def test_plateau_schedule_in_training(capsys):
     X, y = _data(3)
     lr, decay, lo = 0.01, 0.5, 1e-3
     # a tol no epoch can beat: every epoch after the first is a plateau
-    est = LinearRegressor(optimizer="sgd", lr_schedule="plateau", learning_rate=lr,
+    est = LinearRegressor(optimizer="sgd", penalty=None, lr_schedule="plateau", learning_rate=lr,
                           decay_rate=decay, min_learning_rate=lo, n_iter_no_change=1,
                           tol=1e6, batch_size="full", max_iter=30, shuffle=False,
                           verbose=1).fit(X, y)

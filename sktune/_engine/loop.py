@@ -17,14 +17,22 @@ from sklearn.exceptions import ConvergenceWarning
 from .._kernels import _codes as C
 from .._kernels._rng import permutation
 from .._progress import ProgressBar
-from ..exceptions import DivergenceError
+from ..exceptions import DivergenceError, GradientWarning
 from ..optim import plateau_decay
 from ..penalties import penalty_value
+from .encode import encode
 
 #: A fit whose epoch loss exceeds this many times its first epoch's loss
 #: (since the weights were initialised) raises DivergenceError.
 EXPLODED = 1e4
-from .encode import encode
+
+#: Gradient diagnostics (``verbose >= 1``): a layer whose gradient norm stays
+#: below VANISHING times the largest layer's for GRADIENT_PATIENCE epochs in a
+#: row has vanishing gradients; one whose norm reaches EXPLODING times its
+#: first epoch's norm has exploding gradients.
+VANISHING = 1e-3
+EXPLODING = 1e3
+GRADIENT_PATIENCE = 3
 
 
 class TrainState:
@@ -44,6 +52,9 @@ class TrainState:
         self.seed = seed
         self.epoch = 0  # epochs trained so far (drives the RNG and schedules)
         self.plateau_lr = None
+        # the sum of an epoch's mean batch gradients, set by the epoch runner
+        # (None where a runner does not record it: the batched search)
+        self.grad_sum = None
         # stall tracking for tol / plateau, carried across partial_fit calls
         self.best_loss = np.inf
         self.no_improve = 0
@@ -110,6 +121,8 @@ class EpochLoop:
         self.converged = self.interrupted = self.done = False
         self.epochs_run = 0
         self.lowest, self.lowest_loss = None, np.inf  # fallback if training diverges
+        self.vanishing = None  # epochs in a row each layer's gradient was tiny
+        self.warned = False
         self.progress = None
         if est.verbose >= 2 and n_epochs > 1:
             self.progress = ProgressBar(n_epochs, type(est).__name__)
@@ -183,6 +196,7 @@ class EpochLoop:
         self.epochs_run += 1
         est.n_iter_ += 1
         est.loss_curve_.append(float(loss))
+        self.record_gradients()
         est.learning_rates_.append(float(self.lrs[-1]))
         est.t_ = int(state.counters[C.C_STEP])
 
@@ -223,6 +237,53 @@ class EpochLoop:
                     return
             if est.tol is not None and not self.incremental:
                 self.converged = self.done = True
+
+    def record_gradients(self):
+        """Append the epoch's per-layer gradient and update norms to
+        ``gradient_norms_`` and ``update_norms_`` (when the runner summed the
+        gradients) and, with ``verbose``, warn once about vanishing or
+        exploding gradients."""
+        est, state = self.est, self.state
+        if state.grad_sum is None:
+            return
+        grads = est._layer_norms(state.grad_sum / self.n_batches)
+        updates = est._layer_norms(state.params - self.snap["params"])
+        state.grad_sum = None
+        for name, row in (("gradient_norms_", grads), ("update_norms_", updates)):
+            old = getattr(est, name, None)
+            keep = old is not None and old.shape[1:] == row.shape
+            setattr(est, name, np.vstack([old, row]) if keep else row[None, :])
+        if est.verbose and not self.warned:
+            self._check_gradients(est.gradient_norms_)
+
+    def _check_gradients(self, norms):
+        """Warn about vanishing or exploding gradients (see GradientWarning)."""
+        last = norms[-1]
+        tiny = last < VANISHING * last.max()
+        self.vanishing = (np.where(tiny, self.vanishing + 1, 0)
+                          if self.vanishing is not None else tiny.astype(int))
+        remedies = ("init, activation, clip_norm, a lower learning_rate or "
+                    'optimizer="adam"')
+        est = self.est
+        layers = np.flatnonzero(self.vanishing >= GRADIENT_PATIENCE)
+        if layers.size:
+            self.warned = True
+            warnings.warn(
+                f"{type(est).__name__}: vanishing gradients in layer(s) "
+                f"{', '.join(str(k + 1) for k in layers)}: their gradient norm has "
+                f"stayed below {VANISHING:g} times the largest layer's for "
+                f"{GRADIENT_PATIENCE} epochs (see gradient_norms_). Try another "
+                f"{remedies}.", GradientWarning)
+            return
+        first = norms[0]
+        grown = (first > 0) & (last > EXPLODING * first)
+        if grown.any():
+            self.warned = True
+            warnings.warn(
+                f"{type(est).__name__}: exploding gradients in layer(s) "
+                f"{', '.join(str(k + 1) for k in np.flatnonzero(grown))}: their "
+                f"gradient norm grew over {EXPLODING:g} times the first epoch's "
+                f"(see gradient_norms_). Try {remedies}.", GradientWarning)
 
     def interrupt(self):
         """Ctrl-C: stop here, keeping the weights reached so far."""

@@ -53,7 +53,10 @@ I_SEED = 5
 I_EPOCH = 6
 I_DECOUPLED = 7  # 1: the L2 part is decoupled weight decay (AdamW)
 I_ACTIVATION = 8  # hidden-layer activation (MLP)
-N_ICODES = 9
+# 1: add each batch's mean loss gradient into the last row of ``grad`` (a row
+# no chunk uses), the epoch's sum for the gradient diagnostics
+I_GRAD_SUM = 9
+N_ICODES = 10
 
 # slots of the integer counter vector (state carried between calls)
 C_STEP = 0  # optimizer step t

@@ -158,6 +158,19 @@ def sum_chunks(grad, nc, lo, hi):
 
 
 @njit(cache=True, inline="always")
+def add_grad_sum(grad, lo, hi, nb, icodes):
+    """With ``icodes[I_GRAD_SUM]``, add the batch's mean loss gradient
+    ``grad[0, lo:hi] / nb`` into the last row of ``grad`` (the epoch's sum,
+    read by the gradient diagnostics)."""
+    if icodes[C.I_GRAD_SUM] == 1:
+        g0 = grad[0, lo:hi]
+        acc = grad[grad.shape[0] - 1, lo:hi]
+        inv = 1.0 / nb
+        for j in range(hi - lo):
+            acc[j] += g0[j] * inv
+
+
+@njit(cache=True, inline="always")
 def batch_loss(chunk_loss, nc, nb, stats):
     """Record the batch's summed chunk losses; False when not finite."""
     bloss = 0.0
@@ -181,6 +194,7 @@ def end_batch_unit(fns, params, grad, m, v, avg, chunk_loss, nc, nb, lr, hyper, 
     n = params.shape[0]
     sum_chunks(grad, nc, 0, n)
     if batch_loss(chunk_loss, nc, nb, stats):
+        add_grad_sum(grad, 0, n, nb, icodes)
         g = grad[0]
         scale, c1, c2, decay = update_scalars(params, g, lr, hyper, icodes, counters, nb)
         bad = call_step(fns, np.int64(0), np.int64(n), params, g, m, v, lr, hyper, icodes,

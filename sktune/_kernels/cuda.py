@@ -304,7 +304,7 @@ def _finalize(rowloss, nb, normpart, lrs, b, hyper, icodes, counters, dstats, sc
 
 
 @cuda.jit
-def _update(params, m, v, avg, gpart, hyper, icodes, scal, dstats):
+def _update(params, m, v, avg, gpart, gsum, hyper, icodes, scal, dstats):
     """Optimizer step, penalty, L1 prox and averaging of every parameter.
 
     The per-parameter body of ``_step.update_range`` (and the averaging of
@@ -331,6 +331,8 @@ def _update(params, m, v, avg, gpart, hyper, icodes, scal, dstats):
         pen = q < n_pen
         w0 = np.float64(params[q])
         g = _summed_grad(gpart, q) * inv_n
+        if icodes[C.I_GRAD_SUM] == 1:
+            gsum[q] += g  # the diagnostics' sum of mean batch gradients
         if pen:
             g += coupled * w0
         w, mq, vq, step = _optimizer_step_d(
@@ -731,8 +733,8 @@ class _Runner:
             self.rowloss, nb, self.normpart, self.lrs, b, self.hyper, self.icodes,
             self.counters, self.dstats, self.scal)
         self._launch(_update, self.update_blocks, THREADS)(
-            self.params, self.m, self.v, self.avg, self.gpart, self.hyper, self.icodes,
-            self.scal, self.dstats)
+            self.params, self.m, self.v, self.avg, self.gpart, self.gsum, self.hyper,
+            self.icodes, self.scal, self.dstats)
 
     def __call__(self, order, lrs, hyper, icodes, stats):
         state = self.state
@@ -751,7 +753,10 @@ class _Runner:
         self.avg.copy_to_device(state.avg)
         self.counters.copy_to_device(state.counters)
         self.hyper.copy_to_device(np.ascontiguousarray(hyper, dtype=np.float64))
-        self.icodes.copy_to_device(np.ascontiguousarray(icodes, dtype=np.int64))
+        icodes = np.array(icodes, dtype=np.int64)
+        icodes[C.I_GRAD_SUM] = 1
+        self.icodes.copy_to_device(icodes)
+        self.gsum = cuda.to_device(np.zeros(self.n_params))
         self.order.copy_to_device(np.ascontiguousarray(order, dtype=np.int64))
         self.lrs.copy_to_device(np.ascontiguousarray(lrs, dtype=np.float64))
         self.dstats.copy_to_device(np.zeros(C.N_STATS))
@@ -769,6 +774,7 @@ class _Runner:
         self.v.copy_to_host(state.v)
         self.avg.copy_to_host(state.avg)
         self.counters.copy_to_host(state.counters)
+        state.grad_sum = self.gsum.copy_to_host()
         stats[:] = self.dstats.copy_to_host()
 
 

@@ -100,14 +100,17 @@ def dense_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, icod
 
 @njit(cache=True, inline="always")
 def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, params, grad,
-                            P, G, hyper, icodes, counters, stats):
+                            gsum, P, G, hyper, icodes, counters, stats):
     """Plain SGD on CSR data touching only each batch's non-zero features.
 
     The coupled L2 term shrinks every weight by ``1 - lr * l2`` per step; that
     factor is kept in a scalar ``ws`` (true weights are ``ws * params``, as in
     scikit-learn's SGD), so an update costs the batch's non-zeros, not
     ``n_features``. The result equals the dense update up to rounding.
+    With ``icodes[I_GRAD_SUM]``, each batch's mean loss gradient is added
+    into ``gsum`` (on the same touched features).
     """
+    sum_grads = icodes[C.I_GRAD_SUM] == 1
     n_out = Y.shape[1]
     n_params = params.shape[0]
     n_w = n_params - n_out
@@ -153,6 +156,9 @@ def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, param
                     w = params[indices[q]] - scaled * np.float64(data[q])
                     params[indices[q]] = w
                     direct_bad += (w - w) != 0.0
+                if sum_grads:
+                    for q in range(indptr[i], indptr[i + 1]):
+                        gsum[indices[q]] += g0 * np.float64(data[q])
                 grad[n_w] += g0
                 continue
             for q in range(indptr[i], indptr[i + 1]):
@@ -179,14 +185,19 @@ def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, param
         ws_new = ws * (1.0 - lr * l2)
         scaled_step = step / ws_new
         bad = direct_bad
+        inv_nb = 1.0 / nb
         for t in range(n_touched):
             base = touched[t] * n_out
             for k in range(n_out):
+                if sum_grads:
+                    gsum[base + k] += grad[base + k] * inv_nb
                 w = params[base + k] - scaled_step * grad[base + k]
                 grad[base + k] = 0.0
                 params[base + k] = w
                 bad += (w - w) != 0.0
         for k in range(n_out):
+            if sum_grads:
+                gsum[n_w + k] += grad[n_w + k] * inv_nb
             w = params[n_w + k] - step * grad[n_w + k]
             grad[n_w + k] = 0.0
             params[n_w + k] = w
@@ -224,7 +235,7 @@ def csr_sgd_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, g
     (where :func:`sparse_sgd_applies`)."""
     begin_epoch(stats, order.shape[0], icodes[C.I_BATCH])
     csr_sgd_sparse_updates(_LOSS, data, indices, indptr, Y, sw, order, lrs, params, grad[0],
-                           P, G, hyper, icodes, counters, stats)
+                           grad[grad.shape[0] - 1], P, G, hyper, icodes, counters, stats)
 
 
 def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad, P, G,

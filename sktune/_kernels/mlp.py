@@ -26,8 +26,8 @@ from ._gemm import gemm_nn, vector_width
 from ._jit import arr, caller, types
 from ._rng import dropout_keep_after, hash_prefix
 from ._scalar import activation, activation_grad, elem_loss_grad
-from ._step import batch_loss, call_step, end_batch, sum_chunks, update_average, \
-    update_scalars
+from ._step import (add_grad_sum, batch_loss, call_step, end_batch, sum_chunks,
+                    update_average, update_scalars)
 
 _ACT = C.RELU  # compile-time constants of the units' variants (see _jit.twin)
 _LOSS = C.SQUARED_ERROR
@@ -423,6 +423,7 @@ def mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, deltas
                 lo = (s * n_params) // 2
                 hi = ((s + 1) * n_params) // 2
                 sum_chunks(grad, nc, lo, hi)
+                add_grad_sum(grad, lo, hi, nb, icodes)
                 bad[s] = call_step(fns, np.int64(lo), np.int64(hi), params, grad[0], m, v,
                                    lrs[b], hyper, icodes, np.int64(nb), scale, c1, c2, decay)
             update_average(params, avg, icodes, counters, nb)

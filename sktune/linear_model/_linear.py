@@ -41,7 +41,9 @@ class _BaseLinear(BaseGradientEstimator):
         n_chunks = cpu.n_chunks(bs, per_row)
         parallel = n_threads > 1 and n_chunks > 1 and bs * per_row >= _PARALLEL_WORK
         total = 2.0 * order.shape[0] * per_row * self.max_iter  # outputs and gradient
-        grad = np.zeros((n_chunks, n_params))  # kept zeroed by the kernel
+        # kept zeroed by the kernel; the last row sums the batch gradients
+        grad = np.zeros((n_chunks + 1, n_params))
+        icodes[C.I_GRAD_SUM] = 1
         P = np.empty((cpu.MAX_CHUNKS, n_out))
         G = np.empty((cpu.MAX_CHUNKS, n_out))
         state_args = (order, lrs, state.params, state.m, state.v, state.avg, grad,
@@ -63,6 +65,7 @@ class _BaseLinear(BaseGradientEstimator):
             _config.parallel_call(kernel, args, n_threads)
         else:
             kernel(*args)
+        state.grad_sum = grad[-1]
 
     def _cuda_runner(self, X, Y, sw, state):
         from .._kernels import cuda

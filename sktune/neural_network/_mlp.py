@@ -124,6 +124,18 @@ class _BaseMLP(BaseGradientEstimator):
             raise ValueError(f"hidden_layer_sizes must be positive integers; got {hidden}.")
         return [n_features] + [int(h) for h in hidden] + [n_outputs]
 
+    def _layer_slices(self):
+        sizes = [int(s) for s in self._sizes]
+        w_off = 0
+        b_off = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        layers = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            layers.append([slice(w_off, w_off + fan_in * fan_out),
+                           slice(b_off, b_off + fan_out)])
+            w_off += fan_in * fan_out
+            b_off += fan_out
+        return layers
+
     def _check_resume(self, n_features, n_outputs):
         sizes = self._layer_sizes(n_features, n_outputs)
         if list(sizes) != self._sizes.tolist():
@@ -170,7 +182,10 @@ class _BaseMLP(BaseGradientEstimator):
         acts = np.empty((n_chunks, bs * int(sizes.sum())), dtype=dtype)
         # two output-gradient buffers and one for the transpose D @ W.T reads
         deltas = np.empty((n_chunks, 3 * bs * int(sizes[1:].max())), dtype=dtype)
-        grad = np.empty((n_chunks, state.params.shape[0]), dtype=dtype)
+        # one row per chunk, and the sum of the batch gradients (diagnostics)
+        grad = np.empty((n_chunks + 1, state.params.shape[0]), dtype=dtype)
+        grad[-1] = 0.0
+        icodes[C.I_GRAD_SUM] = 1
         # a fork-join per batch only pays for big batches of big layers
         work = bs * int(np.dot(sizes[:-1], sizes[1:]))
         parallel = n_threads > 1 and n_chunks > 1 and work >= _PARALLEL_WORK
@@ -184,6 +199,7 @@ class _BaseMLP(BaseGradientEstimator):
             _config.parallel_call(kernel, args, n_threads)
         else:
             kernel(*args)
+        state.grad_sum = grad[-1]
 
     def _cuda_runner(self, X, Y, sw, state):
         from .._kernels import cuda
