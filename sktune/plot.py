@@ -24,7 +24,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["LossCurveDisplay", "SearchDisplay"]
+from ._lr_display import LearningRateFinderDisplay
+
+__all__ = ["LearningRateFinderDisplay", "LossCurveDisplay", "SearchDisplay"]
 
 
 def _import_pyplot():

@@ -6,6 +6,7 @@ through the registry of :mod:`._jit`: one epoch kernel per (kind, dtype,
 serial/parallel) and, in the table ``fns``, the units of the fit's options
 (its optimizer, loss and activation), each compiled on first use.
 """
+import functools
 import itertools
 
 import numpy as np
@@ -31,6 +32,13 @@ def mlp_chunks(n_batch):
     return max(1, min(mlp.MAX_CHUNKS, int(n_batch) // mlp.CHUNK_ROWS))
 
 
+# a kernel's signature is built once per argument types: the lookup runs
+# every epoch (and every step of lr_find), where building ~20 Numba array
+# types each time cost more than a small epoch's kernel call
+_mlp_signature = functools.lru_cache(maxsize=None)(mlp.epoch_signature)
+_linear_signature = functools.lru_cache(maxsize=None)(linear.epoch_signature)
+
+
 def _ftype(dtype):
     return NUMBA_FLOAT[np.dtype(dtype).name]
 
@@ -43,7 +51,7 @@ def get_kernel(kind, dtype, parallel, index_dtype=np.int32, loss=C.SQUARED_ERROR
     f = _ftype(dtype)
     par = "par" if parallel else "ser"
     if kind == "mlp":
-        return _jit.compiled(mlp.mlp_epoch, "mlp_epoch", mlp.epoch_signature(f),
+        return _jit.compiled(mlp.mlp_epoch, "mlp_epoch", _mlp_signature(f),
                              "%s_%s" % (par, f), {"_PARALLEL": int(bool(parallel))},
                              parallel=bool(parallel), load_only=load_only)
     idx = None
@@ -52,7 +60,7 @@ def get_kernel(kind, dtype, parallel, index_dtype=np.int32, loss=C.SQUARED_ERROR
         idx = getattr(types, np.dtype(index_dtype).name)
         variant += "_%s" % idx
     return _jit.compiled(linear.EPOCHS[kind], kind + "_epoch",
-                         linear.epoch_signature(kind, f, idx), variant,
+                         _linear_signature(kind, f, idx), variant,
                          {"_LOSS": int(loss)}, parallel=bool(parallel),
                          load_only=load_only)
 
