@@ -626,3 +626,35 @@ def test_progress_bar_in_a_notebook_updates_one_display(monkeypatch):
         bar.update(k, "loss 1")
     bar.close()
     assert len(shown) == 4 and shown[-1].startswith("fit [") and "3/3" in shown[-1]
+
+
+@pytest.mark.parametrize("loss, dtype", [("squared_error", np.float64),
+                                         ("huber", np.float64),
+                                         ("squared_error", np.float32)])
+def test_per_sample_sgd_kernel_equals_the_general_epoch(loss, dtype, monkeypatch):
+    """Per-sample plain SGD on dense data runs its own kernel (a dot product
+    and one fused update per sample, the L2 shrinkage kept as a scale): the
+    same weights as the general epoch up to rounding, and the same
+    diagnostics, counters and loss curve."""
+    from sktune._kernels import linear
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 8).astype(dtype)
+    y = (X @ rng.randn(8) + 0.1 * rng.randn(300)).astype(dtype)
+    kw = dict(optimizer="sgd", batch_size=1, learning_rate=0.01, lr_schedule="invscaling",
+              alpha=1e-3, loss=loss, max_iter=3, tol=None, random_state=0)
+    chosen = []
+    original = linear.dense_sgd_applies
+    monkeypatch.setattr(linear, "dense_sgd_applies",
+                        lambda *a: chosen.append(original(*a)) or chosen[-1])
+    fast = LinearRegressor(**kw).fit(X, y)
+    assert chosen and all(chosen)
+    monkeypatch.setattr(linear, "dense_sgd_applies", lambda *a: False)
+    general = LinearRegressor(**kw).fit(X, y)
+    rtol = 1e-9 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(fast.coef_, general.coef_, rtol=rtol, atol=rtol * 1e-2)
+    np.testing.assert_allclose(fast.intercept_, general.intercept_, rtol=rtol)
+    np.testing.assert_allclose(fast.loss_curve_, general.loss_curve_, rtol=rtol)
+    np.testing.assert_allclose(fast.gradient_norms_, general.gradient_norms_, rtol=rtol)
+    assert fast.t_ == general.t_ == 900
+    assert fast.coef_.dtype == general.coef_.dtype == dtype

@@ -45,7 +45,8 @@ def _ftype(dtype):
 
 def get_kernel(kind, dtype, parallel, index_dtype=np.int32, loss=C.SQUARED_ERROR,
                load_only=False):
-    """The compiled epoch kernel for ``kind`` in {"dense", "csr", "csr_sgd", "mlp"}
+    """The compiled epoch kernel for ``kind`` in {"dense", "dense_sgd", "csr",
+    "csr_sgd", "mlp"}
     (linear kernels: the variant of the ``loss`` code). With ``load_only``,
     None unless it is in memory or in the cache."""
     f = _ftype(dtype)
@@ -217,6 +218,9 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
                     count += 1
                     if kind == "csr" and not par:  # plain SGD's sparse updates
                         get_kernel("csr_sgd", dtype, False, idx, loss)
+                        count += 1
+                    if kind == "dense" and not par:  # per-sample plain SGD
+                        get_kernel("dense_sgd", dtype, False, idx, loss)
                         count += 1
         grads = ([np.float64] if linear_kinds else []) + (["mlp"] if "mlp" in kinds else [])
         for grad in grads:

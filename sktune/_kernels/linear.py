@@ -281,6 +281,83 @@ def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad,
             return
 
 
+def dense_sgd_applies(lrs, hyper, icodes, n_outputs):
+    """Whether an epoch on dense data runs :func:`dense_sgd_epoch`:
+    per-sample plain SGD (batch size 1) of one output, without L1,
+    clipping or averaging, with a stable L2 scale. Decided on the host, so
+    each fit compiles only the kernel it runs."""
+    return bool(icodes[C.I_OPTIMIZER] == C.SGD and icodes[C.I_BATCH] == 1
+                and n_outputs == 1 and hyper[C.H_L1] == 0.0 and hyper[C.H_CLIP] == 0.0
+                and icodes[C.I_AVERAGE_START] < 0
+                and float(np.max(lrs, initial=0.0)) * hyper[C.H_L2] < 0.5)
+
+
+def dense_sgd_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, icodes,
+                    counters, stats, fns):
+    """One epoch of per-sample plain SGD on dense ``X`` (where
+    :func:`dense_sgd_applies`): a dot product and one fused update per
+    sample, nothing else.
+
+    The coupled L2 term scales every weight by ``1 - lr * l2`` per sample;
+    that factor is kept in a scalar ``ws`` (true weights are ``ws *
+    params``), so a sample costs two passes over its features, as in
+    scikit-learn's SGD. The result equals :func:`dense_epoch`'s up to
+    rounding. With ``icodes[I_GRAD_SUM]`` the sample gradients are summed
+    into the last row of ``grad`` in the same pass.
+    """
+    n_features = X.shape[1]
+    n = order.shape[0]
+    begin_epoch(stats, n, 1)
+    l2 = hyper[C.H_L2]
+    delta = hyper[C.H_HUBER]
+    sum_grads = icodes[C.I_GRAD_SUM] == 1
+    gsum = grad[grad.shape[0] - 1]
+    w = params[:n_features]
+    ws = 1.0
+    total = 0.0
+    seen = 0
+    for ii in range(n):
+        i = order[ii]
+        x = X[i]
+        p = 0.0
+        for j in range(n_features):
+            p += np.float64(x[j]) * w[j]
+        P[0, 0] = ws * p + params[n_features]
+        loss = row_loss_grad(_LOSS, Y, i, P, 0, delta, np.float64(sw[i]), G)
+        total += loss
+        seen += 1
+        if not math.isfinite(loss):
+            stats[C.S_DIVERGED] = 1.0
+            break
+        g0 = G[0, 0]
+        lr = lrs[ii]
+        ws *= 1.0 - lr * l2
+        scaled = lr * g0 / ws
+        if sum_grads:
+            for j in range(n_features):
+                xj = np.float64(x[j])
+                w[j] -= scaled * xj
+                gsum[j] += g0 * xj
+            gsum[n_features] += g0
+        else:
+            for j in range(n_features):
+                w[j] -= scaled * np.float64(x[j])
+        params[n_features] -= lr * g0
+        if ws < 1e-6:  # fold the scale in before it loses precision
+            for j in range(n_features):
+                w[j] *= ws
+            ws = 1.0
+    for j in range(n_features):
+        w[j] *= ws
+    stats[C.S_LOSS] += total
+    stats[C.S_WEIGHT] += seen
+    counters[C.C_STEP] += seen
+    counters[C.C_SEEN] += seen
+    for j in range(n_features + 1):
+        if not math.isfinite(params[j]):
+            stats[C.S_DIVERGED] = 1.0
+
+
 def epoch_signature(kind, f, index_dtype=None):
     """Signature of :func:`dense_epoch` (``kind="dense"``) or
     :func:`csr_epoch` for data of Numba type ``f``."""
@@ -293,11 +370,12 @@ def epoch_signature(kind, f, index_dtype=None):
         arr(i64), arr(f64), arr(i64, 1, True),  # counters, stats, fns
     )
     y_sw = (arr(f, 2, True), arr(f, 1, True))
-    if kind == "dense":
+    if kind in ("dense", "dense_sgd"):
         return types.void(arr(f, 2, True), *y_sw, *state)
     # "csr" and "csr_sgd"
     return types.void(arr(f, 1, True), arr(index_dtype, 1, True),
                       arr(index_dtype, 1, True), *y_sw, *state)
 
 
-EPOCHS = {"dense": dense_epoch, "csr": csr_epoch, "csr_sgd": csr_sgd_epoch}
+EPOCHS = {"dense": dense_epoch, "dense_sgd": dense_sgd_epoch, "csr": csr_epoch,
+          "csr_sgd": csr_sgd_epoch}

@@ -57,8 +57,11 @@ class _BaseLinear(BaseGradientEstimator):
                 verbose=self.verbose, total_work=total)
             args = (X.data, X.indices, X.indptr, Y, sw) + state_args + (fns,)
         else:
+            kind = "dense"
+            if linear.dense_sgd_applies(lrs, hyper, icodes, n_out):
+                kind, parallel = "dense_sgd", False  # a serial kernel
             kernel, fns, parallel = cpu.prepare(
-                "dense", X.dtype, parallel, hyper, icodes, verbose=self.verbose,
+                kind, X.dtype, parallel, hyper, icodes, verbose=self.verbose,
                 total_work=total)
             args = (X, Y, sw) + state_args + (fns,)
         if parallel:
