@@ -248,7 +248,7 @@ class LossCurveDisplay:
     >>> from sktune.plot import LossCurveDisplay
     >>> X, y = load_diabetes(return_X_y=True)
     >>> model = make_pipeline(StandardScaler(), sktune.LinearRegressor(
-    ...     lr_schedule="cosine", early_stopping=True, max_iter=30,
+    ...     lr_schedule="cosine", early_stopping=True, max_iter=30, tol=None,
     ...     random_state=0)).fit(X, y)
     >>> display = LossCurveDisplay.from_estimator(model)
     >>> display.line_.get_ydata().tolist() == model[-1].loss_curve_
@@ -669,7 +669,8 @@ class SearchDisplay:
     >>> import sktune
     >>> from sktune.plot import SearchDisplay
     >>> X, y = load_diabetes(return_X_y=True)
-    >>> model = make_pipeline(StandardScaler(), sktune.LinearRegressor(max_iter=20))
+    >>> model = make_pipeline(StandardScaler(),
+    ...                       sktune.LinearRegressor(max_iter=20, tol=None))
     >>> search = RandomizedSearchCV(model, {
     ...     "linearregressor__learning_rate": loguniform(1e-3, 1e-1),
     ...     "linearregressor__optimizer": ["sgd", "adam"],
