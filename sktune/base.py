@@ -9,6 +9,7 @@ its flat parameter buffer, how to run one epoch, and how to compute raw
 outputs; see :mod:`sktune.linear_model`.
 """
 import contextlib
+import re
 from numbers import Integral, Real
 
 import numpy as np
@@ -42,8 +43,11 @@ SHARED_PARAMS_DOC = """
     optimizer : {"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", \
 "adagrad"}, default="adam"
         The update rule; see :mod:`sktune.optim` for the formulas.
-    learning_rate : float, default=0.01
-        Initial (peak) learning rate.
+    learning_rate : float, default=%(learning_rate)s
+        Initial (peak) learning rate, > 0 (scikit-learn's ``eta0`` /
+        ``learning_rate_init``). A string such as
+        scikit-learn's ``"adaptive"`` raises a ValueError that names the
+        matching ``lr_schedule``.
     lr_schedule : {"constant", "invscaling", "exponential", "step", "linear", \
 "cosine", "plateau"}, default="constant"
         How the learning rate changes during training; see
@@ -110,8 +114,9 @@ SHARED_PARAMS_DOC = """
         Continue from the previous fit's weights, optimizer state and
         schedule instead of starting anew.
     random_state : int, RandomState instance or None, default=None
-        Seeds shuffling and the validation split. The same value gives
-        bitwise-identical weights, whatever ``n_threads`` is.
+        Seeds the weight initialisation, the shuffling, the dropout masks
+        and the validation split. An int gives bitwise-identical weights on
+        every run, whatever ``n_threads`` is.
     verbose : int, default=0
         1 prints one line per epoch (loss, validation score, learning rate,
         time); 2 shows a progress bar over the epochs instead, drawn in place
@@ -122,10 +127,19 @@ SHARED_PARAMS_DOC = """
         ``"auto"`` uses the GPU when one is available. Fitted attributes are
         numpy arrays either way, so a GPU-trained model predicts anywhere.
     n_threads : int or None, default=None
-        Threads of the compiled kernel. None uses all of Numba's threads on
-        the main thread and one thread elsewhere (inside a search, a thread
-        pool or a dask worker), so cores are never oversubscribed.
+        Threads of the compiled kernel, at most Numba's thread count. None
+        uses all of Numba's threads on the main thread and one thread
+        elsewhere (inside a search, a thread pool or a dask worker), so cores
+        are never oversubscribed; a negative value counts back from all of
+        them (-1 is all, as in joblib). Small batches run serially anyway.
 """
+
+
+
+def shared_params_doc(learning_rate):
+    """The shared parameter section, with the class's default ``learning_rate``."""
+    return SHARED_PARAMS_DOC.replace("%(learning_rate)s", repr(learning_rate))
+
 
 ATTRIBUTES_DOC = """
     n_iter_ : int
@@ -158,6 +172,36 @@ ATTRIBUTES_DOC = """
     feature_names_in_ : ndarray of str
         Feature names seen during ``fit``, when ``X`` had string column names.
 """
+
+
+def fill_doc(**pieces):
+    """Class decorator that writes shared sections into the docstring.
+
+    Each line of the class docstring that holds only ``%(name)s`` is
+    replaced by ``pieces[name]``, re-indented to that line's indentation,
+    so that the parameter and attribute texts shared by several estimators
+    are written once and the class still has a real ``__doc__`` (seen by
+    ``help()``, numpydoc and Sphinx).
+    """
+    import textwrap
+
+    def decorate(cls):
+        doc = cls.__doc__
+        if doc is None:  # python -OO
+            return cls
+        for name, text in pieces.items():
+            body = textwrap.dedent(text).strip("\n")
+            pattern = re.compile(r"^([ \t]*)%\(" + name + r"\)s[ \t]*$", re.M)
+            if not pattern.search(doc):
+                raise ValueError(f"{cls.__name__}'s docstring has no %({name})s line.")
+            doc = pattern.sub(lambda m: textwrap.indent(body, m.group(1)), doc)
+        left = re.search(r"%\(\w+\)s", doc)
+        if left:
+            raise ValueError(f"{cls.__name__}'s docstring has an unfilled {left.group()}.")
+        cls.__doc__ = doc
+        return cls
+
+    return decorate
 
 
 def store_params(estimator, params):
@@ -466,21 +510,34 @@ class GradientRegressorMixin(RegressorMixin):
         return mean
 
     def fit(self, X, y, sample_weight=None):
-        """Fit the model by mini-batch gradient descent.
+        """Fit the model to data by mini-batch gradient descent.
+
+        Trains for at most ``max_iter`` epochs, from new weights or, with
+        ``warm_start=True``, from those of the previous fit; training stops
+        earlier by the ``tol`` / ``n_iter_no_change`` rule (on the validation
+        score with ``early_stopping=True``).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 trains in float32, other types in float64.
+            Training data. float32 data trains in float32, any other dtype in
+            float64. Sparse data (CSR) is accepted by the linear models only.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
+            Target values (non-negative for ``loss="poisson"``).
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights multiplying each sample's loss.
+            Weight of each sample's loss. None gives every sample weight 1.
 
         Returns
         -------
         self : object
-            The fitted estimator.
+            Fitted estimator.
+
+        Raises
+        ------
+        DivergenceError
+            If the training loss becomes non-finite or exceeds 1e4 times the
+            loss of the first epoch; the weights with the lowest training loss
+            are kept, so the estimator still predicts.
         """
         self._validate_params()
         return self._fit(X, y, sample_weight, incremental=False)
@@ -488,33 +545,50 @@ class GradientRegressorMixin(RegressorMixin):
     def partial_fit(self, X, y, sample_weight=None):
         """Train one epoch on ``(X, y)``, continuing from the current state.
 
-        The optimizer state and the learning-rate schedule carry on from the
-        previous call (early stopping does not apply).
+        The first call initialises the model; later calls keep the weights,
+        the optimizer state and the position in the learning-rate schedule,
+        and add one to ``n_iter_``. ``early_stopping`` and ``max_iter`` do
+        not apply.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. float32 data trains in float32, any other dtype in
+            float64. Sparse data (CSR) is accepted by the linear models only.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values, with the same number of outputs on every call.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample's loss. None gives every sample weight 1.
 
         Returns
         -------
         self : object
+            Estimator trained one more epoch.
+
+        Raises
+        ------
+        DivergenceError
+            If the training loss becomes non-finite or exceeds 1e4 times the
+            loss of the first epoch; the weights with the lowest training loss
+            are kept, so the estimator still predicts.
         """
         if not hasattr(self, "_train_state"):
             self._validate_params()
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
-        """Predict targets for ``X``.
+        """Predict using the fitted model.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input samples (sparse for the linear models only).
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted values; one column per output when ``y`` was 2-D in
+            ``fit``. With ``loss="poisson"``, the predicted mean ``exp(raw)``.
         """
         raw = self._raw_predict(X)
         if self.loss == "poisson":
@@ -587,21 +661,38 @@ class GradientClassifierMixin(ClassifierMixin):
         return np.log(p) - np.log(p).mean()
 
     def fit(self, X, y, sample_weight=None):
-        """Fit the classifier by mini-batch gradient descent.
+        """Fit the classifier to data by mini-batch gradient descent.
+
+        Trains for at most ``max_iter`` epochs, from new weights or, with
+        ``warm_start=True``, from those of the previous fit; training stops
+        earlier by the ``tol`` / ``n_iter_no_change`` rule (on the validation
+        accuracy with ``early_stopping=True``, whose split is stratified when
+        every class has two samples).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 trains in float32, other types in float64.
+            Training data. float32 data trains in float32, any other dtype in
+            float64. Sparse data (CSR) is accepted by the linear models only.
         y : array-like of shape (n_samples,)
-            Class labels.
+            Target class labels (binary or multiclass; :class:`MLPClassifier`
+            also takes a multilabel indicator matrix of shape
+            (n_samples, n_labels)).
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights, multiplied by ``class_weight``.
+            Weight of each sample's loss, multiplied by the ``class_weight`` of
+            its class. None gives every sample weight 1.
 
         Returns
         -------
         self : object
-            The fitted estimator.
+            Fitted estimator.
+
+        Raises
+        ------
+        DivergenceError
+            If the training loss becomes non-finite or exceeds 1e4 times the
+            loss of the first epoch; the weights with the lowest training loss
+            are kept, so the estimator still predicts.
         """
         self._validate_params()
         return self._fit(X, y, sample_weight, incremental=False)
@@ -609,17 +700,38 @@ class GradientClassifierMixin(ClassifierMixin):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train one epoch on ``(X, y)``, continuing from the current state.
 
+        The first call initialises the model and must name every class;
+        later calls keep the weights, the optimizer state and the position in
+        the learning-rate schedule, and add one to ``n_iter_``.
+        ``early_stopping`` and ``max_iter`` do not apply, and
+        ``class_weight="balanced"`` is refused (one batch does not show the
+        class frequencies: pass a dict).
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. float32 data trains in float32, any other dtype in
+            float64. Sparse data (CSR) is accepted by the linear models only.
         y : array-like of shape (n_samples,)
+            Target class labels, all of them among ``classes``.
         classes : array-like of shape (n_classes,), default=None
-            All the classes; required on the first call, as in scikit-learn.
+            Every class that may appear in ``y``. Required on the first call;
+            later calls may omit it or must pass the same classes.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample's loss, multiplied by the ``class_weight`` of
+            its class. None gives every sample weight 1.
 
         Returns
         -------
         self : object
+            Estimator trained one more epoch.
+
+        Raises
+        ------
+        DivergenceError
+            If the training loss becomes non-finite or exceeds 1e4 times the
+            loss of the first epoch; the weights with the lowest training loss
+            are kept, so the estimator still predicts.
         """
         if not hasattr(self, "_train_state"):
             self._validate_params()
@@ -637,29 +749,38 @@ class GradientClassifierMixin(ClassifierMixin):
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def decision_function(self, X):
-        """Signed scores: the logit (binary) or one score per class.
+        """Compute the raw scores of the model's output layer.
+
+        For ``loss="log_loss"`` these are the log-odds of the positive class
+        (binary) or the softmax inputs (multiclass); for ``loss="hinge"``, the
+        signed margins.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input samples (sparse for the linear models only).
 
         Returns
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One score per sample for a binary problem (positive means
+            ``classes_[1]``), else one score per class.
         """
         raw = self._raw_predict(X)
         return raw.ravel() if raw.shape[1] == 1 else raw
 
     def predict(self, X):
-        """Predict class labels for ``X``.
+        """Predict class labels for samples in ``X``.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input samples (sparse for the linear models only).
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The class of ``classes_`` with the highest score of each sample.
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -671,15 +792,21 @@ class GradientClassifierMixin(ClassifierMixin):
 
     @available_if(_has_proba)
     def predict_proba(self, X):
-        """Class probabilities (``loss="log_loss"`` only).
+        """Estimate class probabilities (``loss="log_loss"`` only).
+
+        The logistic function of :meth:`decision_function` for two classes,
+        its softmax for more.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input samples (sparse for the linear models only).
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``; each row
+            sums to one.
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -691,5 +818,16 @@ class GradientClassifierMixin(ClassifierMixin):
 
     @available_if(_has_proba)
     def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`."""
+        """Estimate the logarithm of the class probabilities (``loss="log_loss"`` only).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input samples (sparse for the linear models only).
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Natural logarithm of :meth:`predict_proba`.
+        """
         return np.log(self.predict_proba(X))

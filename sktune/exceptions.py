@@ -2,12 +2,35 @@
 
 
 class DivergenceError(ValueError, FloatingPointError):
-    """Training produced a non-finite loss or weight.
+    """Training produced a non-finite or runaway loss.
 
-    The estimator keeps finite weights (those with the lowest training loss
-    of the failed call), so it still predicts; scale the features, lower
-    ``learning_rate`` or set ``clip_norm`` and fit again. Inherits from
-    ``ValueError`` so that model-selection tools treat it as a failed fit.
+    Raised by ``fit`` and ``partial_fit`` when the training loss or a weight
+    becomes NaN or infinite, or when a finite epoch loss exceeds 1e4 times
+    the loss of the first epoch since the weights were initialised. The
+    estimator keeps finite weights (those with the lowest training loss of
+    the failed call), so it still predicts; scale the features, lower
+    ``learning_rate`` or set ``clip_norm`` and fit again. It inherits from
+    ``ValueError`` so that model-selection tools treat it as a failed fit
+    (``error_score``), and from ``FloatingPointError``.
+
+    See Also
+    --------
+    sklearn.preprocessing.StandardScaler : Scale features before training.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktune import DivergenceError, LinearRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 5)
+    >>> y = X @ [1.0, -2.0, 0.5, 0.0, 3.0]
+    >>> reg = LinearRegressor(optimizer="sgd", learning_rate=10.0, max_iter=5,
+    ...                       random_state=0)
+    >>> try:
+    ...     reg.fit(X, y)
+    ... except DivergenceError as exc:
+    ...     print(str(exc)[:35])
+    LinearRegressor diverged in epoch 4
     """
 
 

@@ -19,7 +19,32 @@ __all__ = ["PENALTIES", "penalty_strengths", "penalty_value"]
 
 
 def penalty_value(weights, l2, l1):
-    """``l2 * ||w||^2 / 2 + l1 * ||w||_1`` for the penalized weights."""
+    """Compute the penalty ``l2 * ||w||_2**2 / 2 + l1 * ||w||_1``.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_weights,)
+        The penalized weights (no intercepts).
+    l2 : float
+        Strength of the L2 part.
+    l1 : float
+        Strength of the L1 part.
+
+    Returns
+    -------
+    value : float
+        The penalty, 0.0 when both strengths are zero.
+
+    See Also
+    --------
+    penalty_strengths : The strengths of an estimator's penalty.
+
+    Examples
+    --------
+    >>> from sktune.penalties import penalty_value
+    >>> penalty_value([3.0, -4.0], l2=0.1, l1=0.5)
+    4.75
+    """
     if l2 == 0.0 and l1 == 0.0:
         return 0.0
     w = np.asarray(weights, dtype=np.float64)

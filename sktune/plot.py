@@ -243,7 +243,6 @@ class LossCurveDisplay:
 
     Examples
     --------
-    >>> import matplotlib.pyplot as plt
     >>> from sklearn.datasets import load_diabetes
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.preprocessing import StandardScaler
@@ -251,12 +250,11 @@ class LossCurveDisplay:
     >>> from sktune.plot import LossCurveDisplay
     >>> X, y = load_diabetes(return_X_y=True)
     >>> model = make_pipeline(StandardScaler(), sktune.LinearRegressor(
-    ...     lr_schedule="cosine", early_stopping=True, max_iter=30,
+    ...     lr_schedule="cosine", early_stopping=True, max_iter=30, tol=None,
     ...     random_state=0)).fit(X, y)
     >>> display = LossCurveDisplay.from_estimator(model)
     >>> display.line_.get_ydata().tolist() == model[-1].loss_curve_
     True
-    >>> plt.show()  # doctest: +SKIP
     """
 
     def __init__(self, loss_curve, validation_scores=None, learning_rates=None,
@@ -603,6 +601,11 @@ class SearchDisplay:
     tuples, booleans) are drawn as categories. The candidates of successive
     halving are colored by iteration (``cv_results_["iter"]``), and the
     resource parameter of ``resource="max_iter"``-like searches is left out.
+    Candidates whose score is not finite (a fit that raised with
+    ``error_score=np.nan``, such as a :class:`~sktune.DivergenceError`) are
+    not dropped: each is drawn as a red cross at the bottom of the subplots,
+    above its parameter value, and the legend says how many failed
+    (``n_failed_``).
     Pipeline prefixes (``"linearregressor__"``) are dropped from the axis
     labels when the short names are unambiguous.
 
@@ -642,6 +645,13 @@ class SearchDisplay:
         Per parameter, the marker of the best candidate.
     best_index_ : int or None
         Index of the highlighted candidate in ``cv_results``.
+    n_failed_ : int
+        Number of candidates whose score is NaN or infinite (failed fits).
+    failed_indices_ : ndarray of int
+        Their indices in ``cv_results``.
+    failed_markers_ : list of matplotlib PathCollection or None
+        Per parameter, the crosses of the failed candidates (None when no
+        failed candidate has a value of that parameter).
     bounding_ax_ : matplotlib Axes or None
         The single Axes given as ``ax`` whose box holds the subplots.
     figure_ : matplotlib Figure
@@ -653,7 +663,6 @@ class SearchDisplay:
 
     Examples
     --------
-    >>> import matplotlib.pyplot as plt
     >>> from scipy.stats import loguniform
     >>> from sklearn.datasets import load_diabetes
     >>> from sklearn.model_selection import RandomizedSearchCV
@@ -662,7 +671,8 @@ class SearchDisplay:
     >>> import sktune
     >>> from sktune.plot import SearchDisplay
     >>> X, y = load_diabetes(return_X_y=True)
-    >>> model = make_pipeline(StandardScaler(), sktune.LinearRegressor(max_iter=20))
+    >>> model = make_pipeline(StandardScaler(),
+    ...                       sktune.LinearRegressor(max_iter=20, tol=None))
     >>> search = RandomizedSearchCV(model, {
     ...     "linearregressor__learning_rate": loguniform(1e-3, 1e-1),
     ...     "linearregressor__optimizer": ["sgd", "adam"],
@@ -672,7 +682,6 @@ class SearchDisplay:
     ['learning_rate', 'optimizer']
     >>> display.axes_[0].get_xscale()
     'log'
-    >>> plt.show()  # doctest: +SKIP
     """
 
     def __init__(self, cv_results, params=None, score_key="mean_test_score", *,
@@ -827,8 +836,28 @@ class SearchDisplay:
 
     # -- drawing ---------------------------------------------------------
 
+    @staticmethod
+    def _draw_failed(axis, x, rows, n_failed, n_candidates, failed_kw):
+        """Crosses at the bottom of ``axis`` for the failed candidates."""
+        if not rows.any():
+            return None
+        from matplotlib.transforms import blended_transform_factory
+
+        # x in data coordinates, y a fixed fraction of the axes height: the
+        # crosses stay at the bottom whatever the score range
+        bottom = blended_transform_factory(axis.transData, axis.transAxes)
+        kw = {"marker": "x", "color": "red", "s": 40, "linewidths": 1.5,
+              "zorder": 3, "clip_on": False,
+              "label": f"failed ({n_failed} of {n_candidates})", **(failed_kw or {})}
+        marker = axis.scatter(x[rows], np.full(int(rows.sum()), 0.04),
+                              transform=bottom, **kw)
+        # the failed values count for the x range (the y range ignores them)
+        axis.dataLim.update_from_data_x(x[rows], ignore=False)
+        axis.autoscale_view(scaley=False)
+        return marker
+
     def plot(self, ax=None, *, n_cols=None, errorbar=True, scatter_kw=None,
-             best_kw=None):
+             best_kw=None, failed_kw=None):
         """Draw one subplot per hyperparameter.
 
         Parameters
@@ -846,6 +875,10 @@ class SearchDisplay:
             the candidates.
         best_kw : dict, default=None
             Keyword arguments for the marker of the best candidate.
+        failed_kw : dict, default=None
+            Keyword arguments for :meth:`matplotlib.axes.Axes.scatter` of
+            the failed candidates (non-finite scores), drawn at the bottom
+            of each subplot.
 
         Returns
         -------
@@ -872,6 +905,8 @@ class SearchDisplay:
             raise ValueError(f"score_key={self.score_key!r} is not in cv_results; "
                              f"available: {keys}.")
         scores = np.asarray(results[self.score_key], dtype=float)
+        failed = ~np.isfinite(scores)
+        n_failed = int(failed.sum())
         std = None
         if errorbar and self.score_key.startswith("mean_"):
             std_key = "std_" + self.score_key[len("mean_"):]
@@ -907,6 +942,7 @@ class SearchDisplay:
         self.params_ = names
         self.scales_ = {}
         self.scatters_, self.errorbars_, self.best_markers_ = [], [], []
+        self.failed_markers_ = []
         for i, (name, label, axis) in enumerate(zip(names, labels, axes)):
             column = results[f"param_{name}"]
             present = ~np.ma.getmaskarray(column)
@@ -942,7 +978,7 @@ class SearchDisplay:
 
             scatters, bars = [], []
             for members, color, group_label in groups:
-                rows = members & present
+                rows = members & present & ~failed
                 if std is not None:
                     bars.append(axis.errorbar(
                         x[rows], scores[rows], yerr=std[rows], fmt="none",
@@ -959,6 +995,9 @@ class SearchDisplay:
             self.scatters_.append(scatters)
             self.errorbars_.append(bars)
             self.best_markers_.append(marker)
+            self.failed_markers_.append(
+                self._draw_failed(axis, x, failed & present, n_failed, len(scores),
+                                  failed_kw))
 
             axis.set_xlabel(label)
             if i == 0 or axis.get_subplotspec() is None \
@@ -966,8 +1005,15 @@ class SearchDisplay:
                 axis.set_ylabel(self.score_key.replace("_", " "))
             axis.grid(True, alpha=0.3)
 
-        axes[0].legend(loc="best", fontsize="small")
+        handles, _ = axes[0].get_legend_handles_labels()
+        if n_failed and self.failed_markers_[0] is None:
+            # the first parameter is unset for the failed candidates: still
+            # say how many failed
+            handles += [m for m in self.failed_markers_ if m is not None][:1]
+        axes[0].legend(handles=handles, loc="best", fontsize="small")
         self.best_index_ = best
+        self.n_failed_ = n_failed
+        self.failed_indices_ = np.flatnonzero(failed)
         self.axes_ = np.array(axes, dtype=object)
         self.figure_ = axes[0].figure
         return self

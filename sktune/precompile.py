@@ -41,9 +41,15 @@ def precompile(dtypes=("float64", "float32"), kinds=("linear", "mlp"), parallel=
     parallel : bool, default=True
         Also compile the parallel twins (fits with ``n_threads > 1`` on
         enough data use them).
-    optimizers, losses, activations : sequence of str, default=None
-        Only these (names as the estimators take them; ``"log_loss"``
-        covers the binary and the multiclass loss); None is all of them.
+    optimizers : sequence of str, default=None
+        Only these optimizers (names as the estimators take them); None is
+        all of them.
+    losses : sequence of str, default=None
+        Only these losses; ``"log_loss"`` covers the binary and the
+        multiclass loss. None is all of them.
+    activations : sequence of str, default=None
+        Only these hidden-layer activations (the identity of the output
+        layer is always compiled); None is all of them.
     verbose : bool, default=False
         Print each unit's compile time.
 
@@ -52,13 +58,18 @@ def precompile(dtypes=("float64", "float32"), kinds=("linear", "mlp"), parallel=
     summary : dict
         ``units`` (count), ``seconds`` (wall time) and ``cache_dir``.
 
+    See Also
+    --------
+    sktune.LinearRegressor : An estimator whose first fit then loads its kernel.
+
     Examples
     --------
     >>> import sktune
-    >>> summary = sktune.precompile(dtypes=["float64"], kinds=["mlp"],
-    ...                             parallel=False)  # doctest: +SKIP
-    >>> summary["units"]  # doctest: +SKIP
-    29
+    >>> summary = sktune.precompile(dtypes="float64", kinds="dense",
+    ...                             parallel=False, optimizers=["adam"],
+    ...                             losses=["squared_error"])
+    >>> sorted(summary)
+    ['cache_dir', 'seconds', 'units']
     """
     from ._engine import encode
     from ._kernels import _jit, cpu

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
 from scipy.stats import loguniform, randint, uniform
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning, FitFailedWarning, NotFittedError
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import (
@@ -610,3 +610,62 @@ def test_search_display_errors(data):
     with pytest.raises(ValueError, match="'log' or 'linear'"):
         SearchDisplay({"param_a": [1, 2], "mean_test_score": [0.1, 0.2]},
                       scales={"a": "symlog"}).plot()
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
+def test_failed_candidates_are_marked_and_counted(data):
+    X, y = data
+    # sgd with learning_rate=100 diverges: DivergenceError, scored NaN
+    grid = {"learning_rate": [0.01, 0.1, 100.0], "penalty": ["l2", None]}
+    with pytest.warns(FitFailedWarning):
+        search = GridSearchCV(_lr(optimizer="sgd"), grid, cv=2,
+                              error_score=np.nan).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    failed = np.flatnonzero(np.isnan(scores))
+    assert len(failed) == 2  # learning_rate=100, with either penalty
+
+    display = SearchDisplay.from_search(search)
+    assert display.n_failed_ == 2
+    np.testing.assert_array_equal(display.failed_indices_, failed)
+    lr_ax, pen_ax = display.axes_
+    # crosses at the failed values, at the bottom of each subplot
+    lr_marker, pen_marker = display.failed_markers_
+    np.testing.assert_allclose(_offsets(lr_marker)[:, 0], [100.0, 100.0])
+    np.testing.assert_allclose(_offsets(lr_marker)[:, 1], 0.04)
+    np.testing.assert_array_equal(sorted(_offsets(pen_marker)[:, 0]), [0, 1])
+    # drawn inside the x range, which now covers the failed value
+    assert lr_ax.get_xlim()[1] >= 100.0
+    # the successful candidates are unchanged: the y range ignores the failed
+    (points,) = display.scatters_[0]
+    assert len(_offsets(points)) == len(scores) - 2
+    assert np.isfinite(lr_ax.get_ylim()).all()
+    # the legend says how many failed
+    legend = [t.get_text() for t in lr_ax.get_legend().get_texts()]
+    assert "failed (2 of 6)" in legend
+
+
+def test_no_failed_candidates():
+    results = {"param_alpha": [1e-4, 1e-3], "mean_test_score": [0.5, 0.6]}
+    display = SearchDisplay(results).plot()
+    assert display.n_failed_ == 0
+    assert display.failed_markers_ == [None]
+    assert display.failed_indices_.size == 0
+    legend = [t.get_text() for t in display.axes_[0].get_legend().get_texts()]
+    assert not any(text.startswith("failed") for text in legend)
+
+
+def test_failed_count_shown_when_first_parameter_is_unset():
+    # the failed candidates have no value of the first parameter (a list of
+    # grids): the legend of the first subplot still counts them
+    results = {
+        "param_alpha": np.ma.masked_array([1e-4, 1e-2, 0.0], mask=[False, False, True]),
+        "param_optimizer": np.ma.masked_array(["sgd", "adam", "sgd"], dtype=object,
+                                              mask=[True, True, False]),
+        "mean_test_score": np.array([0.5, 0.6, np.nan]),
+    }
+    display = SearchDisplay(results).plot(failed_kw={"color": "purple"})
+    assert display.n_failed_ == 1
+    assert display.failed_markers_[0] is None
+    assert to_rgba(display.failed_markers_[1].get_facecolor()[0]) == to_rgba("purple")
+    legend = [t.get_text() for t in display.axes_[0].get_legend().get_texts()]
+    assert "failed (1 of 3)" in legend

@@ -45,13 +45,63 @@ DEVICES = ("cpu", "cuda", "auto")
 
 
 def optimizer_code(name):
-    """Kernel code of optimizer ``name``."""
+    """Return the kernel's integer code of an optimizer.
+
+    Parameters
+    ----------
+    name : str
+        An optimizer name, one of the keys of :data:`OPTIMIZERS`.
+
+    Returns
+    -------
+    code : int
+        The code the compiled kernels dispatch on.
+
+    See Also
+    --------
+    sktune.losses.loss_code : The same for losses.
+
+    Examples
+    --------
+    >>> from sktune.optim import OPTIMIZERS, optimizer_code
+    >>> optimizer_code("adam") == OPTIMIZERS["adam"]
+    True
+    """
     return OPTIMIZERS[name]
 
 
 def loss_code(name, n_classes=None, multilabel=False):
-    """Kernel code of loss ``name``: multiclass log loss is the softmax;
-    multilabel targets keep one sigmoid (or hinge) per output."""
+    """Return the kernel's integer code of a loss.
+
+    The multiclass log loss is its own kernel loss (the softmax), chosen
+    when ``n_classes > 2``; multilabel targets keep one sigmoid (or hinge)
+    per output.
+
+    Parameters
+    ----------
+    name : str
+        A loss name, a key of ``REGRESSION_LOSSES`` or
+        ``CLASSIFICATION_LOSSES``.
+    n_classes : int, default=None
+        Number of classes of a classification target; None is binary.
+    multilabel : bool, default=False
+        Whether the target is a multilabel indicator matrix.
+
+    Returns
+    -------
+    code : int
+        The code the compiled kernels dispatch on.
+
+    See Also
+    --------
+    sktune.optim.optimizer_code : The same for optimizers.
+
+    Examples
+    --------
+    >>> from sktune.losses import loss_code
+    >>> loss_code("log_loss") == loss_code("log_loss", n_classes=3)
+    False
+    """
     if name in REGRESSION_LOSSES:
         return REGRESSION_LOSSES[name]
     code = CLASSIFICATION_LOSSES[name]
@@ -61,7 +111,34 @@ def loss_code(name, n_classes=None, multilabel=False):
 
 
 def penalty_strengths(penalty, alpha, l1_ratio):
-    """Return ``(l2, l1)``: the strengths of the two parts of the penalty."""
+    """Split the penalty into its L2 and L1 strengths.
+
+    Parameters
+    ----------
+    penalty : {"l2", "l1", "elasticnet"} or None
+        The estimator's ``penalty``.
+    alpha : float
+        Strength of the penalty.
+    l1_ratio : float
+        Elastic-net mixing (0 is pure L2, 1 pure L1).
+
+    Returns
+    -------
+    l2 : float
+        Factor of ``||w||_2**2 / 2``.
+    l1 : float
+        Factor of ``||w||_1``.
+
+    See Also
+    --------
+    penalty_value : The penalty of given weights.
+
+    Examples
+    --------
+    >>> from sktune.penalties import penalty_strengths
+    >>> penalty_strengths("elasticnet", alpha=0.1, l1_ratio=0.5)
+    (0.05, 0.05)
+    """
     if penalty is None or alpha == 0.0:
         return 0.0, 0.0
     if penalty == "l2":

@@ -11,10 +11,11 @@ from .._kernels import _codes as C
 from .._kernels import cpu, linear
 from ..base import (
     ATTRIBUTES_DOC,
-    SHARED_PARAMS_DOC,
     BaseGradientEstimator,
     GradientClassifierMixin,
     GradientRegressorMixin,
+    fill_doc,
+    shared_params_doc,
     store_params,
 )
 from ..losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
@@ -96,6 +97,7 @@ class _BaseLinear(BaseGradientEstimator):
         return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
 
 
+@fill_doc(shared_params=shared_params_doc(0.01), shared_attributes=ATTRIBUTES_DOC)
 class LinearRegressor(GradientRegressorMixin, _BaseLinear):
     """Linear regression trained by mini-batch gradient descent.
 
@@ -103,38 +105,51 @@ class LinearRegressor(GradientRegressorMixin, _BaseLinear):
     gradient, penalty, clipping and the optimizer update); Python only runs
     between epochs. Supports dense and CSR sparse ``X``, several outputs,
     every optimizer and schedule of :mod:`sktune.optim`, and resumable
-    training with ``partial_fit`` and ``warm_start``.
+    training with ``partial_fit`` and ``warm_start``. The objective is
+    ``mean(sample_weight * loss) + alpha * R(w)``; scale the features (e.g.
+    with :class:`~sklearn.preprocessing.StandardScaler`) for a stable fit.
 
     Parameters
     ----------
     loss : {"squared_error", "huber", "poisson"}, default="squared_error"
-        ``"poisson"`` models the log of the mean (predictions are positive).
+        The loss of each output (formulas in :mod:`sktune.losses`).
+        ``"poisson"`` models the log of the mean, so predictions are
+        positive and ``y`` must be non-negative.
     huber_delta : float, default=1.35
-        Residual size at which the Huber loss turns from quadratic to linear.
-    """ + SHARED_PARAMS_DOC + """
+        Residual size at which the Huber loss turns from quadratic to
+        linear (``loss="huber"`` only).
+    %(shared_params)s
+
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
-        Coefficients.
+        Coefficients; 1-D when ``y`` was 1-D.
     intercept_ : ndarray of shape (n_outputs,)
-        Intercepts (initialised to the best constant model).
-    """ + ATTRIBUTES_DOC + """
+        Intercepts (initialised to the best constant model, never
+        penalized).
+    %(shared_attributes)s
+
     See Also
     --------
-    LinearClassifier : The classifier twin.
-    sklearn.linear_model.SGDRegressor : scikit-learn's per-sample SGD.
+    LinearClassifier : The same model for classification.
+    MLPRegressor : A neural network trained by the same engine.
+    sklearn.linear_model.SGDRegressor : Scikit-learn's per-sample SGD.
 
     Examples
     --------
-    >>> from sklearn.datasets import load_diabetes
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
+    >>> import numpy as np
     >>> from sktune import LinearRegressor
-    >>> X, y = load_diabetes(return_X_y=True)
-    >>> model = make_pipeline(StandardScaler(),
-    ...                       LinearRegressor(learning_rate=0.1, random_state=0))
-    >>> round(model.fit(X, y).score(X, y), 2)
-    0.52
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 5)
+    >>> y = X @ [1.0, -2.0, 0.5, 0.0, 3.0] + 0.1 * rng.randn(100)
+    >>> reg = LinearRegressor(learning_rate=0.1, batch_size=10, max_iter=50,
+    ...                       random_state=0).fit(X, y)
+    >>> reg.coef_.shape
+    (5,)
+    >>> reg.score(X, y) > 0.99
+    True
+    >>> reg.predict(X[:3]).shape
+    (3,)
     """
 
     _parameter_constraints = {
@@ -165,22 +180,27 @@ class LinearRegressor(GradientRegressorMixin, _BaseLinear):
 
 
 
+@fill_doc(shared_params=shared_params_doc(0.01), shared_attributes=ATTRIBUTES_DOC)
 class LinearClassifier(GradientClassifierMixin, _BaseLinear):
     """Linear classifier trained by mini-batch gradient descent.
 
     ``loss="log_loss"`` is logistic regression (binary) or multinomial
     (softmax) regression; ``loss="hinge"`` is a linear SVM, one-vs-rest for
-    more than two classes. Training runs in compiled Numba kernels, see
-    :class:`LinearRegressor`.
+    more than two classes. Training runs in compiled Numba kernels, as
+    for :class:`LinearRegressor`, on dense or CSR sparse ``X``.
 
     Parameters
     ----------
     loss : {"log_loss", "hinge"}, default="log_loss"
-        ``"log_loss"`` gives probabilities through ``predict_proba``.
+        The loss (formulas in :mod:`sktune.losses`). ``"log_loss"`` gives
+        probabilities through ``predict_proba``; ``"hinge"`` has none.
     class_weight : dict, "balanced" or None, default=None
-        Weights of the classes, multiplied into ``sample_weight``.
-        ``"balanced"`` uses ``n_samples / (n_classes * np.bincount(y))``.
-    """ + SHARED_PARAMS_DOC + """
+        Weights of the classes, ``{label: weight}``, multiplied into
+        ``sample_weight``; None weighs every class 1. ``"balanced"`` uses
+        ``n_samples / (n_classes * np.bincount(y))`` (not with
+        ``partial_fit``).
+    %(shared_params)s
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -188,23 +208,31 @@ class LinearClassifier(GradientClassifierMixin, _BaseLinear):
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
         Coefficients (one row for a binary problem).
     intercept_ : ndarray of shape (1,) or (n_classes,)
-        Intercepts (initialised to the log-odds of the class frequencies).
-    """ + ATTRIBUTES_DOC + """
+        Intercepts (initialised to the log-odds of the class frequencies for
+        ``"log_loss"``, to zero for ``"hinge"``; never penalized).
+    %(shared_attributes)s
+
     See Also
     --------
-    LinearRegressor : The regression twin.
-    sklearn.linear_model.SGDClassifier : scikit-learn's per-sample SGD.
+    LinearRegressor : The same model for regression.
+    MLPClassifier : A neural network trained by the same engine.
+    sklearn.linear_model.SGDClassifier : Scikit-learn's per-sample SGD.
 
     Examples
     --------
-    >>> from sklearn.datasets import load_breast_cancer
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
+    >>> import numpy as np
     >>> from sktune import LinearClassifier
-    >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> clf = make_pipeline(StandardScaler(), LinearClassifier(random_state=0))
-    >>> clf.fit(X, y).score(X, y) > 0.97
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 5)
+    >>> y = (X[:, 0] - X[:, 1] + 0.5 * rng.randn(100) > 0).astype(int)
+    >>> clf = LinearClassifier(learning_rate=0.1, batch_size=10, max_iter=50,
+    ...                        random_state=0).fit(X, y)
+    >>> clf.classes_
+    array([0, 1])
+    >>> clf.score(X, y) > 0.85
     True
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
     """
 
     _parameter_constraints = {

@@ -62,6 +62,7 @@ from ..base import (
     BaseGradientEstimator,
     GradientClassifierMixin,
     GradientRegressorMixin,
+    fill_doc,
 )
 from ..linear_model._linear import _BaseLinear
 from ..neural_network._mlp import _BaseMLP
@@ -69,6 +70,93 @@ from ..neural_network._mlp import _BaseMLP
 __all__ = ["GridSearchCV", "RandomizedSearchCV"]
 
 _FITS = (GradientRegressorMixin.fit, GradientClassifierMixin.fit)
+
+
+_SEARCH_DESCRIPTION = """
+    When the estimator, or the last step of a
+    :class:`~sklearn.pipeline.Pipeline`, is a sktune estimator on
+    ``device="cpu"`` and only its parameters are searched, every candidate x
+    fold is trained together: models of the same compiled shape advance one
+    epoch per kernel call, in parallel across models, on data held once per
+    fold; the pipeline's preceding steps are fitted once per fold. The
+    weights are those of scikit-learn's search with the same seeds (bitwise
+    for linear models, to rounding for MLPs, whose first-layer products are
+    shared by the candidates of a fold). Anything else (another estimator,
+    sparse ``X``, parameters of earlier pipeline steps, fit parameters
+    other than ``sample_weight`` of a bare estimator, metadata routing) runs
+    scikit-learn's search unchanged.
+"""
+
+_SEARCH_PARAMS_DOC = """
+    scoring : str, callable, list, tuple, dict or None, default=None
+        How to score each candidate on the held-out folds, as in
+        scikit-learn: a scorer name (``"r2"``, ``"accuracy"``, ...), a
+        callable ``scorer(estimator, X, y)``, or several of them for
+        multi-metric evaluation. None uses the estimator's ``score`` (R²
+        for regressors, accuracy for classifiers).
+    n_jobs : int or None, default=None
+        Caps the threads of the batched training (None: the estimator's
+        ``n_threads`` policy, all of Numba's threads); the evaluation that
+        follows runs in this process. Without batching, the number of
+        joblib jobs, as in scikit-learn.
+    refit : bool, str or callable, default=True
+        Refit the best candidate on the whole data as ``best_estimator_``.
+        With several metrics, the name of the one that picks the best, or a
+        callable that returns ``best_index_`` from ``cv_results_``.
+    cv : int, cross-validation generator, iterable or None, default=None
+        The splits: None is 5-fold, an int is the number of folds
+        (stratified for classifiers), or a splitter or iterable of
+        ``(train, test)`` index arrays.
+    verbose : int, default=0
+        Amount of progress messages; higher prints more.
+    pre_dispatch : int or str, default="2*n_jobs"
+        Jobs dispatched ahead in scikit-learn's parallel evaluation.
+"""
+
+_SEARCH_TAIL_PARAMS_DOC = """
+    error_score : "raise" or float, default=np.nan
+        Score given to a candidate whose fit raises (e.g. a
+        :class:`~sktune.DivergenceError`) on a fold; ``"raise"`` raises the
+        error instead. A numeric value emits a ``FitFailedWarning``.
+    return_train_score : bool, default=False
+        Also record the scores on the training folds in ``cv_results_``.
+"""
+
+_SEARCH_ATTRIBUTES_DOC = """
+    cv_results_ : dict of ndarray
+        Per candidate: its parameters (``param_*``, ``params``), test scores
+        per split with their mean, standard deviation and rank, and fit and
+        score times (for a batched search, each model's share of the
+        batched training). Loads into a :class:`pandas.DataFrame`.
+    best_estimator_ : estimator
+        The best candidate refitted on the whole data (with ``refit``).
+    best_score_ : float
+        Mean cross-validated score of the best candidate.
+    best_params_ : dict
+        Parameters of the best candidate.
+    best_index_ : int
+        Index of the best candidate in ``cv_results_``.
+    scorer_ : callable or dict
+        The scorer (or scorers) used on the held-out folds.
+    n_splits_ : int
+        Number of cross-validation splits.
+    refit_time_ : float
+        Seconds spent refitting the best candidate.
+    multimetric_ : bool
+        Whether several metrics were evaluated.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels of a refitted classifier.
+    n_features_in_ : int
+        Number of features seen during ``fit`` (with ``refit``).
+    feature_names_in_ : ndarray of str
+        Feature names seen during ``fit``, when ``X`` had string column
+        names (with ``refit``).
+    batched_info_ : dict or None
+        What the batched training did: ``kernel_calls`` (population-kernel
+        calls), ``fits_restored`` (candidate x fold fits trained in batches)
+        and ``fits_unbatched`` (fits trained on their own); None when the
+        search fell back to scikit-learn's path.
+"""
 
 
 # --------------------------------------------------------------------------
@@ -928,66 +1016,113 @@ class _BatchedSearchMixin:
         results["std_fit_time"] = t.std(axis=1)
 
 
+@fill_doc(description=_SEARCH_DESCRIPTION, search_params=_SEARCH_PARAMS_DOC,
+          search_tail_params=_SEARCH_TAIL_PARAMS_DOC,
+          search_attributes=_SEARCH_ATTRIBUTES_DOC)
 class GridSearchCV(_BatchedSearchMixin, _SkGridSearchCV):
     """Exhaustive search over a parameter grid, sktune estimators trained in batches.
 
     A drop-in replacement of :class:`sklearn.model_selection.GridSearchCV`:
     the same constructor, ``fit`` and results (``cv_results_``,
     ``best_params_``, ``best_estimator_``, multi-metric ``refit``, ...).
-    When the estimator, or the last step of a
-    :class:`~sklearn.pipeline.Pipeline`, is a sktune estimator on
-    ``device="cpu"`` and only its parameters are searched, every candidate x
-    fold is trained together: models of the same compiled shape advance one
-    epoch per kernel call, in parallel across models, on data held once per
-    fold; the pipeline's preceding steps are fitted once per fold. The
-    weights are those of scikit-learn's search with the same seeds (bitwise
-    for linear models, to rounding for MLPs, whose first-layer products are
-    shared by the candidates of a fold).
-    Anything else runs scikit-learn's search unchanged.
-
-    ``n_jobs`` caps the threads of the batched training (default: the
-    estimator's ``n_threads`` policy, all of Numba's threads); the
-    evaluation that follows runs in this process.
-
-    After ``fit``, ``batched_info_`` says what happened: ``kernel_calls``
-    (population-kernel calls), ``fits_restored`` (candidate x fold fits
-    trained in batches) and ``fits_unbatched`` (fits that were trained on
-    their own); it is None after a fallback, whose reason is in
-    ``_batched_reason``. ``mean_fit_time``/``std_fit_time`` of a batched
-    search are each model's share of the batched training.
+    %(description)s
 
     Parameters
     ----------
-    See :class:`sklearn.model_selection.GridSearchCV`.
+    estimator : estimator object
+        The estimator (or pipeline) to tune; cloned for every candidate.
+    param_grid : dict or list of dict
+        Parameter names (``"alpha"``, or ``"<step>__alpha"`` in a pipeline)
+        to lists of values; every combination is a candidate. A list of
+        grids searches each of them.
+    %(search_params)s
+    %(search_tail_params)s
+
+    Attributes
+    ----------
+    %(search_attributes)s
+
+    See Also
+    --------
+    RandomizedSearchCV : Candidates drawn from distributions.
+    search_space : A default grid for each sktune estimator.
+    sklearn.model_selection.GridSearchCV : The search this one speeds up.
 
     Examples
     --------
-    >>> from sklearn.datasets import make_regression
+    >>> import numpy as np
     >>> from sktune import LinearRegressor
     >>> from sktune.model_selection import GridSearchCV
-    >>> X, y = make_regression(n_samples=300, n_features=5, noise=1.0, random_state=0)
-    >>> search = GridSearchCV(LinearRegressor(max_iter=20, random_state=0),
-    ...                       {"learning_rate": [0.01, 0.1], "alpha": [1e-4, 1e-2]},
-    ...                       cv=3).fit(X, y)
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 5)
+    >>> y = X @ [1.0, -2.0, 0.5, 0.0, 3.0] + 0.1 * rng.randn(100)
+    >>> reg = LinearRegressor(max_iter=20, tol=None, random_state=0)
+    >>> grid = {"learning_rate": [0.01, 0.1], "alpha": [1e-4, 1e-2]}
+    >>> search = GridSearchCV(reg, grid, cv=3).fit(X, y)
     >>> search.batched_info_["fits_restored"]
     12
+    >>> sorted(search.best_params_)
+    ['alpha', 'learning_rate']
     """
 
     def _searched_names(self):
         return _param_names(self.param_grid)
 
 
+@fill_doc(description=_SEARCH_DESCRIPTION, search_params=_SEARCH_PARAMS_DOC,
+          search_tail_params=_SEARCH_TAIL_PARAMS_DOC,
+          search_attributes=_SEARCH_ATTRIBUTES_DOC)
 class RandomizedSearchCV(_BatchedSearchMixin, _SkRandomizedSearchCV):
     """Randomized search over parameters, sktune estimators trained in batches.
 
     A drop-in replacement of
     :class:`sklearn.model_selection.RandomizedSearchCV`; the candidates are
-    drawn by scikit-learn's own code (once, from ``random_state``) and then
-    trained in batches exactly as in :class:`GridSearchCV`.
+    drawn by scikit-learn's own code (once, from ``random_state``).
+    %(description)s
 
     Parameters
     ----------
-    See :class:`sklearn.model_selection.RandomizedSearchCV`.
+    estimator : estimator object
+        The estimator (or pipeline) to tune; cloned for every candidate.
+    param_distributions : dict or list of dict
+        Parameter names to lists (sampled uniformly) or to distributions
+        with an ``rvs`` method such as ``scipy.stats.loguniform``. A list
+        of dicts first picks one of them at random for each candidate.
+    n_iter : int, default=10
+        Number of candidates drawn.
+    %(search_params)s
+    random_state : int, RandomState instance or None, default=None
+        Seeds the drawing of the candidates (not the estimators' own
+        ``random_state``).
+    %(search_tail_params)s
+
+    Attributes
+    ----------
+    %(search_attributes)s
+
+    See Also
+    --------
+    GridSearchCV : Every combination of a grid.
+    search_space : Default distributions for each sktune estimator.
+    sklearn.model_selection.RandomizedSearchCV : The search this one speeds up.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.stats import loguniform
+    >>> from sktune import LinearRegressor
+    >>> from sktune.model_selection import RandomizedSearchCV
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 5)
+    >>> y = X @ [1.0, -2.0, 0.5, 0.0, 3.0] + 0.1 * rng.randn(100)
+    >>> reg = LinearRegressor(max_iter=20, tol=None, random_state=0)
+    >>> space = {"learning_rate": loguniform(1e-3, 1e-1)}
+    >>> search = RandomizedSearchCV(reg, space, n_iter=4, cv=3,
+    ...                             random_state=0).fit(X, y)
+    >>> len(search.cv_results_["params"])
+    4
+    >>> search.batched_info_["fits_restored"]
+    12
     """
 
     def _searched_names(self):

@@ -15,10 +15,11 @@ from .. import _config
 from .._kernels import cpu
 from ..base import (
     ATTRIBUTES_DOC,
-    SHARED_PARAMS_DOC,
     BaseGradientEstimator,
     GradientClassifierMixin,
     GradientRegressorMixin,
+    fill_doc,
+    shared_params_doc,
     store_params,
 )
 from ..linear_model._linear import LinearClassifier, LinearRegressor
@@ -42,8 +43,6 @@ _PARALLEL_WORK = 1 << 16
 from .._engine.encode import ACTIVATIONS  # noqa: E402
 
 _MLP_PARAMS_DOC = """
-    hidden_layer_sizes : array-like of int, default=(100,)
-        Units of each hidden layer.
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu"}, \
 default="relu"
         Hidden-layer activation (``"leaky_relu"`` has slope 0.01 below zero).
@@ -236,39 +235,54 @@ class _BaseMLP(BaseGradientEstimator):
         return _forward(X, self.coefs_, self.intercepts_, self.activation)
 
 
+@fill_doc(mlp_params=_MLP_PARAMS_DOC, shared_params=shared_params_doc(0.001),
+          mlp_attributes=_MLP_ATTRIBUTES_DOC, shared_attributes=ATTRIBUTES_DOC)
 class MLPRegressor(GradientRegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by compiled mini-batch descent.
 
     The same engine as :class:`~sktune.LinearRegressor` (optimizers,
     schedules, penalties on the weights, clipping, early stopping,
     ``partial_fit``, divergence guard) with hidden layers and dropout. Each
-    epoch runs in one Numba call whose matrix products go through BLAS.
+    epoch runs in one Numba call. Takes dense ``X`` only; scale the features
+    for a stable fit.
 
     Parameters
     ----------
-    hidden_layer_sizes : array-like of int, default=(100,)
-        Units of each hidden layer.
+    hidden_layer_sizes : array-like of int or int, default=(100,)
+        Units of each hidden layer; an int is one hidden layer.
     loss : {"squared_error", "huber", "poisson"}, default="squared_error"
-        ``"poisson"`` models the log of the mean (output activation ``exp``).
+        The loss of each output (formulas in :mod:`sktune.losses`).
+        ``"poisson"`` models the log of the mean (output activation
+        ``exp``), so ``y`` must be non-negative.
     huber_delta : float, default=1.35
-        Residual size at which the Huber loss turns from quadratic to linear.
-    """ + _MLP_PARAMS_DOC + SHARED_PARAMS_DOC + """
+        Residual size at which the Huber loss turns from quadratic to
+        linear (``loss="huber"`` only).
+    %(mlp_params)s
+    %(shared_params)s
+
     Attributes
     ----------
-    """ + _MLP_ATTRIBUTES_DOC + ATTRIBUTES_DOC + """
+    %(mlp_attributes)s
+    %(shared_attributes)s
+
     See Also
     --------
-    MLPClassifier : The classifier twin.
-    sklearn.neural_network.MLPRegressor : scikit-learn's MLP.
+    MLPClassifier : The same network for classification.
+    LinearRegressor : The linear model trained by the same engine.
+    sklearn.neural_network.MLPRegressor : Scikit-learn's MLP.
 
     Examples
     --------
-    >>> from sklearn.datasets import make_friedman1
+    >>> import numpy as np
     >>> from sktune import MLPRegressor
-    >>> X, y = make_friedman1(n_samples=500, random_state=0)
-    >>> model = MLPRegressor(hidden_layer_sizes=(32,), learning_rate=0.01,
-    ...                      max_iter=200, random_state=0).fit(X, y)
-    >>> model.score(X, y) > 0.9
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 5)
+    >>> y = np.sin(X[:, 0]) + X[:, 1] ** 2
+    >>> reg = MLPRegressor(hidden_layer_sizes=(20,), learning_rate=0.03,
+    ...                    batch_size=10, max_iter=100, random_state=0).fit(X, y)
+    >>> [w.shape for w in reg.coefs_]
+    [(5, 20), (20, 1)]
+    >>> reg.score(X, y) > 0.9
     True
     """
 
@@ -295,43 +309,57 @@ class MLPRegressor(GradientRegressorMixin, _BaseMLP):
         return "exp" if self.loss == "poisson" else "identity"
 
 
+@fill_doc(mlp_params=_MLP_PARAMS_DOC, shared_params=shared_params_doc(0.001),
+          mlp_attributes=_MLP_ATTRIBUTES_DOC, shared_attributes=ATTRIBUTES_DOC)
 class MLPClassifier(GradientClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by compiled mini-batch descent.
 
     Binary (one logistic output), multiclass (softmax) and multilabel
     (independent logistic outputs) targets; ``loss="hinge"`` trains
     one-vs-rest margins instead. Shares the engine of
-    :class:`~sktune.LinearClassifier`.
+    :class:`~sktune.LinearClassifier`. Takes dense ``X`` only.
 
     Parameters
     ----------
-    hidden_layer_sizes : array-like of int, default=(100,)
-        Units of each hidden layer.
+    hidden_layer_sizes : array-like of int or int, default=(100,)
+        Units of each hidden layer; an int is one hidden layer.
     loss : {"log_loss", "hinge"}, default="log_loss"
-        ``"log_loss"`` gives probabilities through ``predict_proba``.
+        The loss (formulas in :mod:`sktune.losses`). ``"log_loss"`` gives
+        probabilities through ``predict_proba``; ``"hinge"`` has none.
     class_weight : dict, "balanced" or None, default=None
-        Weights of the classes, multiplied into ``sample_weight`` (binary and
-        multiclass targets).
-    """ + _MLP_PARAMS_DOC + SHARED_PARAMS_DOC + """
+        Weights of the classes, ``{label: weight}``, multiplied into
+        ``sample_weight`` (binary and multiclass targets); None weighs every
+        class 1. ``"balanced"`` uses ``n_samples / (n_classes *
+        np.bincount(y))`` (not with ``partial_fit``).
+    %(mlp_params)s
+    %(shared_params)s
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels (for multilabel targets, the label indices).
-    """ + _MLP_ATTRIBUTES_DOC + ATTRIBUTES_DOC + """
+    %(mlp_attributes)s
+    %(shared_attributes)s
+
     See Also
     --------
-    MLPRegressor : The regression twin.
-    sklearn.neural_network.MLPClassifier : scikit-learn's MLP.
+    MLPRegressor : The same network for regression.
+    LinearClassifier : The linear model trained by the same engine.
+    sklearn.neural_network.MLPClassifier : Scikit-learn's MLP.
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
+    >>> import numpy as np
     >>> from sktune import MLPClassifier
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate=0.01,
-    ...                     random_state=0).fit(X, y)
-    >>> clf.score(X, y) > 0.95
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 5)
+    >>> y = (X[:, 0] * X[:, 1] + 0.3 * rng.randn(100) > 0).astype(int)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(10,), learning_rate=0.03,
+    ...                     batch_size=10, max_iter=100, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
     True
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
     """
 
     _parameter_constraints = {
@@ -387,15 +415,18 @@ class MLPClassifier(GradientClassifierMixin, _BaseMLP):
         return "softmax"
 
     def predict(self, X):
-        """Predict labels (an indicator matrix for multilabel targets).
+        """Predict class labels (an indicator matrix for multilabel targets).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            The class of ``classes_`` with the highest score of each sample;
+            for multilabel targets, 1 where a label's logit is positive.
         """
         check_is_fitted(self)
         if self._multilabel:
@@ -404,16 +435,19 @@ class MLPClassifier(GradientClassifierMixin, _BaseMLP):
 
     @available_if(GradientClassifierMixin._has_proba)
     def predict_proba(self, X):
-        """Class probabilities (``loss="log_loss"`` only).
+        """Estimate class probabilities (``loss="log_loss"`` only).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
-            For multilabel targets, the probability of each label.
+        proba : ndarray of shape (n_samples, n_classes) or (n_samples, n_labels)
+            Probability of each class, in the order of ``classes_`` (rows sum
+            to one); for multilabel targets, the independent probability of
+            each label.
         """
         check_is_fitted(self)
         if self._multilabel:

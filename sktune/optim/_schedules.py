@@ -33,7 +33,10 @@ def learning_rates(schedule, learning_rate, t, e, *, power_t=0.25,
                    decay_rate=0.9, step_size=10, min_learning_rate=0.0,
                    restart_period=10, restart_mult=1.0, max_iter=100,
                    current=None):
-    """Learning rate at each step.
+    """Compute the learning rate of each step under a schedule.
+
+    The formulas of the schedules are in :mod:`sktune.optim`; the
+    estimators call this before each epoch for the steps of that epoch.
 
     Parameters
     ----------
@@ -41,17 +44,48 @@ def learning_rates(schedule, learning_rate, t, e, *, power_t=0.25,
         One of :data:`SCHEDULES`.
     learning_rate : float
         The initial (peak) rate.
-    t : ndarray of int
+    t : array-like of int
         Global step numbers, starting at 1.
-    e : ndarray of float
+    e : array-like of float
         Fractional epochs at those steps, starting at 0.
+    power_t : float, default=0.25
+        Exponent of ``"invscaling"``.
+    decay_rate : float, default=0.9
+        Factor of ``"exponential"`` (per epoch) and ``"step"``.
+    step_size : int, default=10
+        Epochs between the decays of ``"step"``.
+    min_learning_rate : float, default=0.0
+        Final rate of ``"linear"`` and minimum of ``"cosine"``.
+    restart_period : float, default=10
+        Epochs in the first cycle of ``"cosine"``.
+    restart_mult : float, default=1.0
+        Growth factor of each further cycle of ``"cosine"``.
+    max_iter : int, default=100
+        Epochs over which ``"linear"`` decays.
     current : float, default=None
-        The plateau schedule's current rate (defaults to ``learning_rate``).
+        The ``"plateau"`` schedule's current rate (None means
+        ``learning_rate``); other schedules ignore it.
 
     Returns
     -------
-    ndarray of float64
+    rates : ndarray of float64 of the shape of ``t``
         One rate per step.
+
+    Raises
+    ------
+    ValueError
+        If ``schedule`` is unknown.
+
+    See Also
+    --------
+    plateau_decay : The next rate of the ``"plateau"`` schedule.
+
+    Examples
+    --------
+    >>> from sktune.optim import learning_rates
+    >>> learning_rates("step", 0.1, t=[1, 2, 3], e=[0.0, 1.0, 2.0],
+    ...                decay_rate=0.5, step_size=1).tolist()
+    [0.1, 0.05, 0.025]
     """
     t = np.asarray(t, dtype=np.float64)
     e = np.asarray(e, dtype=np.float64)
@@ -85,7 +119,38 @@ def learning_rates(schedule, learning_rate, t, e, *, power_t=0.25,
 
 
 def plateau_decay(current, decay_rate, min_learning_rate):
-    """The plateau schedule's next rate, or ``None`` when it cannot decay."""
+    """Return the ``"plateau"`` schedule's next rate, or None when it cannot decay.
+
+    The rate is multiplied by ``decay_rate`` but never goes below
+    ``max(min_learning_rate, 1e-6)``; when it is already there (or
+    ``decay_rate=1``) the answer is None and training stops.
+
+    Parameters
+    ----------
+    current : float
+        The current learning rate.
+    decay_rate : float
+        Factor applied at each plateau.
+    min_learning_rate : float
+        Floor of the rate (at least 1e-6 is used).
+
+    Returns
+    -------
+    rate : float or None
+        The decayed rate, or None when it would not be lower.
+
+    See Also
+    --------
+    learning_rates : Rates of every schedule.
+
+    Examples
+    --------
+    >>> from sktune.optim import plateau_decay
+    >>> plateau_decay(0.1, 0.5, 0.0)
+    0.05
+    >>> plateau_decay(1e-6, 0.5, 0.0) is None
+    True
+    """
     floor = max(float(min_learning_rate), 1e-6)
     new = max(current * decay_rate, floor)
     if new >= current:  # at the floor, or decay_rate=1: nothing left to try
