@@ -41,4 +41,26 @@ class GradientWarning(UserWarning):
     a row, a layer's gradient norm stays below ``VANISHING`` times the
     largest layer's, or when it grows to ``EXPLODING`` times its first
     epoch's norm (the constants of :mod:`sktune._engine.loop`).
+    
+    See Also
+    --------
+    sktune.model_selection.lr_find : Pick a learning rate by a range test.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sktune import GradientWarning, MLPRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 5)
+    >>> y = X[:, 0] - X[:, 1]
+    >>> reg = MLPRegressor((8,) * 6, activation="logistic", init="glorot",
+    ...                    optimizer="sgd", max_iter=4, random_state=0, verbose=0)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     reg = reg.fit(X, y)
+    >>> reg.gradient_norms_.shape
+    (4, 7)
+    >>> bool(reg.gradient_norms_[-1, 0] < 1e-3 * reg.gradient_norms_[-1].max())
+    True
     """

@@ -116,6 +116,7 @@ class LRFinderResult:
         Returns
         -------
         display : sktune.plot.LearningRateFinderDisplay
+            The display holding the figure, its axes and the loss line.
 
         Examples
         --------
