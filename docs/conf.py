@@ -10,12 +10,15 @@ write them into the checkout, so this file refuses to.
 import os
 import sys
 
+from sphinx.errors import ConfigError
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 if not os.path.exists(os.path.join(HERE, ".build-copy")):
-    raise RuntimeError(
-        "Build the documentation with `python docs/build.py`: it runs Sphinx "
-        "on a copy of docs/ and examples/, so that the generated pages stay "
-        "out of the source tree.")
+    message = ("Build the documentation with `python docs/build.py`: it runs "
+               "Sphinx on a copy of docs/ and examples/, so that the generated "
+               "pages stay out of the source tree.")
+    print(message, file=sys.stderr)  # Sphinx buries the error in a traceback
+    raise ConfigError(message)
 sys.path.insert(0, HERE)  # gallery_order
 
 project = "sktune"
