@@ -103,7 +103,7 @@ for ax, (name, model) in zip(axes, models.items()):
            label="informative feature")
     ax.set(title=name, xlabel="input feature")
 axes[0].set_ylabel("norm of first-layer weights")
-axes[0].legend(fontsize="small")
+axes[2].legend(fontsize="small")  # the L1 panel has room for it
 plt.show()
 
 l1 = models["L1 (alpha=0.01)"]
