@@ -213,6 +213,9 @@ class LossCurveDisplay:
         Name of the loss, shown in the y label (e.g. ``"squared_error"``).
     score_name : str, default=None
         Name of the validation score, shown in its y label (e.g. ``"R²"``).
+    gradient_norms : array-like of shape (n_epochs, n_layers), default=None
+        Per-layer gradient norm of each epoch (``gradient_norms_``), drawn
+        in a panel of its own with ``plot(show_gradients=True)``.
 
     Attributes
     ----------
@@ -228,12 +231,17 @@ class LossCurveDisplay:
         Axes of the validation score.
     lr_ax_ : matplotlib Axes or None
         The right-hand twin of ``ax_`` that holds the learning rate.
+    gradient_ax_ : matplotlib Axes or None
+        Axes of the per-layer gradient norms (``show_gradients=True``).
+    gradient_lines_ : list of matplotlib Line2D
+        One gradient-norm line per layer (empty without that panel).
     axes_ : ndarray of matplotlib Axes
-        ``[ax_, validation_ax_]``, or ``[ax_]`` without validation scores;
-        pass it as ``ax`` to overlay another estimator.
+        The panels drawn, top to bottom: ``ax_``, then ``validation_ax_``
+        and ``gradient_ax_`` when present; pass it as ``ax`` to overlay
+        another estimator.
     bounding_ax_ : matplotlib Axes or None
-        The single Axes given as ``ax`` whose box was split in two (loss
-        above, validation below), else None.
+        The single Axes given as ``ax`` whose box was split into the panels
+        (loss above, then validation and gradient norms), else None.
     figure_ : matplotlib Figure
         The figure of the plot.
 
@@ -258,8 +266,10 @@ class LossCurveDisplay:
     """
 
     def __init__(self, loss_curve, validation_scores=None, learning_rates=None,
-                 estimator_name=None, *, loss_name=None, score_name=None):
+                 estimator_name=None, *, loss_name=None, score_name=None,
+                 gradient_norms=None):
         self.loss_curve = loss_curve
+        self.gradient_norms = gradient_norms
         self.validation_scores = validation_scores
         self.learning_rates = learning_rates
         self.estimator_name = estimator_name
@@ -286,7 +296,7 @@ class LossCurveDisplay:
             Name in the legend; defaults to the estimator's class name.
         **kwargs
             Passed to :meth:`plot` (``show_learning_rate``, ``loss_kw``,
-            ``validation_kw``, ``lr_kw``).
+            ``validation_kw``, ``lr_kw``, ``show_gradients``, ``gradient_kw``).
 
         Returns
         -------
@@ -323,40 +333,52 @@ class LossCurveDisplay:
             estimator_name=type(fitted).__name__ if name is None else name,
             loss_name=loss if isinstance(loss, str) else None,
             score_name=_score_name(fitted),
+            gradient_norms=getattr(fitted, "gradient_norms_", None),
         )
         return display.plot(ax=ax, log_loss=log_loss, **kwargs)
 
-    def _make_axes(self, plt, ax, with_validation):
+    def _make_axes(self, plt, ax, kinds):
+        """Axes for the panels ``kinds`` (``"loss"``, then ``"validation"``
+        and ``"gradients"`` when drawn), stacked on a shared epoch axis:
+        ``{kind: Axes}``."""
         self.bounding_ax_ = None
+        n = len(kinds)
+        ratios = [3] + [2] * (n - 1)
         if ax is None:
-            if with_validation:
-                _, (loss_ax, val_ax) = plt.subplots(
-                    2, 1, sharex=True, figsize=(6.4, 6.4), layout="constrained",
-                    gridspec_kw={"height_ratios": [3, 2]})
-                return loss_ax, val_ax
-            _, loss_ax = plt.subplots(layout="constrained")
-            return loss_ax, None
-        if _is_axes(ax):
-            if not with_validation:
+            if n == 1:
+                _, loss_ax = plt.subplots(layout="constrained")
+                axes = [loss_ax]
+            else:
+                _, axes = plt.subplots(
+                    n, 1, sharex=True, figsize=(6.4, 6.4 if n == 2 else 8.0),
+                    layout="constrained", gridspec_kw={"height_ratios": ratios})
+        elif _is_axes(ax):
+            if n == 1:
                 _check_bounding_ax(ax)
-                return ax, None
-            loss_ax, val_ax = _split_axes(ax, 2, 1, height_ratios=[3, 2], hspace=0.1)
-            val_ax.sharex(loss_ax)
-            loss_ax.tick_params(labelbottom=False)
-            self.bounding_ax_ = ax
-            return loss_ax, val_ax
-        axes = np.ravel(np.asarray(ax, dtype=object))
-        if len(axes) == 1 and _is_axes(axes[0]):
-            return self._make_axes(plt, axes[0], with_validation)
-        if len(axes) != 2 or not all(_is_axes(a) for a in axes):
-            raise ValueError(
-                "ax must be None, a matplotlib Axes, or two Axes (loss, "
-                f"validation score); got {ax!r}."
-            )
-        return axes[0], axes[1]
+                axes = [ax]
+            else:
+                axes = _split_axes(ax, n, 1, height_ratios=ratios, hspace=0.1)
+                for other in axes[1:]:
+                    other.sharex(axes[0])
+                for upper in axes[:-1]:
+                    upper.tick_params(labelbottom=False)
+                self.bounding_ax_ = ax
+        else:
+            axes = list(np.ravel(np.asarray(ax, dtype=object)))
+            if len(axes) == 1 and _is_axes(axes[0]):
+                return self._make_axes(plt, axes[0], kinds)
+            if len(axes) != n or not all(_is_axes(a) for a in axes):
+                names = {"loss": "loss", "validation": "validation score",
+                         "gradients": "gradient norms"}
+                raise ValueError(
+                    f"ax must be None, a matplotlib Axes, or {n} Axes "
+                    f"({', '.join(names[k] for k in kinds)}); got {ax!r}."
+                )
+        return dict(zip(kinds, axes))
 
     def plot(self, ax=None, *, log_loss=False, show_learning_rate=True, name=None,
-             loss_kw=None, validation_kw=None, lr_kw=None):
+             loss_kw=None, validation_kw=None, lr_kw=None, show_gradients=False,
+             gradient_kw=None):
         """Draw the curves.
 
         Parameters
@@ -378,6 +400,13 @@ class LossCurveDisplay:
         loss_kw, validation_kw, lr_kw : dict, default=None
             Keyword arguments for :meth:`matplotlib.axes.Axes.plot` of the
             loss, the validation score and the learning rate.
+        show_gradients : bool, default=False
+            Add a panel below with each layer's gradient norm per epoch
+            (``gradient_norms``, log scale): layers whose line sinks far
+            below the others have vanishing gradients.
+        gradient_kw : dict, default=None
+            Keyword arguments for :meth:`matplotlib.axes.Axes.plot` of the
+            gradient-norm lines.
 
         Returns
         -------
@@ -407,7 +436,18 @@ class LossCurveDisplay:
         else:
             rates = np.asarray(rates, dtype=float).ravel()
 
-        loss_ax, val_ax = self._make_axes(plt, ax, val is not None)
+        grads = self.gradient_norms if show_gradients else None
+        if grads is not None:
+            grads = np.asarray(grads, dtype=float)
+            grads = None if grads.size == 0 else grads.reshape(len(grads), -1)
+        if show_gradients and grads is None:
+            raise ValueError("show_gradients=True needs gradient_norms (an "
+                             "estimator's gradient_norms_); none were recorded.")
+        kinds = (["loss"] + (["validation"] if val is not None else [])
+                 + (["gradients"] if grads is not None else []))
+        panels = self._make_axes(plt, ax, kinds)
+        loss_ax, val_ax = panels["loss"], panels.get("validation")
+        grad_ax = panels.get("gradients")
         prefix = "" if name is None else f"{name}: "
 
         kw = {"label": f"{prefix}training loss", **(loss_kw or {})}
@@ -425,12 +465,21 @@ class LossCurveDisplay:
             (self.validation_line_,) = val_ax.plot(
                 _end_aligned_epochs(len(val), n), val, **kw)
             val_ax.set_ylabel("validation " + (self.score_name or "score"))
-            val_ax.set_xlabel("epoch")
             val_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if len(_labelled_lines(val_ax)) > 1:
                 val_ax.legend()
-        elif val_ax is None:
-            loss_ax.set_xlabel("epoch")
+
+        self.gradient_lines_ = []
+        if grad_ax is not None:
+            epochs = _end_aligned_epochs(len(grads), n)
+            for k in range(grads.shape[1]):
+                kw = {"label": f"{prefix}layer {k + 1}", **(gradient_kw or {})}
+                self.gradient_lines_.extend(grad_ax.plot(epochs, grads[:, k], **kw))
+            grad_ax.set_yscale("log")
+            grad_ax.set_ylabel("gradient norm")
+            grad_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            grad_ax.legend(fontsize="small", ncols=min(4, grads.shape[1]))
+        (grad_ax or val_ax or loss_ax).set_xlabel("epoch")
 
         self.lr_line_ = None
         self.lr_ax_ = None
@@ -461,8 +510,8 @@ class LossCurveDisplay:
 
         self.ax_ = loss_ax
         self.validation_ax_ = val_ax
-        self.axes_ = np.array([loss_ax] if val_ax is None else [loss_ax, val_ax],
-                              dtype=object)
+        self.gradient_ax_ = grad_ax
+        self.axes_ = np.array([panels[k] for k in kinds], dtype=object)
         self.figure_ = loss_ax.figure
         return self
 

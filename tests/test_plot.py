@@ -669,3 +669,33 @@ def test_failed_count_shown_when_first_parameter_is_unset():
     assert to_rgba(display.failed_markers_[1].get_facecolor()[0]) == to_rgba("purple")
     legend = [t.get_text() for t in display.axes_[0].get_legend().get_texts()]
     assert "failed (1 of 3)" in legend
+
+
+def test_loss_curve_display_draws_a_gradient_norm_panel():
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 4)
+    y = X[:, 0] - X[:, 1]
+    model = MLPRegressor((5, 3), max_iter=6, tol=None, random_state=0,
+                         early_stopping=True).fit(X, y)
+    display = LossCurveDisplay.from_estimator(model, show_gradients=True)
+    assert len(display.axes_) == 3 and display.axes_[2] is display.gradient_ax_
+    assert display.gradient_ax_.get_yscale() == "log"
+    assert len(display.gradient_lines_) == 3  # one line per layer
+    for k, line in enumerate(display.gradient_lines_):
+        np.testing.assert_array_equal(line.get_ydata(), model.gradient_norms_[:, k])
+        assert line.get_label().endswith(f"layer {k + 1}")
+    assert display.gradient_ax_.get_xlabel() == "epoch"
+    # without the option: no panel; one given Axes is split into three
+    plain = LossCurveDisplay.from_estimator(model)
+    assert plain.gradient_ax_ is None and len(plain.axes_) == 2
+    fig, ax = plt.subplots()
+    split = LossCurveDisplay.from_estimator(model, ax=ax, show_gradients=True)
+    assert split.bounding_ax_ is ax and len(split.axes_) == 3
+    # overlay on the same panels; a wrong number of Axes is refused
+    LossCurveDisplay.from_estimator(model, ax=display.axes_, show_gradients=True)
+    assert len(display.gradient_ax_.get_lines()) == 6
+    with pytest.raises(ValueError, match="3 Axes"):
+        LossCurveDisplay.from_estimator(model, ax=display.axes_[:2], show_gradients=True)
+    with pytest.raises(ValueError, match="gradient_norms"):
+        LossCurveDisplay([1.0, 0.5]).plot(show_gradients=True)
+    plt.close("all")

@@ -262,8 +262,8 @@ class EpochLoop:
         tiny = last < VANISHING * last.max()
         self.vanishing = (np.where(tiny, self.vanishing + 1, 0)
                           if self.vanishing is not None else tiny.astype(int))
-        remedies = ("init, activation, clip_norm, a lower learning_rate or "
-                    'optimizer="adam"')
+        remedies = ("Remedies: another init or activation, clip_norm, a lower "
+                    'learning_rate, optimizer="adam".')
         est = self.est
         layers = np.flatnonzero(self.vanishing >= GRADIENT_PATIENCE)
         if layers.size:
@@ -272,8 +272,8 @@ class EpochLoop:
                 f"{type(est).__name__}: vanishing gradients in layer(s) "
                 f"{', '.join(str(k + 1) for k in layers)}: their gradient norm has "
                 f"stayed below {VANISHING:g} times the largest layer's for "
-                f"{GRADIENT_PATIENCE} epochs (see gradient_norms_). Try another "
-                f"{remedies}.", GradientWarning)
+                f"{GRADIENT_PATIENCE} epochs (see gradient_norms_). {remedies}",
+                GradientWarning)
             return
         first = norms[0]
         grown = (first > 0) & (last > EXPLODING * first)
@@ -283,7 +283,7 @@ class EpochLoop:
                 f"{type(est).__name__}: exploding gradients in layer(s) "
                 f"{', '.join(str(k + 1) for k in np.flatnonzero(grown))}: their "
                 f"gradient norm grew over {EXPLODING:g} times the first epoch's "
-                f"(see gradient_norms_). Try {remedies}.", GradientWarning)
+                f"(see gradient_norms_). {remedies}", GradientWarning)
 
     def interrupt(self):
         """Ctrl-C: stop here, keeping the weights reached so far."""
