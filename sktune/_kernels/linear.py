@@ -152,13 +152,18 @@ def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, param
                 # per-sample SGD: update the row's weights directly
                 ws_new = ws * (1.0 - lrs[b] * l2)
                 scaled = lrs[b] * g0 / ws_new
-                for q in range(indptr[i], indptr[i + 1]):
-                    w = params[indices[q]] - scaled * np.float64(data[q])
-                    params[indices[q]] = w
-                    direct_bad += (w - w) != 0.0
                 if sum_grads:
                     for q in range(indptr[i], indptr[i + 1]):
-                        gsum[indices[q]] += g0 * np.float64(data[q])
+                        x = np.float64(data[q])
+                        w = params[indices[q]] - scaled * x
+                        params[indices[q]] = w
+                        gsum[indices[q]] += g0 * x
+                        direct_bad += (w - w) != 0.0
+                else:
+                    for q in range(indptr[i], indptr[i + 1]):
+                        w = params[indices[q]] - scaled * np.float64(data[q])
+                        params[indices[q]] = w
+                        direct_bad += (w - w) != 0.0
                 grad[n_w] += g0
                 continue
             for q in range(indptr[i], indptr[i + 1]):
@@ -229,11 +234,80 @@ def sparse_sgd_applies(nnz, n_rows, lrs, hyper, icodes, n_features):
                 and icodes[C.I_BATCH] * mean_nnz < n_features)
 
 
+@njit(cache=True, inline="always")
+def csr_sgd_per_sample(loss, data, indices, indptr, Y, sw, order, lrs, params, gsum, P, G,
+                       hyper, icodes, counters, stats):
+    """Per-sample plain SGD of one output on CSR data: the row's dot
+    product and one update of its non-zeros, the L2 shrinkage kept in the
+    scale ``ws``, the loss summed in a register (the batch-of-one case of
+    :func:`csr_sgd_sparse_updates`, without its per-batch bookkeeping)."""
+    n_w = params.shape[0] - 1
+    n = order.shape[0]
+    l2 = hyper[C.H_L2]
+    delta = hyper[C.H_HUBER]
+    sum_grads = icodes[C.I_GRAD_SUM] == 1
+    ws = 1.0
+    total = 0.0
+    seen = 0
+    bad = 0
+    for ii in range(n):
+        i = np.uint64(order[ii])
+        # the row as 0-based views, its column indices unsigned: Numba
+        # then skips its per-access test for negative indices
+        xd = data[indptr[i]:indptr[i + 1]]
+        xi = indices[indptr[i]:indptr[i + 1]]
+        nnz = xd.shape[0]
+        p = 0.0
+        for k in range(nnz):
+            p += np.float64(xd[k]) * params[np.uint64(xi[k])]
+        P[0, 0] = ws * p + params[n_w]
+        row_loss = row_loss_grad(loss, Y, i, P, 0, delta, np.float64(sw[i]), G)
+        total += row_loss
+        seen += 1
+        if not math.isfinite(row_loss):
+            bad = 1
+            break
+        g0 = G[0, 0]
+        lr = lrs[ii]
+        ws *= 1.0 - lr * l2
+        scaled = lr * g0 / ws
+        if sum_grads:
+            for k in range(nnz):
+                x = np.float64(xd[k])
+                j = np.uint64(xi[k])
+                params[j] -= scaled * x
+                gsum[j] += g0 * x
+            gsum[n_w] += g0
+        else:
+            for k in range(nnz):
+                params[np.uint64(xi[k])] -= scaled * np.float64(xd[k])
+        params[n_w] -= lr * g0
+        if ws < 1e-6:  # fold the scale in before it loses precision
+            for j in range(n_w):
+                params[j] *= ws
+            ws = 1.0
+    for j in range(n_w):
+        params[j] *= ws
+    for j in range(n_w + 1):
+        bad += not math.isfinite(params[j])
+    stats[C.S_LOSS] += total
+    stats[C.S_WEIGHT] += seen
+    counters[C.C_STEP] += seen
+    counters[C.C_SEEN] += seen
+    if bad:
+        stats[C.S_DIVERGED] = 1.0
+
+
 def csr_sgd_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
                   hyper, icodes, counters, stats, fns):
     """One epoch of plain SGD on CSR ``X`` by :func:`csr_sgd_sparse_updates`
-    (where :func:`sparse_sgd_applies`)."""
+    (where :func:`sparse_sgd_applies`; per sample, one output: by
+    :func:`csr_sgd_per_sample`)."""
     begin_epoch(stats, order.shape[0], icodes[C.I_BATCH])
+    if icodes[C.I_BATCH] == 1 and Y.shape[1] == 1:
+        csr_sgd_per_sample(_LOSS, data, indices, indptr, Y, sw, order, lrs, params,
+                           grad[grad.shape[0] - 1], P, G, hyper, icodes, counters, stats)
+        return
     csr_sgd_sparse_updates(_LOSS, data, indices, indptr, Y, sw, order, lrs, params, grad[0],
                            grad[grad.shape[0] - 1], P, G, hyper, icodes, counters, stats)
 
