@@ -75,7 +75,7 @@ import scipy.sparse as sp
 SGD_LR = {"dense": 0.002, "sparse": 0.2}
 ADAM_LR = {"dense": 0.01, "sparse": 0.01}
 ADAM_BATCH = 64
-SGD_TARGET_RATIO = 1.5
+SGD_TARGET_RATIO = 1.0  # per-sample SGD at SGDRegressor's epoch time (engine issue: 1.5)
 WARMUP_ROWS = 256
 
 
@@ -421,6 +421,10 @@ def _main(args, cache_dir):
             (f"sktune adam bs={ADAM_BATCH}", "adam",
              dict(optimizer="adam", batch_size=ADAM_BATCH, learning_rate=ADAM_LR[kind])),
         ]
+        if kind == "sparse":  # Adam's moments and weights of the batch's features only
+            configs.append((f"sktune adam bs={ADAM_BATCH} lazy", "lazy",
+                            dict(optimizer="adam", batch_size=ADAM_BATCH,
+                                 learning_rate=ADAM_LR[kind], lazy_updates=True)))
         for name, target, params in configs:
             print(f"[{tag}] {name} ...", flush=True)
             res = run_sktune(X, y, X_t, y_t, params, E, args.repeats, recorder)
@@ -483,6 +487,12 @@ def _main(args, cache_dir):
         if r["target"] == "sgd":
             met = r["ratio"] <= SGD_TARGET_RATIO
             goal = f"<= {SGD_TARGET_RATIO}x sklearn time"
+        elif r["target"] == "lazy":
+            exact = [e for e in rows if e["dataset"] == r["dataset"]
+                     and e["dtype"] == r["dtype"] and e["target"] == "adam"]
+            close = not exact or abs(r["r2"] - exact[0]["r2"]) <= 0.01
+            met = r["ratio"] <= 1.0 and close
+            goal = "<= 1x, R2 within 0.01 of exact"
         else:
             met = r["ratio"] < 1.0
             goal = "faster than sklearn (< 1x)"

@@ -57,7 +57,7 @@ def get_kernel(kind, dtype, parallel, index_dtype=np.int32, loss=C.SQUARED_ERROR
                              parallel=bool(parallel), load_only=load_only)
     idx = None
     variant = "%s_%d_%s" % (par, int(loss), f)
-    if kind in ("csr", "csr_sgd"):
+    if kind in ("csr", "csr_sgd", "csr_lazy"):
         idx = getattr(types, np.dtype(index_dtype).name)
         variant += "_%s" % idx
     return _jit.compiled(linear.EPOCHS[kind], kind + "_epoch",

@@ -15,8 +15,8 @@ from numba import njit, prange
 from . import _codes as C
 from ._batches import batch_range, begin_epoch, chunk_range
 from ._jit import arr, types
-from ._scalar import row_loss_grad
-from ._step import end_batch
+from ._scalar import optimizer_step, row_loss_grad
+from ._step import end_batch, update_scalars
 
 _LOSS = C.SQUARED_ERROR  # replaced in each compiled variant (see _jit.twin)
 
@@ -432,6 +432,133 @@ def dense_sgd_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, 
             stats[C.S_DIVERGED] = 1.0
 
 
+#: optimizers whose CSR updates ``lazy_updates`` restricts to the batch's features
+LAZY_OPTIMIZERS = (C.MOMENTUM, C.NESTEROV, C.ADAM, C.ADAMW, C.RMSPROP, C.ADAGRAD)
+
+
+def lazy_applies(hyper, icodes):
+    """Whether a CSR epoch with ``lazy_updates=True`` runs
+    :func:`csr_lazy_epoch`: an optimizer with state (plain SGD has its own
+    sparse path), no L1, clipping or averaging (each needs every
+    coefficient at every step)."""
+    return bool(icodes[C.I_OPTIMIZER] in LAZY_OPTIMIZERS and hyper[C.H_L1] == 0.0
+                and hyper[C.H_CLIP] == 0.0 and icodes[C.I_AVERAGE_START] < 0)
+
+
+def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
+                   hyper, icodes, counters, stats, fns):
+    """One epoch of lazy (sparse) updates on CSR ``X``: each batch's
+    optimizer step updates the weights and the optimizer state of only the
+    features present in the batch, and the intercepts.
+
+    The batch's coefficients are stepped in place (the optimizer's
+    per-parameter update, bias corrections from the global step count; a
+    gather into the step unit and back cost twice the random accesses). The
+    L2 term decays every weight by ``1 - lr * l2`` per step, kept as one
+    scale ``ws`` (true weights are ``ws * params``) as in plain SGD's sparse
+    path: for Adam this is a decoupled decay, not Adam's coupled gradient
+    term. Untouched features keep their moments exactly.
+    """
+    sum_grads = icodes[C.I_GRAD_SUM] == 1
+    n_out = Y.shape[1]
+    n_params = params.shape[0]
+    n_w = n_params - n_out
+    n_features = n_w // n_out
+    n = order.shape[0]
+    bs = icodes[C.I_BATCH]
+    delta = hyper[C.H_HUBER]
+    l2 = hyper[C.H_L2]
+    n_batches = begin_epoch(stats, n, bs)
+    # the step sees no L2 (applied as the scale) and no decoupled decay
+    hyper_l = hyper.copy()
+    hyper_l[C.H_L2] = 0.0
+    icodes_l = icodes.copy()
+    icodes_l[C.I_N_PENALIZED] = 0
+    g = grad[0]  # the batch gradient, by parameter (zero between batches)
+    gsum = grad[grad.shape[0] - 1]
+    opt = icodes[C.I_OPTIMIZER]
+    mom = hyper[C.H_MOMENTUM]
+    b1 = hyper[C.H_BETA_1]
+    b2 = hyper[C.H_BETA_2]
+    eps = hyper[C.H_EPSILON]
+    stamp = np.zeros(n_features, dtype=np.int64)
+    touched = np.empty(n_features, dtype=np.int64)
+    ws = 1.0
+    for b in range(n_batches):
+        start, nb = batch_range(b, bs, n)
+        n_touched = 0
+        bloss = 0.0
+        for ii in range(start, start + nb):
+            i = np.uint64(order[ii])
+            xd = data[indptr[i]:indptr[i + 1]]
+            xi = indices[indptr[i]:indptr[i + 1]]
+            for k in range(n_out):
+                P[0, k] = 0.0
+            for q in range(xd.shape[0]):
+                x = np.float64(xd[q])
+                base = np.uint64(xi[q]) * n_out
+                for k in range(n_out):
+                    P[0, k] += x * params[base + k]
+            for k in range(n_out):
+                P[0, k] = ws * P[0, k] + params[n_w + k]
+            bloss += row_loss_grad(_LOSS, Y, i, P, 0, delta, np.float64(sw[i]), G)
+            for q in range(xd.shape[0]):
+                j = np.uint64(xi[q])
+                x = np.float64(xd[q])
+                # a zero gradient is almost always a first touch: only then
+                # is the stamp read (a random access per non-zero otherwise)
+                if g[j * n_out] == 0.0 and stamp[j] != b + 1:
+                    stamp[j] = b + 1
+                    touched[n_touched] = j
+                    n_touched += 1
+                for k in range(n_out):
+                    g[j * n_out + k] += x * G[0, k]
+            for k in range(n_out):
+                g[n_w + k] += G[0, k]
+        stats[C.S_LOSS] += bloss
+        stats[C.S_WEIGHT] += nb
+        if not math.isfinite(bloss):
+            stats[C.S_DIVERGED] = 1.0
+            return
+        lr = lrs[b]
+        scale, c1, c2, decay = update_scalars(g, g, lr, hyper_l, icodes_l, counters, nb)
+        inv_nb = 1.0 / nb
+        bad = 0
+        # the touched coefficients (as true weights), then the intercepts,
+        # stepped in place: the per-parameter body of the optimizer unit
+        for t in range(n_touched + 1):
+            base = touched[t] * n_out if t < n_touched else n_w
+            w_scale = ws if t < n_touched else 1.0
+            for k in range(n_out):
+                j = base + k
+                gj = g[j] * inv_nb
+                g[j] = 0.0
+                if sum_grads:
+                    gsum[j] += gj
+                w0 = np.float64(params[j]) * w_scale
+                w, mj, vj, step = optimizer_step(opt, w0, gj * scale, np.float64(m[j]),
+                                                 np.float64(v[j]), lr, mom, b1, b2, eps,
+                                                 c1, c2)
+                # the stepped true weight, decayed with every other weight:
+                # stored as w * ws_new / ws over the new scale ws_new
+                params[j] = w / w_scale
+                m[j] = mj
+                v[j] = vj
+                bad += (w - w) != 0.0
+        ws_new = ws * (1.0 - lr * l2)
+        ws = ws_new
+        counters[C.C_SEEN] += nb
+        if bad:
+            stats[C.S_DIVERGED] = 1.0
+            return
+        if ws < 1e-6:  # fold the scale in before it loses precision
+            for j in range(n_w):
+                params[j] *= ws
+            ws = 1.0
+    for j in range(n_w):
+        params[j] *= ws
+
+
 def epoch_signature(kind, f, index_dtype=None):
     """Signature of :func:`dense_epoch` (``kind="dense"``) or
     :func:`csr_epoch` for data of Numba type ``f``."""
@@ -452,4 +579,4 @@ def epoch_signature(kind, f, index_dtype=None):
 
 
 EPOCHS = {"dense": dense_epoch, "dense_sgd": dense_sgd_epoch, "csr": csr_epoch,
-          "csr_sgd": csr_sgd_epoch}
+          "csr_sgd": csr_sgd_epoch, "csr_lazy": csr_lazy_epoch}

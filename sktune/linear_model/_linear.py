@@ -18,6 +18,7 @@ from ..base import (
     shared_params_doc,
     store_params,
 )
+from .._engine.encode import average_start
 from ..losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
 # Batches with at least this many multiply-adds use the parallel kernel.
@@ -31,6 +32,18 @@ class _BaseLinear(BaseGradientEstimator):
         params[n_features * n_outputs:] = self._baseline(Y, sw)
         return params, n_features * n_outputs
 
+    def _prepare_fit(self, X, y, sample_weight, **kwargs):
+        if self.lazy_updates and self.optimizer != "sgd" and sp.issparse(X):
+            l1 = self.penalty == "l1" or (self.penalty == "elasticnet" and self.l1_ratio > 0)
+            if l1 or self.clip_norm is not None or average_start(self.average) >= 0:
+                raise ValueError(
+                    "lazy_updates=True updates only the features of each batch, "
+                    "which needs a penalty without an L1 part, clip_norm=None and "
+                    f"average=False; got penalty={self.penalty!r}, l1_ratio="
+                    f"{self.l1_ratio!r}, clip_norm={self.clip_norm!r}, average="
+                    f"{self.average!r}.")
+        return super()._prepare_fit(X, y, sample_weight, **kwargs)
+
     def _run_epoch(self, X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads):
         n_out = Y.shape[1]
         n_params = state.params.shape[0]
@@ -42,6 +55,9 @@ class _BaseLinear(BaseGradientEstimator):
         n_chunks = cpu.n_chunks(bs, per_row)
         parallel = n_threads > 1 and n_chunks > 1 and bs * per_row >= _PARALLEL_WORK
         total = 2.0 * order.shape[0] * per_row * self.max_iter  # outputs and gradient
+        # plain SGD has a sparse path of its own; the rest was checked in fit
+        lazy = (sp.issparse(X) and self.lazy_updates
+                and linear.lazy_applies(hyper, icodes))
         # kept zeroed by the kernel; the last row sums the batch gradients
         grad = np.zeros((n_chunks + 1, n_params))
         icodes[C.I_GRAD_SUM] = 1
@@ -51,7 +67,9 @@ class _BaseLinear(BaseGradientEstimator):
                       P, G, hyper, icodes, state.counters, stats)
         if sp.issparse(X):
             kind = "csr"
-            if linear.sparse_sgd_applies(X.nnz, X.shape[0], lrs, hyper, icodes, X.shape[1]):
+            if lazy:
+                kind, parallel = "csr_lazy", False  # a serial kernel
+            elif linear.sparse_sgd_applies(X.nnz, X.shape[0], lrs, hyper, icodes, X.shape[1]):
                 kind, parallel = "csr_sgd", False  # a serial kernel
             kernel, fns, parallel = cpu.prepare(
                 kind, X.dtype, parallel, hyper, icodes, X.indices.dtype,
@@ -119,6 +137,17 @@ class LinearRegressor(GradientRegressorMixin, _BaseLinear):
         Residual size at which the Huber loss turns from quadratic to
         linear (``loss="huber"`` only).
     %(shared_params)s
+    lazy_updates : bool, default=False
+        On CSR ``X`` with an optimizer that keeps state (momentum, Nesterov,
+        Adam, AdamW, RMSprop, Adagrad), update the weights and the optimizer
+        state of only the features present in each batch (and the
+        intercepts), as LazyAdam and torch's ``SparseAdam`` do; the L2 term
+        then decays every weight by ``1 - learning_rate * alpha`` per step,
+        applied lazily. Much faster on wide sparse data, and a different
+        algorithm from the exact update (an absent feature's moments do not
+        decay); see :doc:`/performance`. Needs ``penalty`` without an L1
+        part, no ``clip_norm`` and no ``average``. Dense ``X`` and plain SGD
+        (already sparse) are unaffected.
 
     Attributes
     ----------
@@ -156,6 +185,7 @@ class LinearRegressor(GradientRegressorMixin, _BaseLinear):
         **BaseGradientEstimator._parameter_constraints,
         "loss": [StrOptions(set(REGRESSION_LOSSES))],
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
+        "lazy_updates": ["boolean"],
     }
 
     def __init__(self, loss="squared_error", *, huber_delta=1.35, optimizer="adam",
@@ -166,7 +196,7 @@ class LinearRegressor(GradientRegressorMixin, _BaseLinear):
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
-                 device="cpu", n_threads=None):
+                 device="cpu", n_threads=None, lazy_updates=False):
         store_params(self, locals())
 
     def _set_fitted_attributes(self, params):
@@ -200,6 +230,17 @@ class LinearClassifier(GradientClassifierMixin, _BaseLinear):
         ``n_samples / (n_classes * np.bincount(y))`` (not with
         ``partial_fit``).
     %(shared_params)s
+    lazy_updates : bool, default=False
+        On CSR ``X`` with an optimizer that keeps state (momentum, Nesterov,
+        Adam, AdamW, RMSprop, Adagrad), update the weights and the optimizer
+        state of only the features present in each batch (and the
+        intercepts), as LazyAdam and torch's ``SparseAdam`` do; the L2 term
+        then decays every weight by ``1 - learning_rate * alpha`` per step,
+        applied lazily. Much faster on wide sparse data, and a different
+        algorithm from the exact update (an absent feature's moments do not
+        decay); see :doc:`/performance`. Needs ``penalty`` without an L1
+        part, no ``clip_norm`` and no ``average``. Dense ``X`` and plain SGD
+        (already sparse) are unaffected.
 
     Attributes
     ----------
@@ -239,6 +280,7 @@ class LinearClassifier(GradientClassifierMixin, _BaseLinear):
         **BaseGradientEstimator._parameter_constraints,
         "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "lazy_updates": ["boolean"],
     }
 
     def __init__(self, loss="log_loss", *, class_weight=None, optimizer="adam",
@@ -249,5 +291,5 @@ class LinearClassifier(GradientClassifierMixin, _BaseLinear):
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
-                 device="cpu", n_threads=None):
+                 device="cpu", n_threads=None, lazy_updates=False):
         store_params(self, locals())

@@ -177,8 +177,11 @@ def _kind(est):
         return None
     cls = type(est)
     # a subclass that overrides how a fit runs is fitted the normal way
+    # (the linear models' _prepare_fit only checks lazy_updates on CSR data,
+    # which a batched search never trains)
     if (cls.fit not in _FITS or cls._fit is not BaseGradientEstimator._fit
-            or cls._prepare_fit is not BaseGradientEstimator._prepare_fit):
+            or cls._prepare_fit not in (BaseGradientEstimator._prepare_fit,
+                                        _BaseLinear._prepare_fit)):
         return None
     if isinstance(est, _BaseMLP) and cls._run_epoch is _BaseMLP._run_epoch:
         return "mlp"
