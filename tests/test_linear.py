@@ -628,10 +628,10 @@ def test_progress_bar_in_a_notebook_updates_one_display(monkeypatch):
     assert len(shown) == 4 and shown[-1].startswith("fit [") and "3/3" in shown[-1]
 
 
-@pytest.mark.parametrize("loss, dtype", [("squared_error", np.float64),
-                                         ("huber", np.float64),
-                                         ("squared_error", np.float32)])
-def test_per_sample_sgd_kernel_equals_the_general_epoch(loss, dtype, monkeypatch):
+@pytest.mark.parametrize("loss, dtype, average", [("squared_error", np.float64, False),
+                                                  ("huber", np.float64, True),
+                                                  ("squared_error", np.float32, 450)])
+def test_per_sample_sgd_kernel_equals_the_general_epoch(loss, dtype, average, monkeypatch):
     """Per-sample plain SGD on dense data runs its own kernel (a dot product
     and one fused update per sample, the L2 shrinkage kept as a scale): the
     same weights as the general epoch up to rounding, and the same
@@ -642,7 +642,7 @@ def test_per_sample_sgd_kernel_equals_the_general_epoch(loss, dtype, monkeypatch
     X = rng.randn(300, 8).astype(dtype)
     y = (X @ rng.randn(8) + 0.1 * rng.randn(300)).astype(dtype)
     kw = dict(optimizer="sgd", batch_size=1, learning_rate=0.01, lr_schedule="invscaling",
-              alpha=1e-3, loss=loss, max_iter=3, tol=None, random_state=0)
+              alpha=1e-3, loss=loss, max_iter=3, tol=None, random_state=0, average=average)
     chosen = []
     original = linear.dense_sgd_applies
     monkeypatch.setattr(linear, "dense_sgd_applies",
@@ -658,3 +658,8 @@ def test_per_sample_sgd_kernel_equals_the_general_epoch(loss, dtype, monkeypatch
     np.testing.assert_allclose(fast.gradient_norms_, general.gradient_norms_, rtol=rtol)
     assert fast.t_ == general.t_ == 900
     assert fast.coef_.dtype == general.coef_.dtype == dtype
+    np.testing.assert_array_equal(fast._train_state.counters, general._train_state.counters)
+    if average:  # the averaged weights are the ones published
+        np.testing.assert_allclose(fast._train_state.avg, general._train_state.avg,
+                                   rtol=rtol, atol=rtol * 1e-2)
+        assert not np.allclose(fast.coef_, fast._train_state.params[:8])

@@ -357,12 +357,11 @@ def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad,
 
 def dense_sgd_applies(lrs, hyper, icodes, n_outputs):
     """Whether an epoch on dense data runs :func:`dense_sgd_epoch`:
-    per-sample plain SGD (batch size 1) of one output, without L1,
-    clipping or averaging, with a stable L2 scale. Decided on the host, so
-    each fit compiles only the kernel it runs."""
+    per-sample plain SGD (batch size 1) of one output, without L1 or
+    clipping, with a stable L2 scale (averaging included). Decided on the
+    host, so each fit compiles only the kernel it runs."""
     return bool(icodes[C.I_OPTIMIZER] == C.SGD and icodes[C.I_BATCH] == 1
                 and n_outputs == 1 and hyper[C.H_L1] == 0.0 and hyper[C.H_CLIP] == 0.0
-                and icodes[C.I_AVERAGE_START] < 0
                 and float(np.max(lrs, initial=0.0)) * hyper[C.H_L2] < 0.5)
 
 
@@ -377,7 +376,9 @@ def dense_sgd_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, 
     params``), so a sample costs two passes over its features, as in
     scikit-learn's SGD. The result equals :func:`dense_epoch`'s up to
     rounding. With ``icodes[I_GRAD_SUM]`` the sample gradients are summed
-    into the last row of ``grad`` in the same pass.
+    into the last row of ``grad`` in the same pass, and once averaging has
+    started (``average``) the running average of the weights is updated
+    there too.
     """
     n_features = X.shape[1]
     n = order.shape[0]
@@ -387,6 +388,10 @@ def dense_sgd_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, 
     sum_grads = icodes[C.I_GRAD_SUM] == 1
     gsum = grad[grad.shape[0] - 1]
     w = params[:n_features]
+    a = avg[:n_features]
+    avg_start = icodes[C.I_AVERAGE_START]
+    seen0 = counters[C.C_SEEN]
+    n_avg = counters[C.C_N_AVG]
     ws = 1.0
     total = 0.0
     seen = 0
@@ -407,16 +412,30 @@ def dense_sgd_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, 
         lr = lrs[ii]
         ws *= 1.0 - lr * l2
         scaled = lr * g0 / ws
-        if sum_grads:
+        if avg_start >= 0 and seen0 + seen > avg_start:
+            # the average of the true weights ws * w after this update
+            n_avg += 1
+            inv_k = 1.0 / n_avg
+            for j in range(n_features):
+                xj = np.float64(x[j])
+                w[j] -= scaled * xj
+                a[j] += (ws * w[j] - a[j]) * inv_k
+                if sum_grads:
+                    gsum[j] += g0 * xj
+            params[n_features] -= lr * g0
+            avg[n_features] += (params[n_features] - avg[n_features]) * inv_k
+        elif sum_grads:
             for j in range(n_features):
                 xj = np.float64(x[j])
                 w[j] -= scaled * xj
                 gsum[j] += g0 * xj
-            gsum[n_features] += g0
+            params[n_features] -= lr * g0
         else:
             for j in range(n_features):
                 w[j] -= scaled * np.float64(x[j])
-        params[n_features] -= lr * g0
+            params[n_features] -= lr * g0
+        if sum_grads:
+            gsum[n_features] += g0
         if ws < 1e-6:  # fold the scale in before it loses precision
             for j in range(n_features):
                 w[j] *= ws
@@ -427,6 +446,7 @@ def dense_sgd_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, 
     stats[C.S_WEIGHT] += seen
     counters[C.C_STEP] += seen
     counters[C.C_SEEN] += seen
+    counters[C.C_N_AVG] = n_avg
     for j in range(n_features + 1):
         if not math.isfinite(params[j]):
             stats[C.S_DIVERGED] = 1.0
