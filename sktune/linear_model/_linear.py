@@ -115,7 +115,23 @@ class _BaseLinear(BaseGradientEstimator):
         return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
 
 
-@fill_doc(shared_params=shared_params_doc(0.01), shared_attributes=ATTRIBUTES_DOC)
+# the linear models' own parameter, appended to the shared ones
+_LAZY_DOC = """\
+    lazy_updates : bool, default=False
+        On CSR ``X`` with an optimizer that keeps state (momentum, Nesterov,
+        Adam, AdamW, RMSprop, Adagrad), update the weights and the optimizer
+        state of only the features present in each batch (and the
+        intercepts), as LazyAdam and torch's ``SparseAdam`` do; the L2 term
+        then decays every weight by ``1 - learning_rate * alpha`` per step,
+        applied lazily. Faster on very wide sparse data, and a different
+        algorithm from the exact update (an absent feature's moments do not
+        decay); see :doc:`/performance`. Needs ``penalty`` without an L1
+        part, no ``clip_norm`` and no ``average``. Dense ``X`` and plain SGD
+        (already sparse) are unaffected.
+"""
+
+
+@fill_doc(shared_params=shared_params_doc(0.01) + _LAZY_DOC, shared_attributes=ATTRIBUTES_DOC)
 class LinearRegressor(GradientRegressorMixin, _BaseLinear):
     """Linear regression trained by mini-batch gradient descent.
 
@@ -137,17 +153,6 @@ class LinearRegressor(GradientRegressorMixin, _BaseLinear):
         Residual size at which the Huber loss turns from quadratic to
         linear (``loss="huber"`` only).
     %(shared_params)s
-    lazy_updates : bool, default=False
-        On CSR ``X`` with an optimizer that keeps state (momentum, Nesterov,
-        Adam, AdamW, RMSprop, Adagrad), update the weights and the optimizer
-        state of only the features present in each batch (and the
-        intercepts), as LazyAdam and torch's ``SparseAdam`` do; the L2 term
-        then decays every weight by ``1 - learning_rate * alpha`` per step,
-        applied lazily. Much faster on wide sparse data, and a different
-        algorithm from the exact update (an absent feature's moments do not
-        decay); see :doc:`/performance`. Needs ``penalty`` without an L1
-        part, no ``clip_norm`` and no ``average``. Dense ``X`` and plain SGD
-        (already sparse) are unaffected.
 
     Attributes
     ----------
@@ -210,7 +215,7 @@ class LinearRegressor(GradientRegressorMixin, _BaseLinear):
 
 
 
-@fill_doc(shared_params=shared_params_doc(0.01), shared_attributes=ATTRIBUTES_DOC)
+@fill_doc(shared_params=shared_params_doc(0.01) + _LAZY_DOC, shared_attributes=ATTRIBUTES_DOC)
 class LinearClassifier(GradientClassifierMixin, _BaseLinear):
     """Linear classifier trained by mini-batch gradient descent.
 
@@ -230,17 +235,6 @@ class LinearClassifier(GradientClassifierMixin, _BaseLinear):
         ``n_samples / (n_classes * np.bincount(y))`` (not with
         ``partial_fit``).
     %(shared_params)s
-    lazy_updates : bool, default=False
-        On CSR ``X`` with an optimizer that keeps state (momentum, Nesterov,
-        Adam, AdamW, RMSprop, Adagrad), update the weights and the optimizer
-        state of only the features present in each batch (and the
-        intercepts), as LazyAdam and torch's ``SparseAdam`` do; the L2 term
-        then decays every weight by ``1 - learning_rate * alpha`` per step,
-        applied lazily. Much faster on wide sparse data, and a different
-        algorithm from the exact update (an absent feature's moments do not
-        decay); see :doc:`/performance`. Needs ``penalty`` without an L1
-        part, no ``clip_norm`` and no ``average``. Dense ``X`` and plain SGD
-        (already sparse) are unaffected.
 
     Attributes
     ----------
