@@ -425,3 +425,21 @@ def test_mlp_units_capped_by_memory_give_the_same_results(monkeypatch, unit_byte
     ours = GridSearchCV(est, grid, cv=3).fit(X, y)
     assert ours.batched_info_["fits_restored"] == 18
     assert_same_results(ours, skms.GridSearchCV(est, grid, cv=3).fit(X, y))
+
+
+def test_unbatched_search_lists_scikit_learns_attributes_only():
+    """A search that ran scikit-learn's path (here: not a sktune estimator)
+    reads batched_info_ as None but does not list it, so it has the same
+    public attributes as scikit-learn's search (scikit-learn's own test of
+    a custom search compares them)."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    from sktune.model_selection import GridSearchCV as BatchedGridSearchCV
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 3), rng.randn(60)
+    search = BatchedGridSearchCV(DecisionTreeRegressor(random_state=0),
+                                 {"max_depth": [1, 2]}, cv=3).fit(X, y)
+    assert search.batched_info_ is None
+    assert "batched_info_" not in dir(search)
+    assert "best_params_" in dir(search)

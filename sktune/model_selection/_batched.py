@@ -884,6 +884,15 @@ class _BatchTrainer:
 class _BatchedSearchMixin:
     """What turns scikit-learn's search into a batched one."""
 
+    def __dir__(self):
+        # a search that ran scikit-learn's path unchanged (batched_info_ is
+        # None) lists scikit-learn's attributes only, as scikit-learn's own
+        # tests of a drop-in search ask
+        names = super().__dir__()
+        if self.__dict__.get("batched_info_", 0) is None:
+            names = [n for n in names if n != "batched_info_"]
+        return names
+
     def _batched_plan(self, X, y, params):
         """Why the batched path cannot run (a string), or None when it can."""
         names = self._searched_names()
