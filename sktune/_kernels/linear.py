@@ -332,21 +332,36 @@ def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad,
             lo, hi = chunk_range(start, nb, c, nc)
             closs = 0.0
             for ii in range(lo, hi):
-                i = order[ii]
-                for k in range(n_out):
-                    P[c, k] = params[n_features * n_out + k]
-                for p in range(indptr[i], indptr[i + 1]):
-                    x = np.float64(data[p])
-                    base = indices[p] * n_out
+                i = np.uint64(order[ii])
+                # the row as 0-based views, its column indices unsigned: no
+                # per-access test for negative indices
+                xd = data[indptr[i]:indptr[i + 1]]
+                xi = indices[indptr[i]:indptr[i + 1]]
+                if n_out == 1:
+                    p = np.float64(params[n_features])
+                    for q in range(xd.shape[0]):
+                        p += np.float64(xd[q]) * params[np.uint64(xi[q])]
+                    P[c, 0] = p
+                else:
                     for k in range(n_out):
-                        P[c, k] += x * params[base + k]
+                        P[c, k] = params[n_features * n_out + k]
+                    for q in range(xd.shape[0]):
+                        x = np.float64(xd[q])
+                        base = np.uint64(xi[q]) * np.uint64(n_out)
+                        for k in range(n_out):
+                            P[c, k] += x * params[base + np.uint64(k)]
                 closs += row_loss_grad(_LOSS, Y, i, P, c, delta,
                                         np.float64(sw[i]), G)
-                for p in range(indptr[i], indptr[i + 1]):
-                    x = np.float64(data[p])
-                    base = indices[p] * n_out
-                    for k in range(n_out):
-                        gc[base + k] += x * G[c, k]
+                if n_out == 1:
+                    g0 = G[c, 0]
+                    for q in range(xd.shape[0]):
+                        gc[np.uint64(xi[q])] += np.float64(xd[q]) * g0
+                else:
+                    for q in range(xd.shape[0]):
+                        x = np.float64(xd[q])
+                        base = np.uint64(xi[q]) * np.uint64(n_out)
+                        for k in range(n_out):
+                            gc[base + np.uint64(k)] += x * G[c, k]
                 for k in range(n_out):
                     gc[n_features * n_out + k] += G[c, k]
             chunk_loss[c] = closs
@@ -512,27 +527,34 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
             i = np.uint64(order[ii])
             xd = data[indptr[i]:indptr[i + 1]]
             xi = indices[indptr[i]:indptr[i + 1]]
-            for k in range(n_out):
-                P[0, k] = 0.0
-            for q in range(xd.shape[0]):
-                x = np.float64(xd[q])
-                base = np.uint64(xi[q]) * n_out
+            if n_out == 1:
+                p = 0.0
+                for q in range(xd.shape[0]):
+                    p += np.float64(xd[q]) * params[np.uint64(xi[q])]
+                P[0, 0] = ws * p + params[n_w]
+            else:
                 for k in range(n_out):
-                    P[0, k] += x * params[base + k]
-            for k in range(n_out):
-                P[0, k] = ws * P[0, k] + params[n_w + k]
+                    P[0, k] = 0.0
+                for q in range(xd.shape[0]):
+                    x = np.float64(xd[q])
+                    base = np.uint64(xi[q]) * np.uint64(n_out)
+                    for k in range(n_out):
+                        P[0, k] += x * params[base + np.uint64(k)]
+                for k in range(n_out):
+                    P[0, k] = ws * P[0, k] + params[n_w + k]
             bloss += row_loss_grad(_LOSS, Y, i, P, 0, delta, np.float64(sw[i]), G)
             for q in range(xd.shape[0]):
                 j = np.uint64(xi[q])
                 x = np.float64(xd[q])
+                base = j * np.uint64(n_out)
                 # a zero gradient is almost always a first touch: only then
                 # is the stamp read (a random access per non-zero otherwise)
-                if g[j * n_out] == 0.0 and stamp[j] != b + 1:
+                if g[base] == 0.0 and stamp[j] != b + 1:
                     stamp[j] = b + 1
                     touched[n_touched] = j
                     n_touched += 1
                 for k in range(n_out):
-                    g[j * n_out + k] += x * G[0, k]
+                    g[base + np.uint64(k)] += x * G[0, k]
             for k in range(n_out):
                 g[n_w + k] += G[0, k]
         stats[C.S_LOSS] += bloss
