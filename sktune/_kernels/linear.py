@@ -572,7 +572,7 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
             base = touched[t] * n_out if t < n_touched else n_w
             w_scale = ws if t < n_touched else 1.0
             for k in range(n_out):
-                j = base + k
+                j = np.uint64(base + k)
                 gj = g[j] * inv_nb
                 g[j] = 0.0
                 if sum_grads:
