@@ -517,7 +517,7 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
     b2 = hyper[C.H_BETA_2]
     eps = hyper[C.H_EPSILON]
     stamp = np.zeros(n_features, dtype=np.int64)
-    touched = np.empty(n_features, dtype=np.int64)
+    touched = np.empty(n_features + 1, dtype=np.int64)  # one spare slot
     ws = 1.0
     for b in range(n_batches):
         start, nb = batch_range(b, bs, n)
@@ -547,12 +547,11 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
                 j = np.uint64(xi[q])
                 x = np.float64(xd[q])
                 base = j * np.uint64(n_out)
-                # a zero gradient is almost always a first touch: only then
-                # is the stamp read (a random access per non-zero otherwise)
-                if g[base] == 0.0 and stamp[j] != b + 1:
-                    stamp[j] = b + 1
-                    touched[n_touched] = j
-                    n_touched += 1
+                # first touches listed without a branch (whether a feature
+                # repeats within a batch is a coin flip for the predictor)
+                touched[n_touched] = j
+                n_touched += stamp[j] != b + 1
+                stamp[j] = b + 1
                 for k in range(n_out):
                     g[base + np.uint64(k)] += x * G[0, k]
             for k in range(n_out):
