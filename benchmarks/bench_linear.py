@@ -548,9 +548,10 @@ def _main(args, cache_dir):
         elif r["target"] == "lazy":
             exact = [e for e in rows if e["dataset"] == r["dataset"]
                      and e["dtype"] == r["dtype"] and e["target"] == "adam"]
-            close = not exact or abs(r["r2"] - exact[0]["r2"]) <= 0.01
+            # the accuracy cost of the lazy algorithm: at most 0.01 of R2
+            close = not exact or r["r2"] >= exact[0]["r2"] - 0.01
             met = r["ratio"] <= 1.0 and close
-            goal = "<= 1x, R2 within 0.01 of exact"
+            goal = "<= 1x, R2 >= exact's - 0.01"
         else:
             met = r["ratio"] < 1.0
             goal = "faster than sklearn (< 1x)"
