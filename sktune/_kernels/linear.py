@@ -99,6 +99,16 @@ def dense_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, icod
 
 
 @njit(cache=True, inline="always")
+def fold_scale(weights, ws):
+    """Multiply the L2 scale ``ws`` of the sparse and per-sample SGD paths
+    into ``weights`` (true weights are ``ws * weights``); returns the new
+    scale, 1."""
+    for j in range(weights.shape[0]):
+        weights[j] *= ws
+    return 1.0
+
+
+@njit(cache=True, inline="always")
 def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, params, grad,
                             gsum, P, G, hyper, icodes, counters, stats):
     """Plain SGD on CSR data touching only each batch's non-zero features.
@@ -214,11 +224,8 @@ def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, param
             stats[C.S_DIVERGED] = 1.0
             break
         if ws < 1e-6:  # fold the scale in before it loses precision
-            for j in range(n_w):
-                params[j] *= ws
-            ws = 1.0
-    for j in range(n_w):
-        params[j] *= ws
+            ws = fold_scale(params[:n_w], ws)
+    fold_scale(params[:n_w], ws)
 
 
 def sparse_sgd_applies(nnz, n_rows, lrs, hyper, icodes, n_features):
@@ -283,11 +290,8 @@ def csr_sgd_per_sample(loss, data, indices, indptr, Y, sw, order, lrs, params, g
                 params[np.uint64(xi[k])] -= scaled * np.float64(xd[k])
         params[n_w] -= lr * g0
         if ws < 1e-6:  # fold the scale in before it loses precision
-            for j in range(n_w):
-                params[j] *= ws
-            ws = 1.0
-    for j in range(n_w):
-        params[j] *= ws
+            ws = fold_scale(params[:n_w], ws)
+    fold_scale(params[:n_w], ws)
     for j in range(n_w + 1):
         bad += not math.isfinite(params[j])
     stats[C.S_LOSS] += total
@@ -452,11 +456,8 @@ def dense_sgd_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, 
         if sum_grads:
             gsum[n_features] += g0
         if ws < 1e-6:  # fold the scale in before it loses precision
-            for j in range(n_features):
-                w[j] *= ws
-            ws = 1.0
-    for j in range(n_features):
-        w[j] *= ws
+            ws = fold_scale(w, ws)
+    fold_scale(w, ws)
     stats[C.S_LOSS] += total
     stats[C.S_WEIGHT] += seen
     counters[C.C_STEP] += seen
@@ -593,11 +594,8 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
             stats[C.S_DIVERGED] = 1.0
             return
         if ws < 1e-6:  # fold the scale in before it loses precision
-            for j in range(n_w):
-                params[j] *= ws
-            ws = 1.0
-    for j in range(n_w):
-        params[j] *= ws
+            ws = fold_scale(params[:n_w], ws)
+    fold_scale(params[:n_w], ws)
 
 
 def epoch_signature(kind, f, index_dtype=None):
