@@ -94,6 +94,11 @@ def _configs(family):
         ("average-from-10-adamw", reg, "reg",
          dict(optimizer="adamw", average=10, penalty="elasticnet", alpha=0.1)),
         ("float32", reg, "reg", dict(penalty="l2", dtype="float32")),
+        # pruning: the mask set after epoch 1 (max_iter=2 ramps in one
+        # epoch) holds in epoch 2, clipping norm and running average included
+        ("sparsity-momentum-clip", reg, "reg",
+         dict(sparsity=0.5, optimizer="momentum", clip_norm=0.3, learning_rate=0.05)),
+        ("sparsity-adam-average", clf, "multi", dict(sparsity=0.6, average=True)),
     ]
     if family == "mlp":
         more += [
@@ -238,8 +243,8 @@ def _worker_ptx():
         D1, D2 = dt[::1], dt[:, ::1]
         forward, weight_grad, backprop = K._tiled_for(np_dt)
         sigs = [
-            (K._grad_sq_norm, (F2, D1, i64, F1, I1, F1, F1)),
-            (K._grad_sq_norm, (D2, D1, i64, F1, I1, F1, F1)),
+            (K._grad_sq_norm, (F2, D1, D1, i64, F1, I1, F1, F1)),
+            (K._grad_sq_norm, (D2, D1, D1, i64, F1, I1, F1, F1)),
             (K._finalize, (F1, i64, F1, F1, i64, F1, I1, I1, F1, F1)),
             (K._update, (D1, D1, D1, D1, F2, F1, F1, I1, F1, F1)),
             (K._update, (D1, D1, D1, D1, D2, F1, F1, I1, F1, F1)),
@@ -326,6 +331,7 @@ class _Worker:
 _GROUPS = {
     "test_linear_cuda_matches_cpu": "linear",
     "test_mlp_cuda_matches_cpu": "mlp",
+    "test_pruned_weights_stay_exactly_zero_on_cuda": "mlp",
     "test_any_launch_configuration_gives_the_same_training": "launch",
     "test_fitted_attributes_are_numpy_arrays": "misc",
     "test_gpu_trained_model_pickles_and_predicts_without_a_gpu": "misc",
@@ -403,6 +409,13 @@ def test_linear_cuda_matches_cpu(linear_results, label):
 @pytest.mark.parametrize("label", [c[0] for c in _configs("mlp")])
 def test_mlp_cuda_matches_cpu(mlp_results, label):
     _assert_same_training(mlp_results[label])
+
+
+def test_pruned_weights_stay_exactly_zero_on_cuda(mlp_results):
+    for label in ("sparsity-momentum-clip", "sparsity-adam-average"):
+        cpu, gpu = (np.asarray(mlp_results[label][d]["weights"]) for d in ("cpu", "cuda"))
+        assert np.count_nonzero(cpu == 0.0) > 0
+        np.testing.assert_array_equal(gpu == 0.0, cpu == 0.0)
 
 
 def test_any_launch_configuration_gives_the_same_training(workers):

@@ -242,7 +242,8 @@ def test_search_space_contents():
     mlp = search_space(MLPClassifier, "random")
     assert set(mlp) - set(linear) == {"hidden_layer_sizes", "activation", "dropout"}
     assert set(linear) == {"optimizer", "learning_rate", "lr_schedule", "batch_size",
-                           "penalty", "alpha", "l1_ratio"}
+                           "penalty", "alpha", "l1_ratio", "sparsity"}
+    assert 0.0 in linear["sparsity"] and max(linear["sparsity"]) < 1
     assert linear["optimizer"] == list(OPTIMIZERS)
     assert linear["lr_schedule"] == list(SCHEDULES)
     # log-uniform where scale matters; ranges differ between families
@@ -274,6 +275,9 @@ def test_search_space_contents():
     assert all(isinstance(v, list) and v for v in grid.values())
     mlp_grid = search_space(MLPRegressor, "grid")
     assert "hidden_layer_sizes" in mlp_grid and "dropout" in mlp_grid
+    # pruning is tunable for every estimator
+    for cls in ESTIMATORS:
+        assert "sparsity" in search_space(cls, "grid")
     # fresh objects at every call: a search may not mutate another's space
     assert search_space(LinearRegressor, "random")["alpha"] is not linear["alpha"]
 

@@ -181,7 +181,8 @@ def encode(estimator, state, batch_size):
         clipping threshold, Huber's delta and the dropout rate.
     icodes : ndarray of shape (N_ICODES,), int64
         Loss, optimizer and activation codes, batch size, penalized count,
-        averaging start, seed, decoupled flag (the epoch slot is the loop's).
+        averaging start, seed, decoupled flag and pruning flag (the epoch
+        slot is the loop's).
     """
     params = estimator.get_params(deep=False)
     l2, l1 = penalty_strengths(params["penalty"], params["alpha"], params["l1_ratio"])
@@ -206,4 +207,5 @@ def encode(estimator, state, batch_size):
     icodes[C.I_SEED] = state.seed
     icodes[C.I_DECOUPLED] = 1 if params["optimizer"] == "adamw" else 0
     icodes[C.I_ACTIVATION] = ACTIVATIONS[params.get("activation", "identity")]
+    icodes[C.I_PRUNED] = 1 if params.get("sparsity", 0.0) > 0.0 else 0
     return hyper, icodes

@@ -21,6 +21,8 @@ from ..exceptions import DivergenceError, GradientWarning
 from ..optim import plateau_decay
 from ..penalties import penalty_value
 from .encode import encode
+from .sparsity import apply_mask, lift_mask, prune_to, ramp_epochs, target_sparsity, \
+    weight_ranges
 
 #: A fit whose epoch loss exceeds this many times its first epoch's loss
 #: (since the weights were initialised) raises DivergenceError.
@@ -109,6 +111,13 @@ class EpochLoop:
         bs = est._resolve_batch_size(n)
         self.n_batches = -(-n // bs)
         self.hyper, self.icodes = encode(est, state, bs)
+        # gradual pruning: each layer's weight ranges, pruned between epochs
+        self.sparsity = float(getattr(est, "sparsity", 0.0))
+        self.prune_ranges = None
+        if self.sparsity > 0.0:
+            self.prune_ranges = weight_ranges(est, state.params.shape[0], state.n_penalized)
+        else:
+            lift_mask(state)  # a dense fit resumed from a pruned one
         self.l2, self.l1 = self.hyper[C.H_L2], self.hyper[C.H_L1]
         self.stats = np.zeros(C.N_STATS)
         self.order = np.empty(n, dtype=np.int64)
@@ -175,6 +184,8 @@ class EpochLoop:
                 # the weights may have grown huge before overflowing:
                 # fall back to those with the lowest loss of this call
                 state.params[...] = self.lowest
+                if self.prune_ranges is not None:
+                    apply_mask(state)  # pruned since those weights
             est._set_fitted_attributes(state.predictive_params())
             what = (f"the loss grew to {loss:.3g}, over {EXPLODED:.0e} times the "
                     f"first epoch's {est.loss_curve_[0]:.3g}" if exploded else
@@ -199,21 +210,29 @@ class EpochLoop:
         self.record_gradients()
         est.learning_rates_.append(float(self.lrs[-1]))
         est.t_ = int(state.counters[C.C_STEP])
+        # while the sparsity still rises, the stopping rule, the plateau
+        # schedule and the best validated weights wait for the final mask
+        ramping = False
+        if self.prune_ranges is not None:
+            prune_to(state, self.prune_ranges,
+                     target_sparsity(self.sparsity, state.epoch, est.max_iter))
+            ramping = state.epoch < ramp_epochs(est.max_iter)
 
         # monitored quantity: validation score, else minus the loss
         if self.X_val is not None:
             est._set_fitted_attributes(state.predictive_params())
             score = float(est._validation_score(self.X_val, self.y_val, self.sw_val))
             est.validation_scores_.append(score)
-            improved = score > self.best_score + self.min_gain
-            if score > self.best_score:
+            improved = ramping or score > self.best_score + self.min_gain
+            if score > self.best_score and not ramping:
                 self.best_score = score
                 self.best_params = state.predictive_params().copy()
                 est.best_validation_score_ = score
         else:
             score = -loss
-            improved = loss < state.best_loss - self.min_gain
-            state.best_loss = min(state.best_loss, loss)
+            improved = ramping or loss < state.best_loss - self.min_gain
+            if not ramping:
+                state.best_loss = min(state.best_loss, loss)
         state.no_improve = 0 if improved else state.no_improve + 1
 
         val = f", validation score {score:.6f}" if self.X_val is not None else ""

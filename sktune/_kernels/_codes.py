@@ -56,7 +56,17 @@ I_ACTIVATION = 8  # hidden-layer activation (MLP)
 # 1: add each batch's mean loss gradient into the last row of ``grad`` (a row
 # no chunk uses), the epoch's sum for the gradient diagnostics
 I_GRAD_SUM = 9
-N_ICODES = 10
+# 1: sparsity > 0, weights whose second moment is negative are pruned (held
+# at zero by the optimizer step, left out of the clipping norm)
+I_PRUNED = 10
+N_ICODES = 11
+
+#: The second moment ``v`` of a pruned weight. Every optimizer's own second
+#: moment is >= 0, so a negative value marks the weight as pruned inside the
+#: optimizer state itself: the mask travels with that state (partial_fit,
+#: warm_start, pickling, a batched search's population rows, the GPU
+#: copies) with no buffer or kernel argument of its own.
+PRUNED = -1.0
 
 # slots of the integer counter vector (state carried between calls)
 C_STEP = 0  # optimizer step t

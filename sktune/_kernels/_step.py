@@ -15,32 +15,44 @@ from . import _codes as C
 from ._jit import arr, caller, types
 from ._scalar import optimizer_step, soft_threshold, update_factors
 
-# replaced in each compiled variant (see _jit.twin): the optimizer, and
-# whether the decoupled decay and L1 proximal step run
+# replaced in each compiled variant (see _jit.twin): the optimizer,
+# whether the decoupled decay and L1 proximal step run, and whether pruned
+# weights (marked by a negative second moment, ``_codes.PRUNED``) are held
+# at zero
 _OPT = C.ADAM
 _PROX = False
+_MASK = False
 
 
 @njit(cache=True, inline="always")
-def _update_loop(opt, prox, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
+def _update_loop(opt, prox, mask, params, grad, m, v, n_pen, inv_n, coupled, scale, lr,
                  mom, b1, b2, eps, c1, c2, decay, l1):
     """Penalty, optimizer step and (with ``prox``, a literal) the decoupled
     decay and L1 proximal step of every element of ``params`` by the
-    optimizer ``opt`` (a literal, as ``prox``); zeroes their gradient.
+    optimizer ``opt`` (a literal, as ``prox`` and ``mask``); zeroes their
+    gradient. With ``mask``, a weight whose second moment is negative
+    (``_codes.PRUNED``) keeps its zero weight and moments: the step is
+    computed and discarded by selects, so the loop stays branch-free.
     Returns the number of new weights that are not finite (integer adds,
     which vectorize). The penalty enters as a select, not a branch."""
     bad = 0
     for j in range(params.shape[0]):
         w0 = np.float64(params[j])
+        v0 = np.float64(v[j])
+        keep = v0 >= 0.0 if mask else True
         pen = j < n_pen
         g = grad[j] * inv_n + (coupled if pen else 0.0) * w0
         grad[j] = 0.0
         w, mj, vj, step = optimizer_step(
-            opt, w0, g * scale, np.float64(m[j]), np.float64(v[j]),
+            opt, w0, g * scale, np.float64(m[j]), v0 if keep else 0.0,
             lr, mom, b1, b2, eps, c1, c2,
         )
         if prox and pen:
             w = soft_threshold(w - decay * w0, step * l1)
+        if mask:
+            w = w if keep else 0.0
+            mj = mj if keep else 0.0
+            vj = vj if keep else v0
         params[j] = w
         m[j] = mj
         v[j] = vj
@@ -57,7 +69,8 @@ def update_range(lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale, 
     weights), followed there, in the ``_PROX`` variant, by the decoupled
     decay and the L1 proximal step. ``grad[lo:hi]`` is zeroed, ready for the next batch.
     Each parameter's step depends on nothing else, so any split into ranges
-    gives the same bits. Returns how many new weights are not finite.
+    gives the same bits. Returns how many new weights are not finite. The
+    ``_MASK`` variant (``sparsity > 0``) holds pruned weights at zero.
     """
     n_pen = min(max(icodes[C.I_N_PENALIZED], lo), hi)
     coupled = 0.0 if icodes[C.I_DECOUPLED] == 1 else hyper[C.H_L2]
@@ -77,10 +90,10 @@ def update_range(lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale, 
     vv = v[lo:hi]
     n_pen = n_pen - lo
     if _PROX:
-        return _update_loop(_OPT, True, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr,
-                            mom, b1, b2, eps, c1, c2, decay, l1)
-    return _update_loop(_OPT, False, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr, mom,
-                        b1, b2, eps, c1, c2, decay, l1)
+        return _update_loop(_OPT, True, _MASK, p, g, mm, vv, n_pen, inv_n, coupled, scale,
+                            lr, mom, b1, b2, eps, c1, c2, decay, l1)
+    return _update_loop(_OPT, False, _MASK, p, g, mm, vv, n_pen, inv_n, coupled, scale, lr,
+                        mom, b1, b2, eps, c1, c2, decay, l1)
 
 
 def step_signature(dtype, grad_dtype):
@@ -105,12 +118,13 @@ def call_step(fns, lo, hi, params, grad, m, v, lr, hyper, icodes, n_batch, scale
 
 
 @njit(cache=True, inline="always")
-def update_scalars(params, grad, lr, hyper, icodes, counters, n_batch):
+def update_scalars(params, grad, v, lr, hyper, icodes, counters, n_batch):
     """The per-batch scalars of an update, ``(scale, c1, c2, decay)``: the
-    clipping factor (from the norm of the whole summed gradient ``grad``),
-    Adam's bias corrections as factors and the decoupled decay. Advances the
-    step counter."""
+    clipping factor (from the norm of the whole summed gradient ``grad``,
+    without the pruned weights' entries), Adam's bias corrections as
+    factors and the decoupled decay. Advances the step counter."""
     n_pen = icodes[C.I_N_PENALIZED]
+    pruned = icodes[C.I_PRUNED] == 1
     decoupled = icodes[C.I_DECOUPLED] == 1
     l2 = hyper[C.H_L2]
     clip = hyper[C.H_CLIP]
@@ -122,6 +136,8 @@ def update_scalars(params, grad, lr, hyper, icodes, counters, n_batch):
             g = grad[j] * inv_n
             if j < n_pen:
                 g += coupled * params[j]
+            if pruned and v[j] < 0.0:
+                g = 0.0
             sq += g * g
     t = counters[C.C_STEP] + 1
     counters[C.C_STEP] = t
@@ -196,7 +212,7 @@ def end_batch_unit(fns, params, grad, m, v, avg, chunk_loss, nc, nb, lr, hyper, 
     if batch_loss(chunk_loss, nc, nb, stats):
         add_grad_sum(grad, 0, n, nb, icodes)
         g = grad[0]
-        scale, c1, c2, decay = update_scalars(params, g, lr, hyper, icodes, counters, nb)
+        scale, c1, c2, decay = update_scalars(params, g, v, lr, hyper, icodes, counters, nb)
         bad = call_step(fns, np.int64(0), np.int64(n), params, g, m, v, lr, hyper, icodes,
                         np.int64(nb), scale, c1, c2, decay)
         update_average(params, avg, icodes, counters, nb)

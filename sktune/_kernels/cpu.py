@@ -83,20 +83,23 @@ def _unit_address(name, code, f):
 
 
 
-def step_unit(optimizer, dtype, grad_dtype, prox=False):
+def step_unit(optimizer, dtype, grad_dtype, prox=False, mask=False):
     """The compiled optimizer step (:func:`._step.update_range`) of
     ``optimizer`` (a code) for parameters of ``dtype`` and a gradient of
-    ``grad_dtype``; ``prox``: with the decoupled decay and L1 prox."""
+    ``grad_dtype``; ``prox``: with the decoupled decay and L1 prox;
+    ``mask``: holding pruned weights at zero (a variant only ``sparsity >
+    0`` compiles)."""
     code = _STEP_VARIANT.get(int(optimizer), int(optimizer))
     f, g = _ftype(dtype), _ftype(grad_dtype)
     return _jit.compiled(update_range, "step", step_signature(f, g),
-                         "%d%s_%s_%s" % (code, "p" if prox else "", f, g),
-                         {"_OPT": code, "_PROX": bool(prox)})
+                         "%d%s%s_%s_%s" % (code, "p" if prox else "", "m" if mask else "",
+                                           f, g),
+                         {"_OPT": code, "_PROX": bool(prox), "_MASK": bool(mask)})
 
 
-def step_address(optimizer, dtype, grad_dtype, prox=False):
+def step_address(optimizer, dtype, grad_dtype, prox=False, mask=False):
     """Address of :func:`step_unit`."""
-    return _jit.address(step_unit(optimizer, dtype, grad_dtype, prox),
+    return _jit.address(step_unit(optimizer, dtype, grad_dtype, prox, mask),
                         step_signature(_ftype(dtype), _ftype(grad_dtype)))
 
 
@@ -124,7 +127,7 @@ def function_table(kind, dtype, hyper, icodes):
     per combination of options)."""
     key = (kind != "mlp", np.dtype(dtype).name, int(icodes[C.I_OPTIMIZER]),
            needs_prox(hyper, icodes), int(icodes[C.I_LOSS]), int(icodes[C.I_ACTIVATION]),
-           bool(hyper[C.H_DROPOUT] > 0.0))
+           bool(hyper[C.H_DROPOUT] > 0.0), bool(icodes[C.I_PRUNED]))
     fns = _TABLES.get(key)
     if fns is None:
         fns = _build_table(kind, dtype, hyper, icodes)
@@ -137,13 +140,14 @@ def _build_table(kind, dtype, hyper, icodes):
     fns = np.zeros(C.N_FNS, dtype=np.int64)
     opt = int(icodes[C.I_OPTIMIZER])
     prox = needs_prox(hyper, icodes)
+    mask = bool(icodes[C.I_PRUNED])
     if kind != "mlp":
-        fns[C.F_STEP] = step_address(opt, dtype, np.float64, prox)
+        fns[C.F_STEP] = step_address(opt, dtype, np.float64, prox, mask)
         fns[C.F_END] = end_address(dtype, np.float64)
         return fns
     f = _ftype(dtype)
     act = int(icodes[C.I_ACTIVATION])
-    fns[C.F_STEP] = step_address(opt, dtype, dtype, prox)
+    fns[C.F_STEP] = step_address(opt, dtype, dtype, prox, mask)
     fns[C.F_END] = end_address(dtype, dtype)
     fns[C.F_GEMM] = _unit_address("gemm", None, f)
     fns[C.F_SMALL] = _unit_address("small", None, f)

@@ -226,19 +226,23 @@ def _summed_grad(gpart, q):
 
 
 @cuda.jit
-def _grad_sq_norm(gpart, params, nb, hyper, icodes, normpart, dstats):
-    """Per-block sums of the squared batch gradient, penalty included."""
+def _grad_sq_norm(gpart, params, v, nb, hyper, icodes, normpart, dstats):
+    """Per-block sums of the squared batch gradient, penalty included
+    (pruned weights left out)."""
     buf = cuda.shared.array(THREADS, np.float64)
     if dstats[_DIV] != 0.0:
         return
     n_pen = icodes[C.I_N_PENALIZED]
     coupled = 0.0 if icodes[C.I_DECOUPLED] == 1 else hyper[C.H_L2]
+    pruned = icodes[C.I_PRUNED] == 1
     inv_n = 1.0 / nb
     acc = 0.0
     for q in range(cuda.grid(1), params.shape[0], cuda.gridsize(1)):
         g = _summed_grad(gpart, q) * inv_n
         if q < n_pen:
             g += coupled * params[q]
+        if pruned and v[q] < 0.0:
+            g = 0.0  # a pruned weight is out of the clipping norm
         acc += g * g
     total = _block_sum(buf, acc)
     if cuda.threadIdx.x == 0:
@@ -309,6 +313,8 @@ def _update(params, m, v, avg, gpart, gsum, hyper, icodes, scal, dstats):
 
     The per-parameter body of ``_step.update_range`` (and the averaging of
     ``_step.update_average``). A non-finite new weight flags divergence.
+    With ``icodes[I_PRUNED]``, a weight whose second moment is negative
+    (``_codes.PRUNED``) stays zero, as in the masked CPU variant.
     """
     if scal[SC_OK] == 0.0:
         return
@@ -327,6 +333,7 @@ def _update(params, m, v, avg, gpart, gsum, hyper, icodes, scal, dstats):
     b2 = hyper[C.H_BETA_2]
     eps = hyper[C.H_EPSILON]
     l1 = hyper[C.H_L1]
+    masked = icodes[C.I_PRUNED] == 1
     for q in range(cuda.grid(1), params.shape[0], cuda.gridsize(1)):
         pen = q < n_pen
         w0 = np.float64(params[q])
@@ -335,12 +342,16 @@ def _update(params, m, v, avg, gpart, gsum, hyper, icodes, scal, dstats):
             gsum[q] += g  # the diagnostics' sum of mean batch gradients
         if pen:
             g += coupled * w0
+        v0 = np.float64(v[q])
+        cut = masked and v0 < 0.0  # a pruned weight: its step is discarded
         w, mq, vq, step = _optimizer_step_d(
-            opt, w0, g * scale, np.float64(m[q]), np.float64(v[q]),
+            opt, w0, g * scale, np.float64(m[q]), 0.0 if cut else v0,
             lr, mom, b1, b2, eps, c1, c2,
         )
         if pen:
             w = _soft_threshold_d(w - decay * w0, step * l1)
+        if cut:
+            w, mq, vq = 0.0, 0.0, v0
         params[q] = w
         m[q] = mq
         v[q] = vq
@@ -727,7 +738,7 @@ class _Runner:
     def _step(self, b, nb, clip):
         if clip:
             self._launch(_grad_sq_norm, self.update_blocks, THREADS)(
-                self.gpart, self.params, nb, self.hyper, self.icodes, self.normpart,
+                self.gpart, self.params, self.v, nb, self.hyper, self.icodes, self.normpart,
                 self.dstats)
         self._launch(_finalize, 1, THREADS)(
             self.rowloss, nb, self.normpart, self.lrs, b, self.hyper, self.icodes,

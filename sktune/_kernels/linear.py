@@ -231,12 +231,13 @@ def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, param
 def sparse_sgd_applies(nnz, n_rows, lrs, hyper, icodes, n_features):
     """Whether an epoch on CSR data runs :func:`csr_sgd_epoch` (plain SGD
     whose updates touch only the batch's non-zero features) rather than
-    :func:`csr_epoch`: no L1, clipping or averaging, a stable L2 scale, and
-    batches with fewer non-zeros than there are features. Decided on the
+    :func:`csr_epoch`: no L1, clipping, averaging or pruning, a stable L2
+    scale, and batches with fewer non-zeros than there are features. Decided on the
     host, so each fit compiles only the kernel it runs."""
     mean_nnz = max(1, nnz // max(1, n_rows))
     return bool(icodes[C.I_OPTIMIZER] == C.SGD and hyper[C.H_L1] == 0.0
                 and hyper[C.H_CLIP] == 0.0 and icodes[C.I_AVERAGE_START] < 0
+                and icodes[C.I_PRUNED] == 0
                 and float(np.max(lrs, initial=0.0)) * hyper[C.H_L2] < 0.5
                 and icodes[C.I_BATCH] * mean_nnz < n_features)
 
@@ -376,11 +377,12 @@ def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad,
 
 def dense_sgd_applies(lrs, hyper, icodes, n_outputs):
     """Whether an epoch on dense data runs :func:`dense_sgd_epoch`:
-    per-sample plain SGD (batch size 1) of one output, without L1 or
-    clipping, with a stable L2 scale (averaging included). Decided on the
+    per-sample plain SGD (batch size 1) of one output, without L1,
+    clipping or pruning, with a stable L2 scale (averaging included). Decided on the
     host, so each fit compiles only the kernel it runs."""
     return bool(icodes[C.I_OPTIMIZER] == C.SGD and icodes[C.I_BATCH] == 1
-                and n_outputs == 1 and hyper[C.H_L1] == 0.0 and hyper[C.H_CLIP] == 0.0
+                and n_outputs == 1 and icodes[C.I_PRUNED] == 0
+                and hyper[C.H_L1] == 0.0 and hyper[C.H_CLIP] == 0.0
                 and float(np.max(lrs, initial=0.0)) * hyper[C.H_L2] < 0.5)
 
 
@@ -475,10 +477,11 @@ LAZY_OPTIMIZERS = (C.MOMENTUM, C.NESTEROV, C.ADAM, C.ADAMW, C.RMSPROP, C.ADAGRAD
 def lazy_applies(hyper, icodes):
     """Whether a CSR epoch with ``lazy_updates=True`` runs
     :func:`csr_lazy_epoch`: an optimizer with state (plain SGD has its own
-    sparse path), no L1, clipping or averaging (each needs every
-    coefficient at every step)."""
+    sparse path), no L1, clipping, averaging or pruning (each needs every
+    coefficient at every step; a pruned fit takes the exact path)."""
     return bool(icodes[C.I_OPTIMIZER] in LAZY_OPTIMIZERS and hyper[C.H_L1] == 0.0
-                and hyper[C.H_CLIP] == 0.0 and icodes[C.I_AVERAGE_START] < 0)
+                and hyper[C.H_CLIP] == 0.0 and icodes[C.I_AVERAGE_START] < 0
+                and icodes[C.I_PRUNED] == 0)
 
 
 def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad, P, G,
@@ -563,7 +566,7 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
             stats[C.S_DIVERGED] = 1.0
             return
         lr = lrs[b]
-        scale, c1, c2, decay = update_scalars(g, g, lr, hyper_l, icodes_l, counters, nb)
+        scale, c1, c2, decay = update_scalars(g, g, g, lr, hyper_l, icodes_l, counters, nb)
         inv_nb = 1.0 / nb
         bad = 0
         # the touched coefficients (as true weights), then the intercepts,

@@ -417,8 +417,8 @@ def mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, deltas
             if not batch_loss(chunk_loss, nc, nb, stats):
                 stats[C.S_DIVERGED] = 1.0
                 return
-            scale, c1, c2, decay = update_scalars(params, grad[0], lrs[b], hyper, icodes,
-                                                  counters, nb)
+            scale, c1, c2, decay = update_scalars(params, grad[0], v, lrs[b], hyper,
+                                                  icodes, counters, nb)
             for s in prange(2):
                 lo = (s * n_params) // 2
                 hi = ((s + 1) * n_params) // 2

@@ -33,7 +33,9 @@ class _BaseLinear(BaseGradientEstimator):
         return params, n_features * n_outputs
 
     def _prepare_fit(self, X, y, sample_weight, **kwargs):
-        if self.lazy_updates and self.optimizer != "sgd" and sp.issparse(X):
+        # (a pruned fit never takes the lazy path: nothing to check then)
+        if (self.lazy_updates and self.optimizer != "sgd" and sp.issparse(X)
+                and self.sparsity == 0.0):
             l1 = self.penalty == "l1" or (self.penalty == "elasticnet" and self.l1_ratio > 0)
             if l1 or self.clip_norm is not None or average_start(self.average) >= 0:
                 raise ValueError(
@@ -196,7 +198,7 @@ class LinearRegressor(GradientRegressorMixin, _BaseLinear):
     def __init__(self, loss="squared_error", *, huber_delta=1.35, optimizer="adam",
                  learning_rate=0.01, lr_schedule="constant", batch_size="auto",
                  max_iter=200, momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 penalty="l2", alpha=1e-4, l1_ratio=0.15, clip_norm=None,
+                 penalty="l2", alpha=1e-4, l1_ratio=0.15, clip_norm=None, sparsity=0.0,
                  power_t=0.25, decay_rate=0.9, step_size=10, min_learning_rate=0.0,
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
@@ -280,7 +282,7 @@ class LinearClassifier(GradientClassifierMixin, _BaseLinear):
     def __init__(self, loss="log_loss", *, class_weight=None, optimizer="adam",
                  learning_rate=0.01, lr_schedule="constant", batch_size="auto",
                  max_iter=200, momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 penalty="l2", alpha=1e-4, l1_ratio=0.15, clip_norm=None,
+                 penalty="l2", alpha=1e-4, l1_ratio=0.15, clip_norm=None, sparsity=0.0,
                  power_t=0.25, decay_rate=0.9, step_size=10, min_learning_rate=0.0,
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,

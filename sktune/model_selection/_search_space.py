@@ -30,6 +30,10 @@ _WIDTHS = (16, 256)  # one hidden layer, log2-uniform width (bayes)
 _HIDDEN = [(32,), (64,), (128,), (64, 64), (128, 64)]
 _ACTIVATIONS = ["relu", "tanh", "logistic", "leaky_relu"]
 _PENALTIES = ["l2", "l1", "elasticnet"]
+# fraction of weights pruned while training: dense, or sparse enough to matter
+_SPARSITY_GRID = [0.0, 0.8]
+_SPARSITIES = [0.0, 0.5, 0.8, 0.9]
+_SPARSITY_RANGE = (0.0, 0.9)
 
 
 def _grid(mlp):
@@ -41,12 +45,14 @@ def _grid(mlp):
             "penalty": ["l2"],
             "alpha": [1e-5, 1e-3],
             "dropout": [0.0, 0.2],
+            "sparsity": list(_SPARSITY_GRID),
         }
     return {
         "optimizer": ["sgd", "adam"],
         "learning_rate": [1e-3, 1e-2, 1e-1],
         "penalty": ["l2"],
         "alpha": [1e-5, 1e-3, 1e-1],
+        "sparsity": list(_SPARSITY_GRID),
     }
 
 
@@ -60,6 +66,7 @@ def _random(mlp):
         "penalty": list(_PENALTIES),
         "alpha": stats.loguniform(*_ALPHA),
         "l1_ratio": stats.uniform(0.0, 1.0),
+        "sparsity": list(_SPARSITIES),
     }
     if mlp:
         low, high = _DROPOUT
@@ -83,6 +90,7 @@ def _bayes(mlp):
         "penalty": Categorical(list(_PENALTIES)),
         "alpha": Real(*_ALPHA, prior="log-uniform"),
         "l1_ratio": Real(0.0, 1.0),
+        "sparsity": Real(*_SPARSITY_RANGE),
     }
     if mlp:
         # scikit-optimize encodes a dimension's values as a numpy array, which
@@ -112,8 +120,10 @@ def search_space(estimator, kind="grid", prefix=None):
     """Default hyperparameter space of an sktune estimator for a search.
 
     The space covers the optimizer, the learning rate and its schedule, the
-    mini-batch size and the penalty (``alpha``, ``l1_ratio``); for the MLPs
-    also ``hidden_layer_sizes``, ``activation`` and ``dropout``. Scale
+    mini-batch size, the penalty (``alpha``, ``l1_ratio``) and the pruning
+    ``sparsity`` (0 or 0.8 in the grid, one of 0, 0.5, 0.8 and 0.9 for a
+    random search, in [0, 0.9] for a Bayesian one); for the MLPs also
+    ``hidden_layer_sizes``, ``activation`` and ``dropout``. Scale
     parameters (``learning_rate``, ``alpha``) are searched log-uniformly:
     ``learning_rate`` in [1e-4, 1] for the linear models and [1e-4, 1e-1] for
     the MLPs, ``alpha`` in [1e-6, 1e-1]. ``max_iter`` is left out so that it
@@ -132,8 +142,8 @@ def search_space(estimator, kind="grid", prefix=None):
 
         - ``"grid"``: a small grid of lists for
           :class:`~sklearn.model_selection.GridSearchCV` and
-          :class:`~sklearn.model_selection.HalvingGridSearchCV` (18
-          candidates for the linear models, 32 for the MLPs; ``optimizer``
+          :class:`~sklearn.model_selection.HalvingGridSearchCV` (36
+          candidates for the linear models, 64 for the MLPs; ``optimizer``
           and ``lr_schedule`` keep their defaults for the MLPs).
         - ``"random"``: ``scipy.stats`` distributions (``loguniform`` for
           ``learning_rate`` and ``alpha``, ``uniform`` for ``l1_ratio`` and
@@ -177,7 +187,7 @@ def search_space(estimator, kind="grid", prefix=None):
     >>> from sktune import LinearRegressor
     >>> from sktune.model_selection import search_space
     >>> sorted(search_space(LinearRegressor, "grid"))
-    ['alpha', 'learning_rate', 'optimizer', 'penalty']
+    ['alpha', 'learning_rate', 'optimizer', 'penalty', 'sparsity']
     >>> pipe = make_pipeline(StandardScaler(), LinearRegressor(max_iter=20))
     >>> space = search_space(pipe, "random")
     >>> sorted(space)[:2]

@@ -1,0 +1,230 @@
+"""Pruning after training: :func:`prune`.
+
+Two ways to make a fitted model smaller, each followed by a few epochs of
+fine-tuning that continue its own training (weights, optimizer state,
+schedule):
+
+- ``method="magnitude"`` zeroes the smallest weights of each layer and
+  keeps them zero while fine-tuning, with the mask of the ``sparsity``
+  estimator parameter (see ``sktune._engine.sparsity``);
+- ``method="units"`` removes whole hidden units of an MLP, giving a smaller
+  dense network that predicts faster.
+"""
+import copy
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from .._engine.sparsity import prune_to, weight_ranges
+from ..base import BaseGradientEstimator
+from ..neural_network._mlp import _BaseMLP
+
+METHODS = ("magnitude", "units")
+
+
+def prune(estimator, X, y, *, sparsity=0.9, method="magnitude", fine_tune_epochs=5,
+          sample_weight=None):
+    """Prune a fitted sktune model, then fine-tune it: a new fitted model.
+
+    ``method="magnitude"`` sets the ``round(sparsity * n)`` smallest weights
+    (by absolute value) of each layer of ``n`` weights to exactly zero
+    (biases are kept), then fine-tunes with those weights held at zero under
+    the estimator's optimizer (their moments are zeroed too). The returned
+    model has ``sparsity=sparsity``, so that ``partial_fit`` and
+    ``warm_start`` keep the mask.
+
+    ``method="units"`` (MLPs only) removes ``round(sparsity * n)`` of the
+    ``n`` units of each hidden layer (at least one unit stays): those with
+    the smallest product of the L2 norms of their incoming and their
+    outgoing weights, ``||W_l[:, j]|| * ||W_{l+1}[j, :]||``, a unit's reach
+    from input to output (a unit that receives little or sends little
+    matters little, whatever its other side). Every layer is scored on the
+    original network. The result is a smaller dense network: its
+    ``coefs_`` and ``intercepts_`` shrink and its ``hidden_layer_sizes``
+    says so; the kept weights keep their optimizer state, then it is
+    fine-tuned.
+
+    Fine-tuning runs exactly ``fine_tune_epochs`` epochs of the estimator's
+    own training (``warm_start``, ``tol=None``), on ``(X, y)``; the
+    returned model's other parameters are the input's. The input model is
+    not changed.
+
+    Parameters
+    ----------
+    estimator : fitted sktune estimator or Pipeline
+        A fitted :class:`~sktune.LinearRegressor`,
+        :class:`~sktune.LinearClassifier`, :class:`~sktune.MLPRegressor` or
+        :class:`~sktune.MLPClassifier`, or a fitted
+        :class:`~sklearn.pipeline.Pipeline` whose last step is one (``X`` is
+        then transformed by the earlier steps, and a new pipeline with the
+        same earlier steps is returned).
+    X : array-like of shape (n_samples, n_features)
+        Fine-tuning data (sparse for the linear models too).
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Fine-tuning targets, of the kind the estimator was fitted on.
+    sparsity : float, default=0.9
+        In [0, 1): the fraction of each layer's weights set to zero
+        (``"magnitude"``; weights already zero by an earlier mask count), or
+        the fraction of each hidden layer's units removed (``"units"``).
+    method : {"magnitude", "units"}, default="magnitude"
+        What to remove: single weights, or whole hidden units.
+    fine_tune_epochs : int, default=5
+        Epochs of training after pruning; 0 returns the pruned model as it
+        is.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the fine-tuning samples.
+
+    Returns
+    -------
+    pruned : estimator or Pipeline
+        A new fitted model of the same class.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``estimator`` is not fitted.
+    ValueError
+        If ``sparsity``, ``method`` or ``fine_tune_epochs`` is invalid, or
+        ``method="units"`` is asked of a linear model.
+    TypeError
+        If ``estimator`` is not (a pipeline ending in) a sktune estimator.
+
+    See Also
+    --------
+    sktune.MLPClassifier : Its ``sparsity`` parameter prunes while training.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktune import MLPClassifier
+    >>> from sktune.compress._prune import prune
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 4)
+    >>> y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    >>> clf = MLPClassifier((8,), max_iter=30, tol=None, random_state=0).fit(X, y)
+    >>> sparse = prune(clf, X, y, sparsity=0.5, fine_tune_epochs=2)
+    >>> float(np.mean(sparse.coefs_[0] == 0))
+    0.5
+    >>> small = prune(clf, X, y, sparsity=0.5, method="units", fine_tune_epochs=2)
+    >>> small.hidden_layer_sizes, small.coefs_[0].shape
+    ((4,), (4, 4))
+    """
+    if isinstance(sparsity, bool) or not isinstance(sparsity, Real) \
+            or not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be a float in [0, 1); got {sparsity!r}.")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; "
+                         f"got {method!r}.")
+    if isinstance(fine_tune_epochs, bool) or not isinstance(fine_tune_epochs, Integral) \
+            or fine_tune_epochs < 0:
+        raise ValueError("fine_tune_epochs must be an int >= 0; got "
+                         f"{fine_tune_epochs!r}.")
+    if isinstance(estimator, Pipeline):
+        name, final = estimator.steps[-1]
+        _check_estimator(final)
+        Xt = estimator[:-1].transform(X) if len(estimator.steps) > 1 else X
+        new = copy.deepcopy(estimator[:-1]) if len(estimator.steps) > 1 else None
+        pruned = _prune(final, Xt, y, sample_weight, float(sparsity), method,
+                        int(fine_tune_epochs))
+        steps = (list(new.steps) if new is not None else []) + [(name, pruned)]
+        out = copy.copy(estimator)
+        out.steps = steps
+        return out
+    _check_estimator(estimator)
+    return _prune(estimator, X, y, sample_weight, float(sparsity), method,
+                  int(fine_tune_epochs))
+
+
+def _check_estimator(est):
+    if not isinstance(est, BaseGradientEstimator):
+        raise TypeError("prune takes a fitted sktune estimator (or a Pipeline ending "
+                        f"in one); got {type(est).__name__}.")
+    check_is_fitted(est)
+    if not hasattr(est, "_train_state"):
+        raise ValueError(f"This {type(est).__name__} has no training state to "
+                         "fine-tune from.")
+
+
+def _prune(estimator, X, y, sample_weight, sparsity, method, epochs):
+    if method == "units" and not isinstance(estimator, _BaseMLP):
+        raise ValueError(
+            f"method='units' removes hidden units, and {type(estimator).__name__} has "
+            "none; use method='magnitude' to prune its coefficients.")
+    est = copy.deepcopy(estimator)
+    state = est._train_state
+    if method == "magnitude":
+        ranges = weight_ranges(est, state.params.shape[0], state.n_penalized)
+        prune_to(state, ranges, sparsity)
+        train_params = {"sparsity": sparsity}
+    else:
+        hidden = _remove_units(est, sparsity)
+        train_params = {"hidden_layer_sizes": hidden}
+    est.set_params(**train_params)
+    est._set_fitted_attributes(state.predictive_params())
+    if epochs == 0:
+        return est
+    keep = {k: getattr(est, k) for k in ("warm_start", "max_iter", "tol")}
+    est.set_params(warm_start=True, max_iter=epochs, tol=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if sample_weight is None:
+            est.fit(X, y)
+        else:
+            est.fit(X, y, sample_weight=sample_weight)
+    est.set_params(**keep)
+    return est
+
+
+def _remove_units(est, fraction):
+    """Cut each hidden layer of ``est`` (an MLP) to its strongest units, in
+    place: its flat parameters, optimizer state and layer sizes. Returns the
+    new ``hidden_layer_sizes``."""
+    state = est._train_state
+    sizes = [int(s) for s in est._sizes]
+    n_layers = len(sizes) - 1
+    weights = _unflatten(state.predictive_params(), sizes)[0]
+    keep = [np.arange(sizes[0])]
+    for layer in range(1, n_layers):
+        n = sizes[layer]
+        n_keep = max(1, n - int(math.floor(fraction * n + 0.5)))
+        w_in = weights[layer - 1].astype(np.float64)
+        w_out = weights[layer].astype(np.float64)
+        score = np.linalg.norm(w_in, axis=0) * np.linalg.norm(w_out, axis=1)
+        # strongest first; a stable sort keeps the earlier unit on ties
+        keep.append(np.sort(np.argsort(-score, kind="stable")[:n_keep]))
+    keep.append(np.arange(sizes[-1]))
+    new_sizes = [len(k) for k in keep]
+    for name in ("params", "m", "v", "avg"):
+        setattr(state, name, _cut(getattr(state, name), sizes, keep))
+    state.n_penalized = sum(a * b for a, b in zip(new_sizes[:-1], new_sizes[1:]))
+    state.grad_sum = None
+    est._sizes = np.asarray(new_sizes, dtype=np.int64)
+    return tuple(new_sizes[1:-1])
+
+
+def _unflatten(flat, sizes):
+    """``(weights, biases)``: per layer, views of ``flat`` shaped
+    (fan_in, fan_out) and (fan_out,)."""
+    weights, biases = [], []
+    w_off = 0
+    b_off = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        weights.append(flat[w_off:w_off + fan_in * fan_out].reshape(fan_in, fan_out))
+        biases.append(flat[b_off:b_off + fan_out])
+        w_off += fan_in * fan_out
+        b_off += fan_out
+    return weights, biases
+
+
+def _cut(flat, sizes, keep):
+    """The flat buffer of the network with only the units ``keep`` (per
+    layer, input and output included) of the one laid out in ``flat``."""
+    weights, biases = _unflatten(flat, sizes)
+    new_w = [W[np.ix_(keep[k], keep[k + 1])].ravel() for k, W in enumerate(weights)]
+    new_b = [b[keep[k + 1]] for k, b in enumerate(biases)]
+    return np.ascontiguousarray(np.concatenate(new_w + new_b), dtype=flat.dtype)

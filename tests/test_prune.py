@@ -1,0 +1,216 @@
+"""Pruning: the ``sparsity`` parameter (gradual magnitude pruning while
+training, ``sktune._engine.sparsity`` and the masked optimizer step) and
+:func:`sktune.compress._prune.prune` after training. The GPU side is in
+``test_cuda.py`` (its ``sparsity-*`` configurations)."""
+import copy
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV as SkGridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sktune import LinearClassifier, LinearRegressor, MLPClassifier, MLPRegressor
+from sktune._engine.sparsity import target_sparsity
+from sktune.compress._prune import prune
+from sktune.model_selection import GridSearchCV
+
+ESTIMATORS = [LinearRegressor, LinearClassifier, MLPRegressor, MLPClassifier]
+COMMON = dict(max_iter=4, tol=None, batch_size=16, random_state=0)
+
+
+def _data(est, n=80, d=6, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d)
+    signal = X[:, 0] - 2 * X[:, 1] + X[:, 2] * X[:, 3]
+    if isinstance(est, (LinearClassifier, MLPClassifier)):
+        return X, np.digitize(signal, [-1.0, 1.0])
+    return X, signal
+
+
+def _make(cls, **kw):
+    if cls in (MLPRegressor, MLPClassifier):
+        kw.setdefault("hidden_layer_sizes", (10,))
+    return cls(**{**COMMON, **kw})
+
+
+def _weights(est):
+    """Each layer's weight matrix (the biases excluded)."""
+    return list(est.coefs_) if hasattr(est, "coefs_") else [est.coef_]
+
+
+def _intercepts(est):
+    return list(est.intercepts_) if hasattr(est, "intercepts_") else [est.intercept_]
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_sparsity_prunes_each_layer_to_the_fraction(cls):
+    est = _make(cls, sparsity=0.7)
+    X, y = _data(est)
+    est.fit(X, y)
+    for W in _weights(est):
+        assert np.count_nonzero(W == 0) == int(np.floor(0.7 * W.size + 0.5))
+    assert all(np.count_nonzero(b) > 0 for b in _intercepts(est))  # biases kept
+    assert np.all(np.isfinite(est.predict(X)))
+    # the cubic schedule: nothing before training, all of it by max_iter / 2
+    assert target_sparsity(0.7, 0, 4) == 0.0
+    assert target_sparsity(0.7, 1, 4) == pytest.approx(0.7 * (1 - 0.5 ** 3))
+    assert target_sparsity(0.7, 2, 4) == target_sparsity(0.7, 9, 4) == 0.7
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_pruned_weights_and_moments_stay_zero(optimizer):
+    # max_iter=2 prunes fully after the first epoch; partial_fit and a warm
+    # start then train on with the mask
+    est = _make(MLPRegressor, sparsity=0.5, max_iter=2, optimizer=optimizer,
+                learning_rate=0.05, clip_norm=1.0, warm_start=True)
+    X, y = _data(est)
+    est.fit(X, y)
+    zeros = [W == 0 for W in est.coefs_]
+    before = copy.deepcopy(est.coefs_)
+    for _ in range(2):
+        est.partial_fit(X, y)
+    est.fit(X, y)
+    assert est.n_iter_ == 6
+    for W, Z, W0 in zip(est.coefs_, zeros, before):
+        np.testing.assert_array_equal(W == 0, Z)
+        assert not np.array_equal(W, W0)  # the rest trained on
+    state = est._train_state
+    pruned = state.v < 0
+    assert pruned.sum() == sum(Z.sum() for Z in zeros)
+    assert not state.m[pruned].any() and not state.params[pruned].any()
+    # sparsity=0 lifts the mask: a warm start trains every weight again
+    est.set_params(sparsity=0.0).fit(X, y)
+    assert not (est._train_state.v < 0).any()
+    assert sum(np.count_nonzero(W == 0) for W in est.coefs_) < pruned.sum()
+
+
+def test_sparse_fits_take_the_general_path():
+    # per-sample plain SGD and lazy sparse updates have paths without the
+    # mask: a pruned fit takes the exact one instead, the same zeros
+    import scipy.sparse as sp
+
+    X, y = _data(LinearRegressor())
+    per_sample = _make(LinearRegressor, sparsity=0.5, optimizer="sgd", batch_size=1,
+                       learning_rate=0.01).fit(X, y)
+    lazy = _make(LinearRegressor, sparsity=0.5, lazy_updates=True).fit(sp.csr_matrix(X), y)
+    exact = _make(LinearRegressor, sparsity=0.5).fit(X, y)
+    for est in (per_sample, lazy):
+        assert np.count_nonzero(est.coef_ == 0) == 3
+    np.testing.assert_allclose(lazy.coef_, exact.coef_, rtol=1e-12)
+
+
+def test_thread_count_does_not_change_the_weights(force_parallel):
+    # batches and a network big enough for the parallel kernel and the
+    # update split in two parameter ranges
+    rng = np.random.RandomState(1)
+    X = rng.randn(512, 32)
+    y = X[:, 0] - np.tanh(X[:, 1] * X[:, 2])
+    kw = dict(hidden_layer_sizes=(128,), batch_size=256, max_iter=4, tol=None,
+              sparsity=0.8, random_state=3)
+    a = MLPRegressor(n_threads=1, **kw).fit(X, y)
+    b = MLPRegressor(n_threads=2, **kw).fit(X, y)
+    for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(wa, wb)
+    assert np.mean(a.coefs_[0] == 0) == pytest.approx(0.8, abs=1e-3)
+
+
+def test_early_stopping_keeps_the_final_mask():
+    est = _make(MLPClassifier, sparsity=0.6, max_iter=8, early_stopping=True,
+                validation_fraction=0.25)
+    X, y = _data(est, n=120)
+    est.fit(X, y)
+    for W in est.coefs_:
+        assert np.count_nonzero(W == 0) == int(np.floor(0.6 * W.size + 0.5))
+    # the best weights are chosen among the epochs after the ramp (4 of 8)
+    assert est.best_validation_score_ == max(est.validation_scores_[3:])
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, "a"])
+def test_bad_sparsity_is_refused(bad):
+    X, y = _data(LinearRegressor())
+    with pytest.raises(ValueError, match="sparsity"):
+        LinearRegressor(sparsity=bad).fit(X, y)
+    fitted = _make(LinearRegressor).fit(X, y)
+    with pytest.raises(ValueError, match="sparsity"):
+        prune(fitted, X, y, sparsity=bad)
+
+
+def test_batched_grid_search_over_sparsity_matches_sklearn():
+    X, y = _data(LinearRegressor())
+    est = _make(LinearRegressor)
+    grid = {"sparsity": [0.0, 0.5], "alpha": [1e-4, 1e-2]}
+    ours = GridSearchCV(est, grid, cv=3).fit(X, y)
+    ref = SkGridSearchCV(est, grid, cv=3).fit(X, y)
+    assert ours.batched_info_["kernel_calls"] == COMMON["max_iter"]  # batched
+    np.testing.assert_array_equal(ours.cv_results_["mean_test_score"],
+                                  ref.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(ours.best_estimator_.coef_, ref.best_estimator_.coef_)
+
+
+# ---------------------------------------------------------------- prune()
+
+
+@pytest.mark.parametrize("cls", [LinearClassifier, MLPRegressor], ids=lambda c: c.__name__)
+def test_prune_magnitude(cls):
+    est = _make(cls)
+    X, y = _data(est)
+    est.fit(X, y)
+    kept = copy.deepcopy(est)
+    pruned = prune(est, X, y, sparsity=0.75, fine_tune_epochs=2)
+    assert type(pruned) is cls and pruned is not est
+    # the input is untouched
+    for a, b in zip(_weights(est) + _intercepts(est), _weights(kept) + _intercepts(kept)):
+        np.testing.assert_array_equal(a, b)
+    assert est.get_params() == kept.get_params() and est.n_iter_ == kept.n_iter_
+    for W in _weights(pruned):
+        assert np.count_nonzero(W == 0) == int(np.floor(0.75 * W.size + 0.5))
+    assert pruned.n_iter_ == est.n_iter_ + 2
+    assert pruned.sparsity == 0.75 and pruned.max_iter == est.max_iter
+    assert pruned.predict(X).shape == est.predict(X).shape
+
+
+def test_prune_units_shrinks_the_network():
+    est = _make(MLPClassifier, hidden_layer_sizes=(12, 6), max_iter=20, learning_rate=0.03)
+    X, y = _data(est)
+    est.fit(X, y)
+    small = prune(est, X, y, sparsity=0.5, method="units", fine_tune_epochs=2)
+    assert small.hidden_layer_sizes == (6, 3)
+    assert [W.shape for W in small.coefs_] == [(6, 6), (6, 3), (3, 3)]
+    assert [b.shape for b in small.intercepts_] == [(6,), (3,), (3,)]
+    assert est.hidden_layer_sizes == (12, 6) and est.coefs_[0].shape == (6, 12)
+    assert small.predict_proba(X).shape == (80, 3)
+    assert est.score(X, y) == 1.0 and small.score(X, y) > 0.95
+    # no fine-tuning: the kept units' weights, unchanged, and the output
+    # layer's rows of the kept units of the second hidden layer
+    cut = prune(est, X, y, sparsity=0.5, method="units", fine_tune_epochs=0)
+    first = [j for j in range(12) if any(np.array_equal(est.coefs_[0][:, j], c)
+                                         for c in cut.coefs_[0].T)]
+    assert len(first) == 6
+    np.testing.assert_array_equal(cut.intercepts_[0], est.intercepts_[0][first])
+    np.testing.assert_array_equal(cut.intercepts_[2], est.intercepts_[2])
+    # and it trains on, keeping its shape
+    small.partial_fit(X, y)
+    assert small.coefs_[1].shape == (6, 3)
+
+
+def test_prune_errors_and_pipelines():
+    X, y = _data(LinearRegressor())
+    with pytest.raises(NotFittedError):
+        prune(MLPRegressor(), X, y)
+    linear = _make(LinearRegressor).fit(X, y)
+    with pytest.raises(ValueError, match="units"):
+        prune(linear, X, y, method="units")
+    with pytest.raises(ValueError, match="method"):
+        prune(linear, X, y, method="random")
+    with pytest.raises(ValueError, match="fine_tune_epochs"):
+        prune(linear, X, y, fine_tune_epochs=-1)
+    pipe = make_pipeline(StandardScaler(), _make(MLPRegressor)).fit(X, y)
+    before = pipe[-1].coefs_[0].copy()
+    out = prune(pipe, X, y, sparsity=0.5, method="units", fine_tune_epochs=1)
+    assert out is not pipe and out[-1].hidden_layer_sizes == (5,)
+    np.testing.assert_array_equal(pipe[-1].coefs_[0], before)
+    assert out[0] is not pipe[0]
+    np.testing.assert_array_equal(out[0].mean_, pipe[0].mean_)
+    assert out.predict(X).shape == (80,)
