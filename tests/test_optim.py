@@ -97,7 +97,7 @@ def test_update_in_slices_is_bitwise_the_whole_update(penalty):
         for cuts in ((0, n), (0, 37, 90, n)):
             state = [a.copy() for a in start]
             params, grad, m, v, avg, counters = state
-            scale, c1, c2, decay = _step.update_scalars(params, grad, lr, hyper, icodes,
+            scale, c1, c2, decay = _step.update_scalars(params, grad, v, lr, hyper, icodes,
                                                         counters, n_batch)
             bad = 0
             for lo, hi in zip(cuts[:-1], cuts[1:]):
