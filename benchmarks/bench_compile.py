@@ -8,7 +8,8 @@ Every row runs in a fresh subprocess with an empty ``NUMBA_CACHE_DIR``
 * the first ``MLPRegressor().fit`` and ``LinearRegressor().fit``;
 * each further variant a user can trigger, timed in the process of the
   first fit: the other dtype, the parallel twin, CSR input, another
-  optimizer, loss, activation or penalty, dropout, the classifier;
+  optimizer, loss, activation or penalty, dropout, pruning (``sparsity``),
+  the classifier;
 * the first fit of a new process from a warm cache.
 
 Each fit is on small data (500 x 20), so its time is its compile time.
@@ -55,6 +56,7 @@ CHILD = textwrap.dedent("""
             ("+ loss='huber'", M[0], dict(loss="huber"), X, y),
             ("+ penalty='l1'", M[0], dict(penalty="l1"), X, y),
             ("+ dropout=0.2", M[0], dict(dropout=0.2), X, y),
+            ("+ sparsity=0.9", M[0], dict(sparsity=0.9), X, y),
             ("+ MLPClassifier", M[1], dict(), X, yc),
         ],
         "linear": [
@@ -66,6 +68,7 @@ CHILD = textwrap.dedent("""
             ("+ CSR input", S[0], dict(), sp.csr_matrix(X), y),
             ("+ optimizer='sgd'", S[0], dict(optimizer="sgd"), X, y),
             ("+ penalty='l1'", S[0], dict(penalty="l1"), X, y),
+            ("+ sparsity=0.9", S[0], dict(sparsity=0.9), X, y),
             ("+ LinearClassifier", S[1], dict(), X, yc),
         ],
     }
