@@ -82,19 +82,21 @@ SHARED_PARAMS_DOC = """
         most ``clip_norm``.
     sparsity : float, default=0.0
         Fraction of the weights (biases excluded) that are exactly zero at
-        the end of training, in [0, 1). They are pruned by magnitude within
-        each layer, gradually: after epoch ``t`` (counted since the weights
-        were initialised) a layer's ``round(s_t * n_weights)`` smallest are
-        zero, where ``s_t = sparsity * (1 - (1 - min(t, R) / R) ** 3)`` and
-        ``R = ceil(max_iter / 2)`` (the cubic schedule of Zhu & Gupta,
-        2017), so the second half of ``max_iter`` trains the final sparse
-        model; until epoch ``R`` the ``tol`` rule, the ``"plateau"``
-        schedule and early stopping's choice of the best weights wait.
-        Pruned weights stay exactly zero under every optimizer (their
-        moments too), also through ``partial_fit`` (one epoch of the
-        schedule per call) and ``warm_start``. 0 trains densely, at no cost;
-        sparse fits take the general update path (never ``lazy_updates`` or
-        plain SGD's sparse and per-sample shortcuts).
+        the end of training, in [0, 1). They are pruned gradually, by
+        magnitude over all layers at once: after epoch ``t`` (counted since
+        the weights were initialised) the ``round(s_t * n_weights)``
+        smallest ``|w|`` are zero, where ``s_t = sparsity * (1 - (1 -
+        min(t, max_iter) / max_iter) ** 3)`` (the cubic schedule of Zhu &
+        Gupta, 2017); each layer keeps at least as many weights as it has
+        output units. Until the last epoch, the ``tol`` rule, the
+        ``"plateau"`` schedule and early stopping's choice of the best
+        weights wait for the final sparsity, so a sparse fit runs
+        ``max_iter`` epochs. Pruned weights stay exactly zero under every
+        optimizer (their moments too), also through ``partial_fit`` (one
+        epoch of the schedule per call) and ``warm_start``; ``sparsity=0``
+        on a warm start lets them train again. 0 trains densely, at no
+        cost; sparse fits take the general update path (never
+        ``lazy_updates`` or plain SGD's sparse and per-sample shortcuts).
     power_t : float, default=0.25
         Exponent of the ``"invscaling"`` schedule.
     decay_rate : float, default=0.9

@@ -94,8 +94,9 @@ def _configs(family):
         ("average-from-10-adamw", reg, "reg",
          dict(optimizer="adamw", average=10, penalty="elasticnet", alpha=0.1)),
         ("float32", reg, "reg", dict(penalty="l2", dtype="float32")),
-        # pruning: the mask set after epoch 1 (max_iter=2 ramps in one
-        # epoch) holds in epoch 2, clipping norm and running average included
+        # pruning: the mask set after epoch 1 (7/8 of the target with
+        # max_iter=2) holds in epoch 2, clipping norm and running average
+        # included
         ("sparsity-momentum-clip", reg, "reg",
          dict(sparsity=0.5, optimizer="momentum", clip_norm=0.3, learning_rate=0.05)),
         ("sparsity-adam-average", clf, "multi", dict(sparsity=0.6, average=True)),
