@@ -77,3 +77,14 @@ def test_bench_mlp_smallest_run_reports_every_target():
     # one speed verdict per (batch, dtype), each a median of the 2 rounds
     assert out.count("median of 2 paired round(s)") == 4
     assert "All targets met:" in out
+
+
+def test_bench_prune_parts_quick_run_reports_every_target():
+    cmd = [sys.executable, str(BENCHMARKS / "bench_prune_parts.py"), "--quick"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    for row in ("dense", "sparsity=0.9", "prune 0.9", "units 1/2", "speed-up"):
+        assert row in out
+    assert "ALL MET" in out or "SOME MISSED" in out
