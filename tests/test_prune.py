@@ -209,14 +209,27 @@ def test_prune_units_shrinks_the_network():
     assert est.hidden_layer_sizes == (12, 6) and est.coefs_[0].shape == (6, 12)
     assert small.predict_proba(X).shape == (80, 3)
     assert est.score(X, y) == 1.0 and small.score(X, y) > 0.95
-    # no fine-tuning: the kept units' weights, unchanged, and the output
-    # layer's rows of the kept units of the second hidden layer
+    # no fine-tuning: the kept units' weights, unchanged, and the network
+    # computes as the original one whose removed units output their mean
     cut = prune(est, X, y, sparsity=0.5, method="units", fine_tune_epochs=0)
     first = [j for j in range(12) if any(np.array_equal(est.coefs_[0][:, j], c)
                                          for c in cut.coefs_[0].T)]
-    assert len(first) == 6
+    second = [j for j in range(6) if any(np.array_equal(est.coefs_[1][first, j], c)
+                                         for c in cut.coefs_[1].T)]
+    assert len(first) == 6 and len(second) == 3
     np.testing.assert_array_equal(cut.intercepts_[0], est.intercepts_[0][first])
-    np.testing.assert_array_equal(cut.intercepts_[2], est.intercepts_[2])
+    keeps = [first, second]
+    means, A = [], X
+    for W, b in zip(est.coefs_[:-1], est.intercepts_[:-1]):
+        A = np.maximum(A @ W + b, 0)
+        means.append(A.mean(axis=0))
+    A = X
+    for k, (W, b) in enumerate(zip(est.coefs_[:-1], est.intercepts_[:-1])):
+        A = np.maximum(A @ W + b, 0)
+        gone = np.setdiff1d(np.arange(A.shape[1]), keeps[k])
+        A[:, gone] = means[k][gone]
+    np.testing.assert_allclose(cut.decision_function(X),
+                               A @ est.coefs_[-1] + est.intercepts_[-1], rtol=1e-10)
     # and it trains on, keeping its shape
     small.partial_fit(X, y)
     assert small.coefs_[1].shape == (6, 3)
