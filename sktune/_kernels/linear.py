@@ -253,6 +253,17 @@ def csr_sgd_per_sample(loss, data, indices, indptr, Y, sw, order, lrs, params, g
     l2 = hyper[C.H_L2]
     delta = hyper[C.H_HUBER]
     sum_grads = icodes[C.I_GRAD_SUM] == 1
+    # Without L2 and at one rate for the whole epoch every update is
+    # -lr * g * x, so the gradient sum is the parameters' change over -lr:
+    # read after the loop, it spares the loop a second scattered add per
+    # non-zero (about a fifth of the epoch).
+    lr0 = lrs[0] if n > 0 else 0.0
+    from_change = sum_grads and l2 == 0.0 and lr0 > 0.0
+    if from_change:
+        for ii in range(n):
+            from_change &= lrs[ii] == lr0
+    w0 = params.copy() if from_change else params[:0].copy()
+    sum_grads = sum_grads and not from_change
     ws = 1.0
     total = 0.0
     seen = 0
@@ -292,6 +303,10 @@ def csr_sgd_per_sample(loss, data, indices, indptr, Y, sw, order, lrs, params, g
         if ws < 1e-6:  # fold the scale in before it loses precision
             ws = fold_scale(params[:n_w], ws)
     fold_scale(params[:n_w], ws)
+    if from_change:
+        inv_lr = 1.0 / lr0
+        for j in range(n_w + 1):  # the intercept too
+            gsum[j] += (w0[j] - params[j]) * inv_lr
     for j in range(n_w + 1):
         bad += not math.isfinite(params[j])
     stats[C.S_LOSS] += total
