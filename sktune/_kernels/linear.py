@@ -228,26 +228,38 @@ def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, param
     fold_scale(params[:n_w], ws)
 
 
-def sparse_sgd_applies(nnz, n_rows, lrs, hyper, icodes, n_features):
+def sparse_sgd_applies(nnz, n_rows, lrs, hyper, icodes, n_features, n_outputs=1):
     """Whether an epoch on CSR data runs :func:`csr_sgd_epoch` (plain SGD
     whose updates touch only the batch's non-zero features) rather than
-    :func:`csr_epoch`: no L1, clipping or averaging, a stable L2 scale, and
-    batches with fewer non-zeros than there are features. Decided on the
-    host, so each fit compiles only the kernel it runs."""
+    :func:`csr_epoch`: no L1 or clipping, averaging only per sample of one
+    output, a stable L2 scale, and batches with fewer non-zeros than there
+    are features. Decided on the host, so each fit compiles only the kernel
+    it runs."""
     mean_nnz = max(1, nnz // max(1, n_rows))
+    per_sample = icodes[C.I_BATCH] == 1 and n_outputs == 1
     return bool(icodes[C.I_OPTIMIZER] == C.SGD and hyper[C.H_L1] == 0.0
-                and hyper[C.H_CLIP] == 0.0 and icodes[C.I_AVERAGE_START] < 0
+                and hyper[C.H_CLIP] == 0.0
+                and (icodes[C.I_AVERAGE_START] < 0 or per_sample)
                 and float(np.max(lrs, initial=0.0)) * hyper[C.H_L2] < 0.5
                 and icodes[C.I_BATCH] * mean_nnz < n_features)
 
 
 @njit(cache=True, inline="always")
-def csr_sgd_per_sample(loss, data, indices, indptr, Y, sw, order, lrs, params, gsum, P, G,
-                       hyper, icodes, counters, stats):
+def csr_sgd_per_sample(loss, data, indices, indptr, Y, sw, order, lrs, params, avg, gsum,
+                       P, G, hyper, icodes, counters, stats):
     """Per-sample plain SGD of one output on CSR data: the row's dot
     product and one update of its non-zeros, the L2 shrinkage kept in the
     scale ``ws``, the loss summed in a register (the batch-of-one case of
-    :func:`csr_sgd_sparse_updates`, without its per-batch bookkeeping)."""
+    :func:`csr_sgd_sparse_updates`, without its per-batch bookkeeping).
+
+    Averaging (``average``) costs O(non-zeros) per sample too. From a
+    start with stored weights ``p0``, step ``t`` stores ``p_t = p_{t-1} -
+    c_t x_t`` and its true weights are ``ws_t p_t``; with ``B_t = ws_1 +
+    ... + ws_t`` the sum of the true weights of steps 1..k is ``B_k p_k +
+    Q_k``, where ``Q`` gains ``c_t B_{t-1} x_t`` at step ``t``: a sparse
+    add. The average is formed from that sum once, at the end of the epoch
+    (and the sum restarted whenever the scale is folded in).
+    """
     n_w = params.shape[0] - 1
     n = order.shape[0]
     l2 = hyper[C.H_L2]
@@ -264,6 +276,14 @@ def csr_sgd_per_sample(loss, data, indices, indptr, Y, sw, order, lrs, params, g
             from_change &= lrs[ii] == lr0
     w0 = params.copy() if from_change else params[:0].copy()
     sum_grads = sum_grads and not from_change
+    avg_start = icodes[C.I_AVERAGE_START]
+    seen0 = counters[C.C_SEEN]
+    n_avg0 = counters[C.C_N_AVG]
+    n_avg = n_avg0
+    size = n_w if avg_start >= 0 else 0
+    Q = np.zeros(size)
+    S = np.zeros(size)  # the sums of the stretches before a fold
+    B = 0.0
     ws = 1.0
     total = 0.0
     seen = 0
@@ -289,19 +309,43 @@ def csr_sgd_per_sample(loss, data, indices, indptr, Y, sw, order, lrs, params, g
         lr = lrs[ii]
         ws *= 1.0 - lr * l2
         scaled = lr * g0 / ws
-        if sum_grads:
+        if avg_start >= 0 and seen0 + seen > avg_start:
+            cb = scaled * B
+            for k in range(nnz):
+                x = np.float64(xd[k])
+                j = np.uint64(xi[k])
+                params[j] -= scaled * x
+                Q[j] += cb * x
+                if sum_grads:
+                    gsum[j] += g0 * x
+            B += ws
+            n_avg += 1
+            params[n_w] -= lr * g0
+            avg[n_w] += (params[n_w] - avg[n_w]) / n_avg
+        elif sum_grads:
             for k in range(nnz):
                 x = np.float64(xd[k])
                 j = np.uint64(xi[k])
                 params[j] -= scaled * x
                 gsum[j] += g0 * x
-            gsum[n_w] += g0
+            params[n_w] -= lr * g0
         else:
             for k in range(nnz):
                 params[np.uint64(xi[k])] -= scaled * np.float64(xd[k])
-        params[n_w] -= lr * g0
+            params[n_w] -= lr * g0
+        if sum_grads:
+            gsum[n_w] += g0
         if ws < 1e-6:  # fold the scale in before it loses precision
+            if B != 0.0:
+                for j in range(n_w):
+                    S[j] += B * params[j] + Q[j]
+                    Q[j] = 0.0
+                B = 0.0
             ws = fold_scale(params[:n_w], ws)
+    if n_avg > n_avg0:
+        for j in range(n_w):
+            avg[j] = (n_avg0 * avg[j] + S[j] + B * params[j] + Q[j]) / n_avg
+    counters[C.C_N_AVG] = n_avg
     fold_scale(params[:n_w], ws)
     if from_change:
         inv_lr = 1.0 / lr0
@@ -324,7 +368,7 @@ def csr_sgd_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, g
     :func:`csr_sgd_per_sample`)."""
     begin_epoch(stats, order.shape[0], icodes[C.I_BATCH])
     if icodes[C.I_BATCH] == 1 and Y.shape[1] == 1:
-        csr_sgd_per_sample(_LOSS, data, indices, indptr, Y, sw, order, lrs, params,
+        csr_sgd_per_sample(_LOSS, data, indices, indptr, Y, sw, order, lrs, params, avg,
                            grad[grad.shape[0] - 1], P, G, hyper, icodes, counters, stats)
         return
     csr_sgd_sparse_updates(_LOSS, data, indices, indptr, Y, sw, order, lrs, params, grad[0],

@@ -69,7 +69,8 @@ class _BaseLinear(BaseGradientEstimator):
             kind = "csr"
             if lazy:
                 kind, parallel = "csr_lazy", False  # a serial kernel
-            elif linear.sparse_sgd_applies(X.nnz, X.shape[0], lrs, hyper, icodes, X.shape[1]):
+            elif linear.sparse_sgd_applies(X.nnz, X.shape[0], lrs, hyper, icodes, X.shape[1],
+                                           n_out):
                 kind, parallel = "csr_sgd", False  # a serial kernel
             kernel, fns, parallel = cpu.prepare(
                 kind, X.dtype, parallel, hyper, icodes, X.indices.dtype,
