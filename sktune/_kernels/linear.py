@@ -19,6 +19,9 @@ from ._scalar import optimizer_step, row_loss_grad
 from ._step import end_batch, update_scalars
 
 _LOSS = C.SQUARED_ERROR  # replaced in each compiled variant (see _jit.twin)
+#: the optimizer of the lazy kernel, replaced in each of its variants: a
+#: literal folds the per-coefficient optimizer branches (9% of its epoch)
+_OPT = C.ADAM
 
 # Work (multiply-adds) per gradient chunk; bigger batches split into more chunks.
 CHUNK_WORK = 16384
@@ -571,7 +574,7 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
     icodes_l[C.I_N_PENALIZED] = 0
     g = grad[0]  # the batch gradient, by parameter (zero between batches)
     gsum = grad[grad.shape[0] - 1]
-    opt = icodes[C.I_OPTIMIZER]
+    opt = _OPT
     mom = hyper[C.H_MOMENTUM]
     b1 = hyper[C.H_BETA_1]
     b2 = hyper[C.H_BETA_2]
@@ -603,17 +606,26 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
                 for k in range(n_out):
                     P[0, k] = ws * P[0, k] + params[n_w + k]
             bloss += row_loss_grad(_LOSS, Y, i, P, 0, delta, np.float64(sw[i]), G)
-            for q in range(xd.shape[0]):
-                j = np.uint64(xi[q])
-                x = np.float64(xd[q])
-                base = j * np.uint64(n_out)
-                # first touches listed without a branch (whether a feature
-                # repeats within a batch is a coin flip for the predictor)
-                touched[n_touched] = j
-                n_touched += stamp[j] != b + 1
-                stamp[j] = b + 1
-                for k in range(n_out):
-                    g[base + np.uint64(k)] += x * G[0, k]
+            # first touches listed without a branch (whether a feature
+            # repeats within a batch is a coin flip for the predictor)
+            if n_out == 1:  # its own loop: a third less time for the batch
+                g0 = G[0, 0]
+                for q in range(xd.shape[0]):
+                    j = np.uint64(xi[q])
+                    touched[n_touched] = j
+                    n_touched += stamp[j] != b + 1
+                    stamp[j] = b + 1
+                    g[j] += np.float64(xd[q]) * g0
+            else:
+                for q in range(xd.shape[0]):
+                    j = np.uint64(xi[q])
+                    x = np.float64(xd[q])
+                    base = j * np.uint64(n_out)
+                    touched[n_touched] = j
+                    n_touched += stamp[j] != b + 1
+                    stamp[j] = b + 1
+                    for k in range(n_out):
+                        g[base + np.uint64(k)] += x * G[0, k]
             for k in range(n_out):
                 g[n_w + k] += G[0, k]
         stats[C.S_LOSS] += bloss
@@ -624,12 +636,14 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
         lr = lrs[b]
         scale, c1, c2, decay = update_scalars(g, g, lr, hyper_l, icodes_l, counters, nb)
         inv_nb = 1.0 / nb
+        inv_ws = 1.0 / ws
         bad = 0
         # the touched coefficients (as true weights), then the intercepts,
         # stepped in place: the per-parameter body of the optimizer unit
         for t in range(n_touched + 1):
             base = touched[t] * n_out if t < n_touched else n_w
             w_scale = ws if t < n_touched else 1.0
+            inv_scale = inv_ws if t < n_touched else 1.0
             for k in range(n_out):
                 j = np.uint64(base + k)
                 gj = g[j] * inv_nb
@@ -642,7 +656,7 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
                                                  c1, c2)
                 # the stepped true weight, decayed with every other weight:
                 # stored as w * ws_new / ws over the new scale ws_new
-                params[j] = w / w_scale
+                params[j] = w * inv_scale
                 m[j] = mj
                 v[j] = vj
                 bad += (w - w) != 0.0
