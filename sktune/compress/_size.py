@@ -3,7 +3,7 @@ from ._layers import check_sktune_model, layers, nbytes, split_pipeline
 
 
 def model_size(estimator):
-    """Bytes of a fitted model's parameters, as they are stored.
+    """Count the bytes of a fitted model's parameters, as they are stored.
 
     Dense weights count their ``nbytes``; sparse ones (after
     :meth:`~sktune.LinearClassifier.sparsify`, or a pruned network stored
