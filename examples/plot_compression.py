@@ -11,7 +11,7 @@ A one-hidden-layer :class:`~sktune.MLPClassifier` (64 ReLU units) learns the
   :func:`~sktune.compress.prune` and a few epochs of fine-tuning;
 * removing whole hidden units, ``prune(..., method="units")``;
 * storing the weights in int8 or float16, :func:`~sktune.compress.quantize`;
-* a 16-unit student trained on the soft outputs of a 256-unit teacher,
+* a 16-unit student trained on the soft outputs of a 128-unit teacher,
   :func:`~sktune.compress.distill`.
 
 Every model's held-out accuracy is drawn against its size in bytes.
@@ -40,7 +40,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0, strati
 scaler = StandardScaler().fit(X_train)
 X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
 
-params = dict(learning_rate=0.003, max_iter=40, random_state=0)
+params = dict(learning_rate=0.003, max_iter=30, random_state=0)
 dense = MLPClassifier((64,), **params).fit(X_train, y_train)
 
 
@@ -84,13 +84,13 @@ for dtype in ["float16", "int8"]:
     q = quantize(dense, dtype)
     results[dtype] = [(model_size(q), q.score(X_test, y_test))]
 
-teacher = MLPClassifier((256,), **params).fit(X_train, y_train)
+teacher = MLPClassifier((128,), **params).fit(X_train, y_train)
 rng = np.random.RandomState(0)
 X_transfer = np.vstack([X_train] + [X_train + 0.3 * rng.randn(*X_train.shape)
                                     for _ in range(2)])
 student = distill(teacher, MLPClassifier((16,), **params), X_transfer, temperature=3.0)
 alone = MLPClassifier((16,), **params).fit(X_train, y_train)
-results["(256,) teacher"] = [(model_size(teacher), teacher.score(X_test, y_test))]
+results["(128,) teacher"] = [(model_size(teacher), teacher.score(X_test, y_test))]
 results["(16,) distilled"] = [(model_size(student), student.score(X_test, y_test))]
 results["(16,) labels only"] = [(model_size(alone), alone.score(X_test, y_test))]
 
