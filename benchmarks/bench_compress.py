@@ -121,7 +121,7 @@ def run_task(name, X, y, classification, cfg):
     sizes = {}
     for seed in cfg["seeds"]:
         X_tr, X_te, y_tr, y_te = split(X, y, classification, seed)
-        make = lambda hidden, **kw: cls(hidden, random_state=seed, **model, **kw)  # noqa: E731
+        make = lambda hidden, **kw: cls(hidden, random_state=seed, **model, **kw)
         dense = make(cfg["hidden"]).fit(X_tr, y_tr)
         base = dense.score(X_te, y_te)
         rows["dense"].run(lambda: base)

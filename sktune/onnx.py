@@ -58,11 +58,11 @@ from skl2onnx.common.data_types import (
 )
 from sklearn.base import is_classifier
 
+from ._kernels import _codes as C
 from .compress._layers import dense, layers, output_kind
 from .compress._quantize import QuantizedClassifier, QuantizedRegressor
 from .linear_model import LinearClassifier, LinearRegressor
 from .neural_network import MLPClassifier, MLPRegressor
-from ._kernels import _codes as C
 
 __all__ = []
 

@@ -1,18 +1,22 @@
 """sktune.compress: quantization, distillation, model size, sparsify/densify."""
 import pickle
-import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sktune import LinearClassifier, LinearRegressor, MLPClassifier, MLPRegressor
-from sktune.compress import (QuantizedClassifier, QuantizedRegressor, distill,
-                             model_size, quantize)
+from sktune.compress import (
+    QuantizedClassifier,
+    QuantizedRegressor,
+    distill,
+    model_size,
+    quantize,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

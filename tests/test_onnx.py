@@ -8,12 +8,11 @@ from sklearn.preprocessing import StandardScaler
 
 pytest.importorskip("skl2onnx")
 ort = pytest.importorskip("onnxruntime")
-import skl2onnx  # noqa: E402
+import skl2onnx
 
-import sktune.onnx  # noqa: E402,F401  (registers the converters)
-from sktune import (LinearClassifier, LinearRegressor, MLPClassifier,  # noqa: E402
-                    MLPRegressor)
-from sktune.compress import quantize  # noqa: E402
+import sktune.onnx  # noqa: F401  (registers the converters)
+from sktune import LinearClassifier, LinearRegressor, MLPClassifier, MLPRegressor
+from sktune.compress import quantize
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -86,7 +85,7 @@ def test_zipmap_default_sparse_coef_and_options():
     clf = LinearClassifier(penalty="l1", alpha=0.1, max_iter=5, random_state=0)
     clf.fit(X, TARGETS["multiclass"]).sparsify()
     _check(clf, np.float32, zipmap=True)
-    (label, raw) = _run(clf, np.float32, {id(clf): {"zipmap": False, "raw_scores": True}})
+    _, raw = _run(clf, np.float32, {id(clf): {"zipmap": False, "raw_scores": True}})
     np.testing.assert_allclose(raw, clf.decision_function(X), atol=1e-5)
     with pytest.raises(ValueError, match="option 'nocl'"):
         _run(clf, np.float32, {id(clf): {"nocl": True}})

@@ -2,7 +2,13 @@
 import copy
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    clone,
+    is_classifier,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -10,7 +16,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import fill_doc
 from ..neural_network._mlp import _NUMPY_ACTIVATIONS, _sigmoid
-from ._layers import check_sktune_model, dense, layers, nbytes, output_kind, split_pipeline
+from ._layers import (
+    check_sktune_model,
+    dense,
+    layers,
+    nbytes,
+    output_kind,
+    split_pipeline,
+)
 
 DTYPES = ("int8", "float16")
 

@@ -1,5 +1,5 @@
 """The size of a model's parameters."""
-from ._layers import check_sktune_model, layers, nbytes, split_pipeline
+from ._layers import check_sktune_model, nbytes, split_pipeline
 
 
 def model_size(estimator):
