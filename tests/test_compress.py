@@ -179,3 +179,15 @@ def test_distill_errors(data, mlp):
         distill(mlp, StandardScaler(), X)
     with pytest.raises(NotFittedError):
         distill(MLPClassifier(), LinearClassifier(), X)
+
+
+def test_distill_into_a_pipeline(data):
+    X, y = data
+    X_raw = 10.0 * X + 3.0
+    teacher = make_pipeline(StandardScaler(), LinearClassifier(max_iter=10, random_state=0))
+    teacher.fit(X_raw, y)
+    student = make_pipeline(StandardScaler(), MLPClassifier((4,), max_iter=10, random_state=0))
+    got = distill(teacher, student, X_raw, y, alpha=0.0)
+    assert isinstance(got, Pipeline) and got is not student
+    ref = clone(student).fit(X_raw, y)  # alpha=0: the labels alone
+    np.testing.assert_array_equal(got.predict_proba(X_raw), ref.predict_proba(X_raw))

@@ -3,6 +3,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
@@ -94,13 +95,16 @@ def distill(teacher, student, X, y=None, *, temperature=2.0, alpha=0.5,
         Any fitted scikit-learn classifier or regressor (a pipeline
         included): a classifier needs ``predict_proba`` or
         ``decision_function``.
-    student : sktune estimator
+    student : sktune estimator or Pipeline
         A :class:`~sktune.MLPClassifier` or :class:`~sktune.LinearClassifier`
         with ``loss="log_loss"`` for a classifier teacher, a
         :class:`~sktune.MLPRegressor` or :class:`~sktune.LinearRegressor`
-        for a regressor teacher. It is cloned, not changed.
+        for a regressor teacher, or a :class:`~sklearn.pipeline.Pipeline`
+        ending in one (its transformers are fitted on ``X``). It is cloned,
+        not changed.
     X : array-like of shape (n_samples, n_features)
-        The transfer set, in the features both models take.
+        The transfer set, as the teacher takes it (and the student, or its
+        pipeline's first step).
     y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
         True labels or values, mixed into the targets with weight
         ``1 - alpha``. None trains on the teacher's outputs only.
@@ -115,7 +119,7 @@ def distill(teacher, student, X, y=None, *, temperature=2.0, alpha=0.5,
 
     Returns
     -------
-    student : sktune estimator
+    student : sktune estimator or Pipeline
         The fitted clone of ``student``. A classifier's ``classes_`` are
         the teacher's.
 
@@ -150,26 +154,47 @@ def distill(teacher, student, X, y=None, *, temperature=2.0, alpha=0.5,
     >>> bool(student.score(X, y) > 0.9)
     True
     """
-    if not isinstance(student, BaseGradientEstimator):
-        raise TypeError("distill trains a sktune estimator (LinearRegressor, "
-                        "LinearClassifier, MLPRegressor, MLPClassifier) as the "
-                        f"student; got {type(student).__name__}.")
     _check_number(temperature, "temperature", 0, None, closed_low=False)
     _check_number(alpha, "alpha", 0, 1, closed_low=True)
+    steps, last = [], student
+    X_student = X
+    if isinstance(student, Pipeline):
+        steps = [(name, clone(step)) for name, step in student.steps[:-1]]
+        last = student.steps[-1][1]
+    if not isinstance(last, BaseGradientEstimator):
+        raise TypeError("distill trains a sktune estimator (LinearRegressor, "
+                        "LinearClassifier, MLPRegressor, MLPClassifier), or a "
+                        "Pipeline ending in one, as the student; got "
+                        f"{type(last).__name__}.")
     check_is_fitted(teacher)
     teacher_kind = ("classifier" if is_classifier(teacher)
                     else "regressor" if is_regressor(teacher) else None)
-    student_kind = "classifier" if is_classifier(student) else "regressor"
+    student_kind = "classifier" if is_classifier(last) else "regressor"
     if teacher_kind != student_kind:
         raise ValueError(
-            f"The student ({type(student).__name__}) is a {student_kind} but the "
+            f"The student ({type(last).__name__}) is a {student_kind} but the "
             f"teacher ({type(teacher).__name__}) is "
             f"{'a ' + teacher_kind if teacher_kind else 'neither a classifier nor a regressor'}"
             "; distillation needs two models of the same task type.")
-    model = clone(student)
+    model = clone(last)
+    if student_kind == "classifier" and model.loss != "log_loss":
+        raise ValueError(
+            f"distill trains a classifier student on soft targets with the log loss; "
+            f"got loss={model.loss!r}. Use loss='log_loss'.")
+    for _, step in steps:  # the student's own transformers, fitted on X
+        if step is not None and step != "passthrough":
+            X_student = step.fit_transform(X_student, y)
+    _fit_student(teacher, model, X, X_student, y, temperature, alpha, sample_weight)
+    if not steps:
+        return model
+    return Pipeline(steps + [(student.steps[-1][0], model)], memory=student.memory,
+                    verbose=student.verbose)
 
-    if student_kind == "regressor":
-        target = np.asarray(teacher.predict(X), dtype=np.float64)
+
+def _fit_student(teacher, model, X_teacher, X, y, temperature, alpha, sample_weight):
+    """Fit ``model`` on ``X`` against the teacher's outputs on ``X_teacher``."""
+    if not is_classifier(model):
+        target = np.asarray(teacher.predict(X_teacher), dtype=np.float64)
         if y is not None:
             y = np.asarray(y, dtype=np.float64)
             if y.shape != target.shape:
@@ -178,20 +203,15 @@ def distill(teacher, student, X, y=None, *, temperature=2.0, alpha=0.5,
             target = alpha * target + (1.0 - alpha) * y
         return model.fit(X, target, sample_weight=sample_weight)
 
-    if model.loss != "log_loss":
-        raise ValueError(
-            f"distill trains a classifier student on soft targets with the log loss; "
-            f"got loss={model.loss!r}. Use loss='log_loss'.")
     model._validate_params()
-    soft, labels, multilabel = soft_targets(teacher, X, temperature)
+    soft, labels, multilabel = soft_targets(teacher, X_teacher, temperature)
     classes = np.asarray(teacher.classes_)
+    hard = labels if y is None else np.asarray(y)
     if multilabel:
-        hard = labels if y is None else np.asarray(y)
         if y is not None:
             soft = alpha * soft + (1.0 - alpha) * hard
         return model._fit(X, hard, sample_weight, incremental=False, targets=soft)
 
-    hard = labels if y is None else np.asarray(y)
     if y is not None:
         unseen = np.setdiff1d(np.unique(hard), classes)
         if unseen.size:
