@@ -123,6 +123,8 @@ plt.show()
 # The training loss of the dense model and of the 90%-sparse one: the
 # weights are removed gradually over the epochs, and the loss recovers.
 fig, ax = plt.subplots(figsize=(6, 3.5))
-LossCurveDisplay.from_estimator(dense, ax=ax, name="dense")
-LossCurveDisplay.from_estimator(in_training[0.9], ax=ax, name="sparsity=0.9")
+LossCurveDisplay.from_estimator(dense, ax=ax, name="dense", show_learning_rate=False)
+LossCurveDisplay.from_estimator(in_training[0.9], ax=ax, name="sparsity=0.9",
+                                show_learning_rate=False)
+fig.tight_layout()
 plt.show()
