@@ -356,20 +356,34 @@ class BaseGradientEstimator(BaseEstimator):
     # ------------------------------------------------------------------
     # the training loop
 
-    def _fit(self, X, y, sample_weight, *, incremental, classes=None):
+    def _fit(self, X, y, sample_weight, *, incremental, classes=None, targets=None):
         loop = self._prepare_fit(X, y, sample_weight, incremental=incremental,
-                                 classes=classes)
+                                 classes=classes, targets=targets)
         n_threads = _config.effective_threads(self.n_threads)
         with self._training_context():
             loop.run(self._epoch_runner(loop.X, loop.Y, loop.sw, loop.state, n_threads))
         return self
 
-    def _prepare_fit(self, X, y, sample_weight, *, incremental, classes=None):
-        """Validate the data, initialise or resume the state: an :class:`~sktune._engine.loop.EpochLoop`."""
+    def _prepare_fit(self, X, y, sample_weight, *, incremental, classes=None,
+                     targets=None):
+        """Validate the data, initialise or resume the state: an :class:`~sktune._engine.loop.EpochLoop`.
+
+        ``targets``, when given, replaces the encoded ``y`` as the matrix the
+        kernels train on (same shape): soft targets for distillation, which
+        the log losses take as they are (their gradient is ``p - y`` for any
+        ``y`` in [0, 1] whose rows sum to one under the softmax). ``y`` still
+        sets ``classes_`` and scores the early-stopping split.
+        """
         resume = (incremental or self.warm_start) and hasattr(self, "_train_state")
         self.device_ = resolve_device(self.device)
         X, y = self._validate_data_xy(X, y, reset=not resume)
         Y = self._encode_targets(y, X.dtype, reset=not resume, classes=classes)
+        if targets is not None:
+            targets = np.asarray(targets, dtype=X.dtype)
+            if targets.shape != Y.shape:
+                raise ValueError(f"targets have shape {targets.shape}; the encoded "
+                                 f"y has shape {Y.shape}.")
+            Y = np.ascontiguousarray(targets)
         sw = self._sample_weight(sample_weight, X, y)
         if X.shape[0] == 0:
             raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")

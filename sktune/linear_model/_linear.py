@@ -5,6 +5,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.validation import check_is_fitted
 
 from .. import _config
 from .._kernels import _codes as C
@@ -114,6 +115,52 @@ class _BaseLinear(BaseGradientEstimator):
 
     def _raw_output(self, X, params):
         return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
+
+    def sparsify(self):
+        """Convert ``coef_`` to a scipy.sparse CSR matrix.
+
+        A model with many zero coefficients (an L1 penalty, pruning) then
+        stores and multiplies only the non-zero ones; ``predict`` works as
+        before, and :func:`sktune.compress.model_size` counts the sparse
+        arrays. ``intercept_`` stays dense. As in scikit-learn, a later
+        ``fit`` or ``partial_fit`` sets a dense ``coef_`` again.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator, with ``coef_`` of shape (n_outputs,
+            n_features) as a CSR matrix (one row for a binary classifier or
+            a regressor fitted on 1-D ``y``).
+
+        See Also
+        --------
+        densify : The inverse conversion.
+        """
+        check_is_fitted(self, "coef_")
+        if not sp.issparse(self.coef_):
+            self.coef_ = sp.csr_matrix(np.atleast_2d(self.coef_))
+        return self
+
+    def densify(self):
+        """Convert a sparse ``coef_`` (see :meth:`sparsify`) back to a numpy array.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator, with ``coef_`` of the shape ``fit`` gives
+            it.
+
+        See Also
+        --------
+        sparsify : The conversion to a sparse ``coef_``.
+        """
+        check_is_fitted(self, "coef_")
+        if sp.issparse(self.coef_):
+            coef = self.coef_.toarray()
+            if getattr(self, "_y_1d", False):  # a regressor fitted on 1-D y
+                coef = coef.ravel()
+            self.coef_ = coef
+        return self
 
 
 # the linear models' own parameter, appended to the shared ones
