@@ -906,7 +906,9 @@ class _BatchedSearchMixin:
             return "the pipeline uses transform_input"
         if getattr(final, "device", "cpu") != "cpu":
             return "device is not 'cpu'"
-        if getattr(final, "callbacks", None) is not None:
+        callbacks = getattr(final, "callbacks", None)
+        if callbacks is not None and not (isinstance(callbacks, (list, tuple))
+                                          and len(callbacks) == 0):
             # each fit calls its callbacks: fitted one by one, as scikit-learn does
             return "the estimator has callbacks"
         if getattr(self, "_skl_callbacks", None) or getattr(final, "_skl_callbacks", None):
