@@ -86,6 +86,16 @@ def test_stopped_fit_is_valid_and_resumes_exactly(data):
     assert model.n_iter_ == 6
 
 
+def test_callbacks_run_in_partial_fit(data):
+    X, y, _ = data
+    epochs = []
+    model = LinearRegressor(random_state=0,
+                            callbacks=lambda est, info: epochs.append(info.epoch) or True)
+    model.partial_fit(X, y).partial_fit(X, y)
+    # one epoch per call; a stop request has nothing left to stop
+    assert epochs == [1, 2] and model.n_iter_ == 2
+
+
 def test_every_callback_runs_and_any_can_stop(data):
     X, y, _ = data
     calls = []
@@ -203,6 +213,9 @@ def test_batched_search_falls_back_with_callbacks(data):
     assert epochs == [1, 2, 3, 4] * 5
     np.testing.assert_array_equal(watched.cv_results_["mean_test_score"],
                                   plain.cv_results_["mean_test_score"])
+    # an empty list is no callback: still batched
+    empty = GridSearchCV(clone(base).set_params(callbacks=[]), grid, cv=2).fit(X, y)
+    assert empty.batched_info_ is not None
 
 
 # --------------------------------------------------------------------------
