@@ -8,7 +8,7 @@ from sktune import LinearClassifier, LinearRegressor
 
 optuna = pytest.importorskip("optuna")
 OptunaSearchCV = pytest.importorskip("optuna_integration").OptunaSearchCV
-FloatDistribution = optuna.distributions.FloatDistribution
+SPACE = {"learning_rate": optuna.distributions.FloatDistribution(1e-4, 0.1, log=True)}
 
 pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
@@ -32,10 +32,9 @@ def test_pruning_search_trains_epochs_through_partial_fit(data):
     X, y = data
     # R² below 0 at an epoch prunes: the tiny learning rate is cut after one
     search = OptunaSearchCV(
-        LinearRegressor(max_iter=3, tol=None, random_state=0), {"learning_rate": FloatDistribution(
-            1e-4, 0.1, log=True)}, cv=KFold(2), enable_pruning=True, max_iter=3,
-        n_trials=2, study=_study(optuna.pruners.ThresholdPruner(lower=0.0)),
-        random_state=0)
+        LinearRegressor(max_iter=3, tol=None, random_state=0), SPACE, cv=KFold(2),
+        enable_pruning=True, max_iter=3, n_trials=2,
+        study=_study(optuna.pruners.ThresholdPruner(lower=0.0)), random_state=0)
     search.fit(X, y)
     states = {t.params["learning_rate"]: t for t in search.trials_}
     pruned, complete = states[1e-4], states[0.1]
@@ -58,8 +57,8 @@ def test_pruning_search_trains_epochs_through_partial_fit(data):
 def test_pruning_search_with_a_classifier(data):
     X, y = data
     search = OptunaSearchCV(
-        LinearClassifier(max_iter=2, tol=None, random_state=0), {"learning_rate": FloatDistribution(
-            1e-4, 0.1, log=True)}, cv=2, enable_pruning=True, max_iter=2, n_trials=2,
+        LinearClassifier(max_iter=2, tol=None, random_state=0), SPACE, cv=2,
+        enable_pruning=True, max_iter=2, n_trials=2,
         study=_study(optuna.pruners.NopPruner()), random_state=0)
     search.fit(X, (y > 0).astype(int))
     assert all(len(t.intermediate_values) == 2 for t in search.trials_)

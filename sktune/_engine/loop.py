@@ -392,8 +392,9 @@ class EpochLoop:
         else:
             est._set_fitted_attributes(state.predictive_params())
         est.t_ = int(state.counters[C.C_STEP])
-        if (not self.incremental and not self.converged and not self.interrupted
-                and not self.stopped and est.tol is not None and self.epochs_run == est.max_iter):
+        finished_early = self.converged or self.interrupted or self.stopped
+        if (not self.incremental and not finished_early and est.tol is not None
+                and self.epochs_run == est.max_iter):
             warnings.warn(
                 f"Maximum number of epochs ({est.max_iter}) reached and the "
                 "optimization hasn't converged yet. Consider increasing max_iter.",
