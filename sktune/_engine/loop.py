@@ -259,7 +259,8 @@ class EpochLoop:
             state.best_loss = min(state.best_loss, loss)
         state.no_improve = 0 if improved else state.no_improve + 1
 
-        val = f", validation score {score:.6f}" if self.X_val is not None else ""
+        val = (f", validation loss {val_loss:.6f}, validation score {score:.6f}"
+               if self.X_val is not None else "")
         if self.progress is not None:
             self.progress.update(self.epochs_run, f"loss {loss:.4g}{val}")
         elif est.verbose:
