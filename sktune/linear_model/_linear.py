@@ -249,7 +249,7 @@ class LinearRegressor(GradientRegressorMixin, _BaseLinear):
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
-                 device="cpu", n_threads=None, lazy_updates=False):
+                 device="cpu", n_threads=None, callbacks=None, lazy_updates=False):
         store_params(self, locals())
 
     def _set_fitted_attributes(self, params):
@@ -333,5 +333,5 @@ class LinearClassifier(GradientClassifierMixin, _BaseLinear):
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
-                 device="cpu", n_threads=None, lazy_updates=False):
+                 device="cpu", n_threads=None, callbacks=None, lazy_updates=False):
         store_params(self, locals())
