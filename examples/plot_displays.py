@@ -45,8 +45,9 @@ display = LossCurveDisplay.from_estimator(model)
 plt.show()
 
 # %%
-# The loss is on the top axes, with the learning rate (dashed) on a second
-# y axis; the validation score is below. Early stopping restored the weights
+# The training loss and, dotted, the validation loss are on the top axes,
+# with the learning rate (dashed) on a second y axis; the validation score
+# is below. Early stopping restored the weights
 # of the best validation epoch, ``best_validation_score_``:
 print(f"{model[-1].n_iter_} epochs, best validation R^2 "
       f"{model[-1].best_validation_score_:.3f}")

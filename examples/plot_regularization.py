@@ -70,8 +70,9 @@ for name, model in models.items():
 # Training loss and validation score
 # ----------------------------------
 # :class:`~sktune.plot.LossCurveDisplay` puts the training loss (with the
-# penalty) on top and the validation R^2 below; passing the first display's
-# ``axes_`` overlays the other networks.
+# penalty) on top, with the validation loss dotted beside it, and the
+# validation R^2 below; passing the first display's ``axes_`` overlays the
+# other networks.
 first = None
 for name, model in models.items():
     display = LossCurveDisplay.from_estimator(
@@ -85,7 +86,7 @@ plt.show()
 # %%
 # Without regularization the training loss falls towards zero (the network
 # memorises its 112 training samples, noise included) while the validation
-# score stalls early. Each of the three remedies keeps the training loss up
+# loss levels off far above it and the validation score stalls early. Each of the three remedies keeps the training loss up
 # and lets the validation score climb much higher.
 #
 # Which inputs the networks use

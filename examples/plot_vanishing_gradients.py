@@ -53,8 +53,8 @@ print("last epoch's gradient norm per layer / largest:", np.round(ratio, 5))
 # The fix the warning names: ReLU units (He initialisation) keep every
 # layer's gradient within a small factor of the others. The learning rate
 # comes from the range test: :func:`~sktune.model_selection.lr_find` trains
-# 100 mini-batches with an exponentially growing rate and suggests a tenth
-# of the rate where the loss was lowest.
+# 100 mini-batches with an exponentially growing rate and suggests, for
+# plain SGD, half the rate where the loss was lowest.
 relu = sktune.MLPRegressor(activation="relu", **common)
 finder = lr_find(relu, X_train, y_train, random_state=0)
 print(f"suggested learning rate: {finder.suggestion_:.3g}")

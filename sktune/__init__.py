@@ -13,6 +13,7 @@ __all__ = [
     "LinearRegressor",
     "MLPClassifier",
     "MLPRegressor",
+    "compress",
     "model_selection",
     "precompile",
     "__version__",
@@ -21,7 +22,7 @@ __all__ = [
 
 def __getattr__(name):
     # imported on first use: a fit needs none of them (import time)
-    if name in ("model_selection", "plot"):
+    if name in ("compress", "model_selection", "plot"):
         import importlib
 
         return importlib.import_module("." + name, __name__)
@@ -33,4 +34,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | {"model_selection", "plot", "precompile"})
+    return sorted(set(globals()) | {"compress", "model_selection", "plot", "precompile"})

@@ -186,15 +186,17 @@ _LR_TWINS = weakref.WeakKeyDictionary()
 
 
 class LossCurveDisplay:
-    """Training loss, validation score and learning rate per epoch.
+    """Training loss, validation loss and score, and learning rate per epoch.
 
     Build it with :meth:`from_estimator` from a fitted estimator, or directly
     from the recorded lists and then call :meth:`plot`. The training loss
     is drawn against the epoch number (1 to ``n_iter_``), with the learning
     rate on a second y axis on the right (log scale when it spans more than
-    one decade). The validation score, when recorded (``early_stopping=True``),
-    gets its own axes below, sharing the epoch axis: the loss and the score
-    are on unrelated scales.
+    one decade). When recorded (``early_stopping=True``), the validation
+    loss is drawn dotted on the same axes as the training loss (the same
+    objective, so the two compare), and the validation score gets its own
+    axes below, sharing the epoch axis: the loss and the score are on
+    unrelated scales.
 
     Parameters
     ----------
@@ -216,11 +218,16 @@ class LossCurveDisplay:
     gradient_norms : array-like of shape (n_epochs, n_layers), default=None
         Per-layer gradient norm of each epoch (``gradient_norms_``), drawn
         in a panel of its own with ``plot(show_gradients=True)``.
+    validation_loss_curve : array-like of shape (n_val,), default=None
+        Loss on the validation split of each epoch
+        (``validation_loss_curve_``), aligned like ``validation_scores``.
 
     Attributes
     ----------
     line_ : matplotlib Line2D
         The training loss.
+    validation_loss_line_ : matplotlib Line2D or None
+        The validation loss (on ``ax_``), None when there is none.
     validation_line_ : matplotlib Line2D or None
         The validation score, None when there is none.
     lr_line_ : matplotlib Line2D or None
@@ -267,8 +274,9 @@ class LossCurveDisplay:
 
     def __init__(self, loss_curve, validation_scores=None, learning_rates=None,
                  estimator_name=None, *, loss_name=None, score_name=None,
-                 gradient_norms=None):
+                 gradient_norms=None, validation_loss_curve=None):
         self.loss_curve = loss_curve
+        self.validation_loss_curve = validation_loss_curve
         self.gradient_norms = gradient_norms
         self.validation_scores = validation_scores
         self.learning_rates = learning_rates
@@ -334,6 +342,7 @@ class LossCurveDisplay:
             loss_name=loss if isinstance(loss, str) else None,
             score_name=_score_name(fitted),
             gradient_norms=getattr(fitted, "gradient_norms_", None),
+            validation_loss_curve=getattr(fitted, "validation_loss_curve_", None),
         )
         return display.plot(ax=ax, log_loss=log_loss, **kwargs)
 
@@ -399,7 +408,8 @@ class LossCurveDisplay:
             Legend name, overriding ``estimator_name``.
         loss_kw, validation_kw, lr_kw : dict, default=None
             Keyword arguments for :meth:`matplotlib.axes.Axes.plot` of the
-            loss, the validation score and the learning rate.
+            training loss, the validation curves (score and loss) and the
+            learning rate.
         show_gradients : bool, default=False
             Add a panel below with each layer's gradient norm per epoch
             (``gradient_norms``, log scale): layers whose line sinks far
@@ -453,7 +463,16 @@ class LossCurveDisplay:
         kw = {"label": f"{prefix}training loss", **(loss_kw or {})}
         (self.line_,) = loss_ax.plot(np.arange(1, n + 1), loss, **kw)
         color = self.line_.get_color()
-        loss_ax.set_ylabel("training loss" + (f" ({self.loss_name})" if self.loss_name else ""))
+        val_loss = self.validation_loss_curve
+        self.validation_loss_line_ = None
+        if val_loss is not None and len(val_loss):
+            val_loss = np.asarray(val_loss, dtype=float).ravel()
+            kw = {"color": color, "linestyle": ":", "label": f"{prefix}validation loss",
+                  **(validation_kw or {})}
+            (self.validation_loss_line_,) = loss_ax.plot(
+                _end_aligned_epochs(len(val_loss), n), val_loss, **kw)
+        what = "training loss" if self.validation_loss_line_ is None else "loss"
+        loss_ax.set_ylabel(what + (f" ({self.loss_name})" if self.loss_name else ""))
         loss_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if log_loss:
             loss_ax.set_yscale("log")

@@ -79,12 +79,18 @@ def test_bench_mlp_smallest_run_reports_every_target():
     assert "All targets met:" in out
 
 
-def test_bench_prune_parts_quick_run_reports_every_target():
-    cmd = [sys.executable, str(BENCHMARKS / "bench_prune_parts.py"), "--quick"]
+def test_bench_compress_quick_run_reports_every_row():
+    import sktune.compress
+
+    if not hasattr(sktune.compress, "prune"):
+        pytest.skip("sktune.compress.prune comes with the pruning branch (issue 14)")
+    cmd = [sys.executable, str(BENCHMARKS / "bench_compress.py"), "--quick"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    for row in ("dense", "sparsity=0.9", "prune 0.9", "units 1/2", "speed-up"):
-        assert row in out
-    assert "ALL MET" in out or "SOME MISSED" in out
+    for row in ("sparsity=0.9", "prune 0.9", "units 1/2", "int8", "float16",
+                "distilled", "speed:"):
+        assert out.count(row) >= 1, row
+    assert "ERROR" not in out, out
+    assert "All targets met:" in out

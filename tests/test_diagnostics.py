@@ -70,13 +70,15 @@ def test_gradient_norms_of_a_linear_model_are_the_mean_batch_gradient():
     np.testing.assert_allclose(model.gradient_norms_[:, 0], np.linalg.norm(full), rtol=1e-9)
 
 
-@pytest.mark.parametrize("batch_size", [1, 4])
-def test_sparse_sgd_records_the_dense_gradient_norms(batch_size):
+@pytest.mark.parametrize("batch_size, penalty", [(1, "l2"), (4, "l2"), (1, None)])
+def test_sparse_sgd_records_the_dense_gradient_norms(batch_size, penalty):
+    # per sample without L2 at a constant rate, the sparse kernel reads the
+    # gradient sum from the weights' change instead of adding it per non-zero
     rng = np.random.RandomState(1)
     X = sp.random(60, 200, density=0.02, random_state=rng, format="csr")
     y = rng.randn(60)
     kw = dict(optimizer="sgd", batch_size=batch_size, max_iter=2, tol=None, random_state=0,
-              learning_rate=0.01)
+              learning_rate=0.01, penalty=penalty)
     sparse = LinearRegressor(**kw).fit(X, y)
     dense = LinearRegressor(**kw).fit(X.toarray(), y)
     np.testing.assert_allclose(sparse.gradient_norms_, dense.gradient_norms_, rtol=1e-8)

@@ -19,7 +19,8 @@ import pytest
 import sktune
 
 PUBLIC_MODULES = ["sktune", "sktune.model_selection", "sktune.plot", "sktune.optim",
-                  "sktune.losses", "sktune.penalties"]
+                  "sktune.losses", "sktune.penalties", "sktune.compress",
+                  "sktune.callbacks"]
 
 # numpydoc error codes tolerated, each with why
 ALLOWED = {

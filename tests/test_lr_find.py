@@ -8,6 +8,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sktune import LinearClassifier, LinearRegressor, MLPClassifier, MLPRegressor
 from sktune.model_selection import LRFinderResult, lr_find
+from sktune.model_selection._lr_find import MARGINS
 from sktune.plot import LearningRateFinderDisplay
 
 matplotlib.use("Agg")
@@ -48,6 +49,19 @@ def test_rates_are_the_exponential_sequence_and_losses_are_recorded(data):
     # the loss falls as the rate grows on this easy problem
     assert result.raw_losses_[-5:].mean() < 0.5 * result.raw_losses_[:5].mean()
     assert 1e-3 <= result.suggestion_ <= 0.3
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_suggestion_is_the_centred_minimum_over_the_optimizers_margin(data, optimizer):
+    X, y = data
+    result = lr_find(LinearRegressor(optimizer=optimizer, batch_size=10), X, y,
+                     min_lr=1e-4, max_lr=10.0, n_steps=40, random_state=0)
+    raw = result.raw_losses_
+    centred = [raw[max(k - 5, 0):k + 6].mean() for k in range(len(raw))]
+    at_min = result.learning_rates_[int(np.argmin(centred))]
+    assert MARGINS == {"sgd": 2.0, "momentum": 5.0, "nesterov": 5.0, "rmsprop": 5.0,
+                       "adagrad": 5.0, "adam": 10.0, "adamw": 10.0}
+    assert result.suggestion_ == pytest.approx(max(at_min / MARGINS[optimizer], 1e-4))
 
 
 def test_the_input_estimator_is_untouched(data):

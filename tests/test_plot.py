@@ -81,6 +81,7 @@ def test_loss_curve_plots_the_recorded_data(data, make):
     np.testing.assert_array_equal(display.lr_line_.get_xdata(), np.arange(1, n + 1))
     np.testing.assert_array_equal(display.lr_line_.get_ydata(), model.learning_rates_)
     assert display.validation_line_ is None and display.validation_ax_ is None
+    assert display.validation_loss_line_ is None
     assert display.ax_.get_xlabel() == "epoch"
     assert display.ax_.get_ylabel() == f"training loss ({model.loss})"
     assert display.lr_ax_.get_ylabel() == "learning rate"
@@ -116,6 +117,14 @@ def test_validation_scores_on_their_own_axes(data):
     assert display.validation_ax_.get_ylabel() == "validation R²"
     # the same color ties an estimator's curves together
     assert display.validation_line_.get_color() == display.line_.get_color()
+    # the validation loss is drawn with the training loss (same objective)
+    np.testing.assert_array_equal(display.validation_loss_line_.get_xdata(),
+                                  np.arange(1, est.n_iter_ + 1))
+    np.testing.assert_array_equal(display.validation_loss_line_.get_ydata(),
+                                  est.validation_loss_curve_)
+    assert display.validation_loss_line_ in display.ax_.get_lines()
+    assert display.validation_loss_line_.get_color() == display.line_.get_color()
+    assert display.ax_.get_ylabel() == "loss (squared_error)"
 
 
 def test_classifier_validation_score_is_accuracy(data):
@@ -124,7 +133,7 @@ def test_classifier_validation_score_is_accuracy(data):
                            random_state=0).fit(X, y > 0)
     display = LossCurveDisplay.from_estimator(clf)
     assert display.validation_ax_.get_ylabel() == "validation accuracy"
-    assert display.ax_.get_ylabel() == "training loss (log_loss)"
+    assert display.ax_.get_ylabel() == "loss (log_loss)"
 
 
 def test_log_loss_and_log_learning_rate(data):

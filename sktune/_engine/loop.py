@@ -6,7 +6,8 @@ decides between two epochs (shuffle, learning rates, divergence, early
 stopping, plateau, verbose output). A single fit runs one loop around one
 kernel call per epoch; a batched search (:mod:`sktune.model_selection`)
 runs many loops around one population kernel call, through the same
-interface. No Numba here.
+interface. After each epoch the loop calls the estimator's ``callbacks``
+(and scikit-learn's, see :mod:`sktune.callbacks`). No Numba here.
 """
 import time
 import warnings
@@ -18,6 +19,7 @@ from .._kernels import _codes as C
 from .._kernels._rng import permutation
 from .._progress import ProgressBar
 from ..exceptions import DivergenceError, GradientWarning
+from ..callbacks import EpochInfo, callback_list
 from ..optim import plateau_decay
 from ..penalties import penalty_value
 from .encode import encode
@@ -35,6 +37,38 @@ EXPLODED = 1e4
 VANISHING = 1e-3
 EXPLODING = 1e3
 GRADIENT_PATIENCE = 3
+
+
+def mean_loss(code, raw, Y, sw, delta):
+    """The kernels' loss on the host: ``mean(sw * loss(Y, raw))``.
+
+    ``code`` is the kernel's loss code (:mod:`sktune._kernels._codes`),
+    ``raw`` the raw model outputs (n_samples, n_outputs), ``Y`` the encoded
+    targets and ``delta`` Huber's; the loss of a row sums over its outputs
+    (softmax: over the whole row), as in the epoch kernels, so a
+    validation loss compares with the training loss of ``loss_curve_``.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    if code == C.SOFTMAX:
+        top = raw.max(axis=1, keepdims=True)
+        lse = top + np.log(np.exp(raw - top).sum(axis=1, keepdims=True))
+        elem = Y * (lse - raw)
+    elif code == C.SQUARED_ERROR:
+        elem = 0.5 * (raw - Y) ** 2
+    elif code == C.HUBER:
+        a = np.abs(raw - Y)
+        elem = np.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta))
+    elif code == C.POISSON:
+        elem = np.exp(np.minimum(raw, 700.0)) - Y * raw
+    elif code == C.LOGISTIC:
+        elem = np.logaddexp(0.0, raw) - Y * raw
+    elif code == C.HINGE:
+        elem = np.maximum(0.0, 1.0 - (2.0 * Y - 1.0) * raw)
+    else:
+        raise ValueError(f"unknown loss code {code}")
+    rows = elem.sum(axis=1)
+    return float(np.dot(np.asarray(sw, dtype=np.float64), rows) / max(rows.shape[0], 1))
 
 
 class TrainState:
@@ -103,7 +137,8 @@ class EpochLoop:
     def __init__(self, est, X, Y, sw, validation, n_epochs, incremental):
         self.est = est
         self.X, self.Y, self.sw = X, Y, sw
-        self.X_val, self.y_val, self.sw_val = validation
+        # validation: (X, labels y, encoded targets Y, sample weights) or Nones
+        self.X_val, self.y_val, self.Y_val, self.sw_val = validation
         self.state = state = est._train_state
         self.n_epochs = n_epochs
         self.incremental = incremental
@@ -127,8 +162,13 @@ class EpochLoop:
         self.min_gain = 0.0 if est.tol is None else est.tol
         self.best_score = -np.inf
         self.best_params = None
-        self.converged = self.interrupted = self.done = False
+        self.converged = self.interrupted = self.stopped = self.done = False
         self.epochs_run = 0
+        self.recorded = False  # whether the last epoch recorded gradient norms
+        self.callbacks = callback_list(est)
+        # scikit-learn's callbacks (a :class:`~sktune.callbacks.SklearnEpochs`),
+        # set by a fit that reports to them
+        self.sklearn = None
         self.lowest, self.lowest_loss = None, np.inf  # fallback if training diverges
         self.vanishing = None  # epochs in a row each layer's gradient was tiny
         self.warned = False
@@ -160,6 +200,8 @@ class EpochLoop:
             self.order[:] = np.arange(self.n)
         self.lrs = est._schedule_rates(state, self.n_batches)
         self.icodes[C.I_EPOCH] = state.epoch
+        if self.sklearn is not None:
+            self.sklearn.begin(state.predictive_params())
         return True
 
     def exploded(self, loss):
@@ -219,10 +261,11 @@ class EpochLoop:
             ramping = state.epoch < ramp_epochs(est.max_iter)
 
         # monitored quantity: validation score, else minus the loss
+        val_loss = None
         if self.X_val is not None:
-            est._set_fitted_attributes(state.predictive_params())
-            score = float(est._validation_score(self.X_val, self.y_val, self.sw_val))
+            score, val_loss = self.validate()
             est.validation_scores_.append(score)
+            est.validation_loss_curve_.append(val_loss)
             improved = ramping or score > self.best_score + self.min_gain
             if score > self.best_score and not ramping:
                 self.best_score = score
@@ -235,14 +278,35 @@ class EpochLoop:
                 state.best_loss = min(state.best_loss, loss)
         state.no_improve = 0 if improved else state.no_improve + 1
 
-        val = f", validation score {score:.6f}" if self.X_val is not None else ""
+        val = (f", validation loss {val_loss:.6f}, validation score {score:.6f}"
+               if self.X_val is not None else "")
         if self.progress is not None:
             self.progress.update(self.epochs_run, f"loss {loss:.4g}{val}")
         elif est.verbose:
             print(f"Epoch {state.epoch}: loss {loss:.6f}{val}, "
                   f"learning rate {self.lrs[-1]:.3g}, "
                   f"{time.perf_counter() - self.started:.3f} s", flush=True)
+        self.judge_stall()
+        if self.callbacks or self.sklearn is not None:
+            self.call_back(loss, score if self.X_val is not None else None, val_loss)
 
+    def validate(self):
+        """Score and loss of the current weights on the validation split,
+        from one forward pass: ``(score, loss)``. The loss is the training
+        objective's (mean weighted loss plus the penalty of the weights)."""
+        est, state = self.est, self.state
+        weights = state.predictive_params()
+        est._set_fitted_attributes(weights)
+        raw = est._raw_output(self.X_val, None)
+        score = float(est._validation_score(raw, self.y_val, self.sw_val))
+        loss = (mean_loss(self.icodes[C.I_LOSS], raw, self.Y_val, self.sw_val,
+                          self.hyper[C.H_HUBER])
+                + penalty_value(weights[: state.n_penalized], self.l2, self.l1))
+        return score, float(loss)
+
+    def judge_stall(self):
+        """The stopping rule and the plateau schedule, on the stall count."""
+        est, state = self.est, self.state
         if state.no_improve >= est.n_iter_no_change:
             if est.lr_schedule == "plateau":
                 new_lr = plateau_decay(state.plateau_lr, est.decay_rate,
@@ -257,12 +321,37 @@ class EpochLoop:
             if est.tol is not None and not self.incremental:
                 self.converged = self.done = True
 
+    def call_back(self, loss, val_score, val_loss):
+        """Call the callbacks with the epoch's figures, the estimator
+        predicting with the epoch's weights; stop when one asks to."""
+        est, state = self.est, self.state
+        params = state.predictive_params()
+        if self.X_val is None:  # validate() published them otherwise
+            est._set_fitted_attributes(params)
+        recorded = self.recorded
+        info = EpochInfo(
+            epoch=est.n_iter_, loss=float(loss), validation_score=val_score,
+            validation_loss=val_loss, learning_rate=float(self.lrs[-1]),
+            gradient_norms=est.gradient_norms_[-1].copy() if recorded else None,
+            update_norms=est.update_norms_[-1].copy() if recorded else None,
+            seconds=time.perf_counter() - self.started)
+        stop = False
+        for callback in self.callbacks:
+            stop |= bool(callback(est, info))
+        if self.sklearn is not None:
+            stop |= self.sklearn.end(params)
+        if stop and not self.done:
+            self.stopped = self.done = True
+            if est.verbose == 1:
+                print(f"Stopped by a callback after epoch {state.epoch}.", flush=True)
+
     def record_gradients(self):
         """Append the epoch's per-layer gradient and update norms to
         ``gradient_norms_`` and ``update_norms_`` (when the runner summed the
         gradients) and, with ``verbose``, warn once about vanishing or
         exploding gradients."""
         est, state = self.est, self.state
+        self.recorded = state.grad_sum is not None
         if state.grad_sum is None:
             return
         grads = est._layer_norms(state.grad_sum / self.n_batches)
@@ -323,8 +412,9 @@ class EpochLoop:
         else:
             est._set_fitted_attributes(state.predictive_params())
         est.t_ = int(state.counters[C.C_STEP])
-        if (not self.incremental and not self.converged and not self.interrupted
-                and est.tol is not None and self.epochs_run == est.max_iter):
+        finished_early = self.converged or self.interrupted or self.stopped
+        if (not self.incremental and not finished_early and est.tol is not None
+                and self.epochs_run == est.max_iter):
             warnings.warn(
                 f"Maximum number of epochs ({est.max_iter}) reached and the "
                 "optimization hasn't converged yet. Consider increasing max_iter.",

@@ -44,11 +44,12 @@ def _ftype(dtype):
 
 
 def get_kernel(kind, dtype, parallel, index_dtype=np.int32, loss=C.SQUARED_ERROR,
-               load_only=False):
+               load_only=False, optimizer=C.ADAM):
     """The compiled epoch kernel for ``kind`` in {"dense", "dense_sgd", "csr",
-    "csr_sgd", "mlp"}
-    (linear kernels: the variant of the ``loss`` code). With ``load_only``,
-    None unless it is in memory or in the cache."""
+    "csr_sgd", "csr_lazy", "mlp"}
+    (linear kernels: the variant of the ``loss`` code; "csr_lazy": also of
+    the ``optimizer`` code). With ``load_only``, None unless it is in memory
+    or in the cache."""
     f = _ftype(dtype)
     par = "par" if parallel else "ser"
     if kind == "mlp":
@@ -57,13 +58,17 @@ def get_kernel(kind, dtype, parallel, index_dtype=np.int32, loss=C.SQUARED_ERROR
                              parallel=bool(parallel), load_only=load_only)
     idx = None
     variant = "%s_%d_%s" % (par, int(loss), f)
+    consts = {"_LOSS": int(loss)}
     if kind in ("csr", "csr_sgd", "csr_lazy"):
         idx = getattr(types, np.dtype(index_dtype).name)
         variant += "_%s" % idx
+    if kind == "csr_lazy":
+        opt = _STEP_VARIANT.get(int(optimizer), int(optimizer))
+        variant += "_o%d" % opt
+        consts["_OPT"] = opt
     return _jit.compiled(linear.EPOCHS[kind], kind + "_epoch",
                          _linear_signature(kind, f, idx), variant,
-                         {"_LOSS": int(loss)}, parallel=bool(parallel),
-                         load_only=load_only)
+                         consts, parallel=bool(parallel), load_only=load_only)
 
 
 # ADAMW's step is ADAM's (the decoupled decay is a scalar of the batch)
@@ -178,12 +183,13 @@ def prepare(kind, dtype, parallel, hyper, icodes, index_dtype=np.int32, verbose=
     :data:`PARALLEL_PAYS` gets it only when it is compiled already. With
     ``verbose``, a compile that outlasts a second says so (once)."""
     loss = int(icodes[C.I_LOSS])
+    opt = int(icodes[C.I_OPTIMIZER])
     if parallel and total_work < PARALLEL_PAYS:
-        parallel = get_kernel(kind, dtype, True, index_dtype, loss, load_only=True) \
-            is not None
+        parallel = get_kernel(kind, dtype, True, index_dtype, loss, load_only=True,
+                              optimizer=opt) is not None
     timer = _jit.notice(verbose)
     try:
-        kernel = get_kernel(kind, dtype, parallel, index_dtype, loss)
+        kernel = get_kernel(kind, dtype, parallel, index_dtype, loss, optimizer=opt)
         fns = function_table(kind, dtype, hyper, icodes)
     finally:
         if timer is not None:

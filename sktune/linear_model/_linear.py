@@ -5,6 +5,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.validation import check_is_fitted
 
 from .. import _config
 from .._kernels import _codes as C
@@ -71,7 +72,8 @@ class _BaseLinear(BaseGradientEstimator):
             kind = "csr"
             if lazy:
                 kind, parallel = "csr_lazy", False  # a serial kernel
-            elif linear.sparse_sgd_applies(X.nnz, X.shape[0], lrs, hyper, icodes, X.shape[1]):
+            elif linear.sparse_sgd_applies(X.nnz, X.shape[0], lrs, hyper, icodes, X.shape[1],
+                                           n_out):
                 kind, parallel = "csr_sgd", False  # a serial kernel
             kernel, fns, parallel = cpu.prepare(
                 kind, X.dtype, parallel, hyper, icodes, X.indices.dtype,
@@ -115,6 +117,52 @@ class _BaseLinear(BaseGradientEstimator):
 
     def _raw_output(self, X, params):
         return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
+
+    def sparsify(self):
+        """Convert ``coef_`` to a scipy.sparse CSR matrix.
+
+        A model with many zero coefficients (an L1 penalty, pruning) then
+        stores and multiplies only the non-zero ones; ``predict`` works as
+        before, and :func:`sktune.compress.model_size` counts the sparse
+        arrays. ``intercept_`` stays dense. As in scikit-learn, a later
+        ``fit`` or ``partial_fit`` sets a dense ``coef_`` again.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator, with ``coef_`` of shape (n_outputs,
+            n_features) as a CSR matrix (one row for a binary classifier or
+            a regressor fitted on 1-D ``y``).
+
+        See Also
+        --------
+        densify : The inverse conversion.
+        """
+        check_is_fitted(self, "coef_")
+        if not sp.issparse(self.coef_):
+            self.coef_ = sp.csr_matrix(np.atleast_2d(self.coef_))
+        return self
+
+    def densify(self):
+        """Convert a sparse ``coef_`` (see :meth:`sparsify`) back to a numpy array.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator, with ``coef_`` of the shape ``fit`` gives
+            it.
+
+        See Also
+        --------
+        sparsify : The conversion to a sparse ``coef_``.
+        """
+        check_is_fitted(self, "coef_")
+        if sp.issparse(self.coef_):
+            coef = self.coef_.toarray()
+            if getattr(self, "_y_1d", False):  # a regressor fitted on 1-D y
+                coef = coef.ravel()
+            self.coef_ = coef
+        return self
 
 
 # the linear models' own parameter, appended to the shared ones
@@ -203,7 +251,7 @@ class LinearRegressor(GradientRegressorMixin, _BaseLinear):
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
-                 device="cpu", n_threads=None, lazy_updates=False):
+                 device="cpu", n_threads=None, callbacks=None, lazy_updates=False):
         store_params(self, locals())
 
     def _set_fitted_attributes(self, params):
@@ -287,5 +335,5 @@ class LinearClassifier(GradientClassifierMixin, _BaseLinear):
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
-                 device="cpu", n_threads=None, lazy_updates=False):
+                 device="cpu", n_threads=None, callbacks=None, lazy_updates=False):
         store_params(self, locals())

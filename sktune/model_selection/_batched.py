@@ -34,8 +34,8 @@ before scikit-learn evaluates them:
 
 Everything else (a non-sktune estimator, searched parameters outside the
 final step, sparse ``X``, ``device`` other than ``"cpu"``, fit parameters
-other than ``sample_weight`` of a bare estimator, metadata routing) falls
-back to scikit-learn's path unchanged.
+other than ``sample_weight`` of a bare estimator, metadata routing,
+per-epoch callbacks) falls back to scikit-learn's path unchanged.
 """
 import copy
 import hashlib
@@ -83,8 +83,9 @@ _SEARCH_DESCRIPTION = """
     for linear models, to rounding for MLPs, whose first-layer products are
     shared by the candidates of a fold). Anything else (another estimator,
     sparse ``X``, parameters of earlier pipeline steps, fit parameters
-    other than ``sample_weight`` of a bare estimator, metadata routing) runs
-    scikit-learn's search unchanged.
+    other than ``sample_weight`` of a bare estimator, metadata routing,
+    ``callbacks`` on the estimator or scikit-learn callbacks set with
+    ``set_callbacks``) runs scikit-learn's search unchanged.
 """
 
 _SEARCH_PARAMS_DOC = """
@@ -905,14 +906,21 @@ class _BatchedSearchMixin:
             return "the pipeline uses transform_input"
         if getattr(final, "device", "cpu") != "cpu":
             return "device is not 'cpu'"
+        callbacks = getattr(final, "callbacks", None)
+        if callbacks is not None and not (isinstance(callbacks, (list, tuple))
+                                          and len(callbacks) == 0):
+            # each fit calls its callbacks: fitted one by one, as scikit-learn does
+            return "the estimator has callbacks"
+        if getattr(self, "_skl_callbacks", None) or getattr(final, "_skl_callbacks", None):
+            return "scikit-learn callbacks are set"
         if names is None:
             return "the search space is not a dict or a list of dicts"
         prefix = "" if pipeline is None else final_name + "__"
         for name in names:
             if not name.startswith(prefix) or "__" in name[len(prefix):]:
                 return f"parameter {name!r} is not one of the final estimator's"
-            if name[len(prefix):] == "device":
-                return "device is searched"
+            if name[len(prefix):] in ("device", "callbacks"):
+                return f"{name[len(prefix):]} is searched"
         if y is None:
             return "y is None"
         if sp.issparse(X):

@@ -27,6 +27,14 @@ SMOOTHING = 0.98
 EXPLOSION = 4.0
 #: Width (steps) of the centred moving average the suggestion is read from.
 WINDOW = 11
+#: The suggestion is the rate at the loss minimum divided by this margin.
+#: Plain SGD's step shrinks with the gradient, so a rate close to the edge
+#: still settles; with momentum the step accumulates, and an adaptive
+#: optimizer's step stays about ``learning_rate`` long after the gradient
+#: has shrunk, so these need a wider margin. Measured on the five tasks of
+#: ``benchmarks/bench_lr_find.py`` (see docs/learning_rate.md).
+MARGINS = {"sgd": 2.0, "momentum": 5.0, "nesterov": 5.0, "rmsprop": 5.0,
+           "adagrad": 5.0, "adam": 10.0, "adamw": 10.0}
 
 
 class LRFinderResult:
@@ -59,9 +67,10 @@ class LRFinderResult:
         Mean sample-weighted training loss of each step's mini-batch at the
         weights before that step's update (the penalty not included).
     suggestion_ : float
-        A tenth of the rate at the minimum of an 11-step centred moving
-        average of ``raw_losses_``, within ``[min_lr, max_lr]``; see
-        :func:`lr_find`.
+        The rate at the minimum of an 11-step centred moving average of
+        ``raw_losses_`` over the optimizer's margin (2 for SGD, 5 with
+        momentum or RMSprop/Adagrad, 10 for Adam), within
+        ``[min_lr, max_lr]``; see :func:`lr_find`.
     stopped_early_ : bool
         True when the smoothed loss exploded (or a loss or weight became
         non-finite) before ``n_steps`` steps.
@@ -131,8 +140,8 @@ class LRFinderResult:
         return LearningRateFinderDisplay.from_result(self, ax=ax, **kwargs)
 
 
-def suggest(learning_rates, raw_losses, min_lr, max_lr):
-    """The suggested rate: a tenth of the rate at the lowest loss.
+def suggest(learning_rates, raw_losses, min_lr, max_lr, margin=10.0):
+    """The suggested rate: the rate at the lowest loss over ``margin``.
 
     The loss is read from a centred moving average of ``raw_losses`` over
     :data:`WINDOW` steps (fewer at the ends), which, unlike the
@@ -144,7 +153,7 @@ def suggest(learning_rates, raw_losses, min_lr, max_lr):
     raw = np.asarray(raw_losses, dtype=float)
     half = WINDOW // 2
     centred = [raw[max(k - half, 0):k + half + 1].mean() for k in range(len(raw))]
-    rate = learning_rates[int(np.argmin(centred))] / 10.0
+    rate = learning_rates[int(np.argmin(centred))] / margin
     return float(np.clip(rate, min_lr, max_lr))
 
 
@@ -195,14 +204,18 @@ def lr_find(estimator, X, y, *, min_lr=1e-6, max_lr=1.0, n_steps=100,
     without raising, once the smoothed loss exceeds 4 times its minimum so
     far, or a loss or weight becomes non-finite.
 
-    The suggested rate is a tenth of the rate at which the loss is lowest,
-    the loss being read from an 11-step centred moving average of the raw
-    step losses (the exponential average lags behind the rate by about a
-    decade). At the minimum the rate is already near the edge of stability;
-    a tenth of it still trains fast and steadily. On the benchmark
-    ``benchmarks/bench_lr_find.py`` this rule came within tolerance of the
-    best of a 7-rate grid more often than the steepest descent of either
-    curve, or a tenth of the exponential average's minimum.
+    The suggested rate is the rate at which the loss is lowest, the loss
+    being read from an 11-step centred moving average of the raw step
+    losses (the exponential average lags behind the rate by about a
+    decade), divided by a margin that depends on the optimizer: 2 for
+    ``"sgd"``, 5 for ``"momentum"``, ``"nesterov"``, ``"rmsprop"`` and
+    ``"adagrad"``, 10 for ``"adam"`` and ``"adamw"``. At the minimum the
+    rate is already near the edge of stability; the margin grows with how
+    little an optimizer's step shrinks as the gradient does (see
+    :data:`MARGINS`). On the benchmark ``benchmarks/bench_lr_find.py`` this
+    rule came within tolerance of the best of a 7-rate grid more often than
+    a fixed tenth, the steepest descent of either curve, or the exponential
+    average's minimum.
 
     Parameters
     ----------
@@ -303,6 +316,7 @@ def lr_find(estimator, X, y, *, min_lr=1e-6, max_lr=1.0, n_steps=100,
                 break
     n_run = len(raw)
     # the very first step may have overflowed already: then min_lr
-    suggestion = suggest(rates[:n_run], raw, min_lr, max_lr) if n_run else min_lr
+    margin = MARGINS[model.optimizer]
+    suggestion = suggest(rates[:n_run], raw, min_lr, max_lr, margin) if n_run else min_lr
     return LRFinderResult(rates[:n_run], smoothed, raw, suggestion, n_steps,
                           estimator_name=type(model).__name__)

@@ -302,7 +302,7 @@ class MLPRegressor(GradientRegressorMixin, _BaseMLP):
                  restart_period=10, restart_mult=1.0, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, shuffle=True,
                  average=False, warm_start=False, random_state=None, verbose=0,
-                 device="cpu", n_threads=None):
+                 device="cpu", n_threads=None, callbacks=None):
         store_params(self, locals())
 
     def _out_activation(self):
@@ -377,7 +377,8 @@ class MLPClassifier(GradientClassifierMixin, _BaseMLP):
                  step_size=10, min_learning_rate=0.0, restart_period=10,
                  restart_mult=1.0, tol=1e-4, n_iter_no_change=10, early_stopping=False,
                  validation_fraction=0.1, shuffle=True, average=False, warm_start=False,
-                 random_state=None, verbose=0, device="cpu", n_threads=None):
+                 random_state=None, verbose=0, device="cpu", n_threads=None,
+                 callbacks=None):
         store_params(self, locals())
 
     def _multi_output_y(self):
@@ -429,9 +430,12 @@ class MLPClassifier(GradientClassifierMixin, _BaseMLP):
             for multilabel targets, 1 where a label's logit is positive.
         """
         check_is_fitted(self)
+        return self._predict_from_raw(self._raw_predict(X))
+
+    def _predict_from_raw(self, raw):
         if self._multilabel:
-            return (self._raw_predict(X) > 0).astype(int)
-        return super().predict(X)
+            return (raw > 0).astype(int)
+        return super()._predict_from_raw(raw)
 
     @available_if(GradientClassifierMixin._has_proba)
     def predict_proba(self, X):
