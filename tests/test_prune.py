@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sktune import LinearClassifier, LinearRegressor, MLPClassifier, MLPRegressor
 from sktune._engine.sparsity import prune_to, target_sparsity, weight_ranges
-from sktune.compress._prune import prune
+from sktune.compress import prune
 from sktune.model_selection import GridSearchCV
 
 ESTIMATORS = [LinearRegressor, LinearClassifier, MLPRegressor, MLPClassifier]

@@ -107,7 +107,7 @@ def prune(estimator, X, y, *, sparsity=0.9, method="magnitude", fine_tune_epochs
     --------
     >>> import numpy as np
     >>> from sktune import MLPClassifier
-    >>> from sktune.compress._prune import prune
+    >>> from sktune.compress import prune
     >>> rng = np.random.RandomState(0)
     >>> X = rng.randn(100, 4)
     >>> y = (X[:, 0] + X[:, 1] > 0).astype(int)
