@@ -1,0 +1,164 @@
+"""What a partition computes, and how partial results are combined.
+
+Every function here is pure: its result depends on its arguments only (the
+partition's rows, its index, the synchronised state), never on the worker
+that runs it, so dask may run it anywhere, twice, or again after a worker
+was lost, and a fit gives the same bits on any number of workers.
+"""
+import numpy as np
+
+from .. import _config
+from .._engine.loop import TrainState
+from .._kernels import _codes as C
+from .._kernels._rng import permutation
+
+#: Rows per gradient pass of the full-batch mode (bounds the kernels'
+#: scratch buffers, whatever the size of a partition).
+GRAD_ROWS = 1024
+
+
+def partition_seed(seed, index):
+    """The seed of partition ``index``: shuffles and dropout masks are keyed
+    by (random_state, partition, epoch), never by worker."""
+    state = np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint32)
+    return int(state[0] >> 1)
+
+
+def prepare_block(model, dtype, X, y, sw):
+    """The kernel's view of one partition: ``(X, Y, sw)`` of ``dtype``, C
+    order, targets encoded as in the in-memory fit (class weights applied)."""
+    X = np.ascontiguousarray(X, dtype=dtype)
+    y = np.asarray(y)
+    Y = model._encode_targets(y, dtype, reset=False)
+    sw = model._sample_weight(sw, X, y)
+    return X, Y, sw
+
+
+def target_summary(model, X, y, sw, classifier):
+    """One pass over a partition before the first epoch: checks the data
+    and sums what the initial weights need (class counts or the weighted
+    target sum)."""
+    X = np.asarray(X)
+    if not np.isfinite(X).all():
+        raise ValueError("Input X contains NaN or infinity.")
+    y = np.asarray(y)
+    w = np.ones(y.shape[0]) if sw is None else np.asarray(sw, dtype=np.float64)
+    if classifier:
+        labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+        return {"labels": labels, "counts": counts,
+                "weights": np.bincount(inverse.ravel(), weights=w, minlength=labels.size)}
+    Y = model._encode_targets(y, np.float64, reset=False)
+    return {"wsum": w.sum(), "wy": w @ Y, "y": Y.sum(axis=0), "n": Y.shape[0]}
+
+
+def _state(model_state, n_penalized):
+    state = TrainState(model_state["params"].copy(), n_penalized, 0)
+    for name in ("m", "v", "avg", "counters"):
+        setattr(state, name, model_state[name].copy())
+    return state
+
+
+def local_round(model, dtype, X, y, sw, index, shared, round_, sync_every, batch_size):
+    """Partition ``index`` trains ``sync_every`` mini-batches (or fewer, at
+    the end of its rows) of round ``round_`` of the epoch, from the
+    synchronised state ``shared``, with the in-memory engine's compiled
+    epoch. Returns its contribution to the average, weighted by its rows."""
+    X, Y, sw = prepare_block(model, dtype, X, y, sw)
+    n = X.shape[0]
+    icodes = shared["icodes"].copy()
+    icodes[C.I_SEED] = partition_seed(icodes[C.I_SEED], index)
+    order = np.empty(n, dtype=np.int64)
+    if model.shuffle:
+        permutation(icodes[C.I_SEED], icodes[C.I_EPOCH], order)
+    else:
+        order[:] = np.arange(n)
+    lo = round_ * sync_every * batch_size
+    hi = min(n, lo + sync_every * batch_size)
+    sub = np.ascontiguousarray(order[lo:hi])
+    n_batches = -(-(hi - lo) // batch_size)
+    state = _state(shared, int(icodes[C.I_N_PENALIZED]))
+    start = state.counters.copy()
+    stats = np.zeros(C.N_STATS)
+    model._run_epoch(X, Y, sw, sub, shared["lrs"][:n_batches], state, shared["hyper"],
+                     icodes, stats, _config.effective_threads(model.n_threads))
+    w = float(hi - lo)
+    out = {name: w * getattr(state, name).astype(np.float64)
+           for name in ("params", "m", "v", "avg")}
+    out.update(w=w, stats=stats, counters=state.counters - start,
+               grad_sum=state.grad_sum.astype(np.float64), batches=n_batches)
+    return out
+
+
+def gradient_block(model, dtype, X, y, sw, index, shared):
+    """Partition ``index``'s summed loss gradient and loss at the weights
+    ``shared["params"]`` (the full-batch mode): the engine's compiled epoch
+    run with a learning rate of 0 (plain SGD, no penalty, so the weights
+    stay bitwise as they are) over passes of at most :data:`GRAD_ROWS`
+    rows."""
+    X, Y, sw = prepare_block(model, dtype, X, y, sw)
+    n = X.shape[0]
+    hyper = shared["hyper"].copy()
+    hyper[C.H_L1] = hyper[C.H_L2] = hyper[C.H_CLIP] = 0.0
+    icodes = shared["icodes"].copy()
+    icodes[C.I_SEED] = partition_seed(icodes[C.I_SEED], index)
+    icodes[C.I_OPTIMIZER] = C.SGD
+    icodes[C.I_DECOUPLED] = 0
+    icodes[C.I_AVERAGE_START] = -1
+    rows = min(n, GRAD_ROWS)
+    full = (n // rows) * rows
+    grad = np.zeros(shared["params"].shape[0])
+    stats = np.zeros(C.N_STATS)
+    for lo, hi, bs in ((0, full, rows), (full, n, n - full)):
+        if hi <= lo:
+            continue
+        icodes[C.I_BATCH] = bs
+        state = TrainState(shared["params"].copy(), int(icodes[C.I_N_PENALIZED]), 0)
+        part = np.zeros(C.N_STATS)
+        order = np.arange(lo, hi, dtype=np.int64)
+        model._run_epoch(X, Y, sw, order, np.zeros(-(-(hi - lo) // bs)), state, hyper,
+                         icodes, part, _config.effective_threads(model.n_threads))
+        # the kernel sums each batch's mean gradient: times the batch's rows
+        grad += state.grad_sum.astype(np.float64) * bs
+        stats[C.S_LOSS] += part[C.S_LOSS]
+        stats[C.S_WEIGHT] += part[C.S_WEIGHT]
+        stats[C.S_DIVERGED] = max(stats[C.S_DIVERGED], part[C.S_DIVERGED])
+    return {"grad": grad, "stats": stats}
+
+
+def combine(a, b):
+    """The sum of two partial results (``a`` first): arrays and weights add,
+    the step counters and divergence flags take their maximum, the seen
+    samples add."""
+    out = {}
+    for key, x in a.items():
+        y = b[key]
+        if key == "stats":
+            s = x + y
+            s[C.S_DIVERGED] = max(x[C.S_DIVERGED], y[C.S_DIVERGED])
+            out[key] = s
+        elif key == "counters":
+            c = np.maximum(x, y)
+            c[C.C_SEEN] = x[C.C_SEEN] + y[C.C_SEEN]
+            out[key] = c
+        else:
+            out[key] = x + y
+    return out
+
+
+def tree_reduce(leaves, delayed):
+    """Combine ``leaves`` (in partition order) pairwise, level by level: a
+    tree whose shape depends on the number of leaves only, so the sums are
+    taken in the same order on any cluster."""
+    level = list(leaves)
+    while len(level) > 1:
+        nxt = [delayed(combine, pure=True)(level[i], level[i + 1])
+               for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def predict_block(X, model, method):
+    """``model.method(X)`` on one block (the dask estimators' predictions)."""
+    return getattr(model, method)(X)
