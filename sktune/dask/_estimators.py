@@ -295,8 +295,10 @@ class _DaskMixin:
             dtype = self._train_state.params.dtype
         client = _client(self.client)
         if self.persist:
-            X, y, sw = (client.persist([X, y, sw]) if client is not None
-                        else dask.persist(X, y, sw))
+            kept = [a for a in (X, y, sw) if a is not None]
+            kept = client.persist(kept) if client is not None else dask.persist(*kept)
+            X, y = kept[:2]
+            sw = kept[2] if sw is not None else None
         self.device_ = "cpu"
         if not resume:
             self.n_features_in_ = X.shape[1]
