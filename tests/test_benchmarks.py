@@ -77,3 +77,15 @@ def test_bench_mlp_smallest_run_reports_every_target():
     # one speed verdict per (batch, dtype), each a median of the 2 rounds
     assert out.count("median of 2 paired round(s)") == 4
     assert "All targets met:" in out
+
+
+def test_bench_dask_quick_run_reports_every_target():
+    cmd = [sys.executable, str(BENCHMARKS / "bench_dask.py"), "--quick"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    for verdict in ("Accuracy: R2 gap", "Speed: 2 workers", "Memory: dataset",
+                    "Bytes per synchronisation", "extrapolated to 32 workers"):
+        assert verdict in out
+    assert "All targets met:" in out

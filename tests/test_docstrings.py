@@ -19,7 +19,7 @@ import pytest
 import sktune
 
 PUBLIC_MODULES = ["sktune", "sktune.model_selection", "sktune.plot", "sktune.optim",
-                  "sktune.losses", "sktune.penalties"]
+                  "sktune.losses", "sktune.penalties", "sktune.dask"]
 
 # numpydoc error codes tolerated, each with why
 ALLOWED = {

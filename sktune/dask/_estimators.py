@@ -783,7 +783,8 @@ _EXAMPLE_REG = """\
     >>> from sktune.dask import {name}
     >>> X = da.random.default_rng(0).normal(size=(400, 3), chunks=(100, 3))
     >>> y = X @ da.from_array([1.0, -2.0, 0.5]) + 1.0
-    >>> reg = {name}({args}max_iter=5, sync_every=2, random_state=0)
+    >>> reg = {name}({args}max_iter=5, tol=None, sync_every=2,
+    ...                random_state=0)
     >>> reg = reg.fit(X, y)
     >>> reg.predict(X).chunks[0]
     (100, 100, 100, 100)
@@ -796,7 +797,8 @@ _EXAMPLE_CLF = """\
     >>> from sktune.dask import {name}
     >>> X = da.random.default_rng(0).normal(size=(400, 3), chunks=(100, 3))
     >>> y = (X[:, 0] > 0).astype(int)
-    >>> clf = {name}({args}max_iter=5, sync_every=2, random_state=0)
+    >>> clf = {name}({args}max_iter=5, tol=None, sync_every=2,
+    ...                random_state=0)
     >>> clf = clf.fit(X, y)
     >>> clf.classes_
     array([0, 1])
