@@ -235,3 +235,15 @@ def test_default_scheduler_examples_use_no_cluster(data):
     with dask.config.set(scheduler="synchronous"):
         est = MODELS["mlp"]().fit(*_dask(*data))
     assert est.n_iter_ == 3
+
+
+def test_sample_weight_partitioned_as_X(data, default_fits):
+    Xd, yd = _dask(*data)
+    ones = da.ones(N, chunks=CHUNK)
+    est = MODELS["linear"]().fit(Xd, yd, sample_weight=ones)
+    np.testing.assert_array_equal(est.coef_, default_fits["linear"].coef_)
+    halves = da.from_array(np.r_[np.zeros(N // 2), np.ones(N // 2)], chunks=CHUNK)
+    assert not np.array_equal(MODELS["linear"]().fit(Xd, yd, sample_weight=halves).coef_,
+                              est.coef_)
+    with pytest.raises(ValueError, match="partitioned differently"):
+        MODELS["linear"]().fit(Xd, yd, sample_weight=ones.rechunk(80))

@@ -28,10 +28,16 @@ def prepare_block(model, dtype, X, y, sw):
     """The kernel's view of one partition: ``(X, Y, sw)`` of ``dtype``, C
     order, targets encoded as in the in-memory fit (class weights applied)."""
     X = np.ascontiguousarray(X, dtype=dtype)
-    y = np.asarray(y)
+    y = np.ascontiguousarray(y)
     Y = model._encode_targets(y, dtype, reset=False)
-    sw = model._sample_weight(sw, X, y)
-    return X, Y, sw
+    # ones times the class weights; a partition may weigh all its rows 0
+    weights = np.ascontiguousarray(model._sample_weight(None, X, y), dtype=dtype)
+    if sw is not None:
+        sw = np.ascontiguousarray(sw, dtype=dtype)
+        if sw.shape != (X.shape[0],) or (sw < 0).any():
+            raise ValueError("sample_weight must be 1-D, non-negative and as long as X.")
+        weights = weights * sw
+    return X, Y, weights
 
 
 def target_summary(model, X, y, sw, classifier):
@@ -41,14 +47,17 @@ def target_summary(model, X, y, sw, classifier):
     X = np.asarray(X)
     if not np.isfinite(X).all():
         raise ValueError("Input X contains NaN or infinity.")
-    y = np.asarray(y)
-    w = np.ones(y.shape[0]) if sw is None else np.asarray(sw, dtype=np.float64)
+    y = np.ascontiguousarray(y)
+    # contiguous, and numpy's pairwise sums rather than BLAS: the same bits
+    # whatever the block's memory layout and the process's BLAS threads
+    w = np.ones(y.shape[0]) if sw is None else np.ascontiguousarray(sw, dtype=np.float64)
     if classifier:
         labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
         return {"labels": labels, "counts": counts,
                 "weights": np.bincount(inverse.ravel(), weights=w, minlength=labels.size)}
     Y = model._encode_targets(y, np.float64, reset=False)
-    return {"wsum": w.sum(), "wy": w @ Y, "y": Y.sum(axis=0), "n": Y.shape[0]}
+    return {"wsum": w.sum(), "wy": (w[:, None] * Y).sum(axis=0), "y": Y.sum(axis=0),
+            "n": Y.shape[0]}
 
 
 def _state(model_state, n_penalized):
