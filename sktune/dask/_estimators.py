@@ -332,10 +332,17 @@ class _DaskMixin:
         batches = [-(-s // bs) for s in sizes]
         steps = 1 if full else max(batches)
         k = steps if (full or self.sync_every == "epoch") else min(int(self.sync_every), steps)
-        loop = _DaskLoop(self, n, X.shape[1], steps, 1 if incremental else self.max_iter,
+        loop = _DaskLoop(self, n, self.n_features_in_, steps, 1 if incremental else self.max_iter,
                          incremental)
         model_d = delayed(self._worker_model(), pure=True, traverse=False)
-        blocks = self._blocks(X, y, sw)
+        # each partition as the kernels read it (dtype, encoded targets,
+        # weights): kept on the workers with persist, else made per task
+        blocks = [delayed(_tasks.prepare_block, pure=True)(model_d, dtype, xb, yb, sb)
+                  for xb, yb, sb in zip(*self._blocks(X, y, sw))]
+        if self.persist:
+            blocks = (client.persist(blocks) if client is not None
+                      else list(dask.persist(*blocks)))
+        del X, y, sw  # the prepared partitions hold the data now
         if full:
             runner = self._full_batch_runner(loop, blocks, sizes, dtype, model_d, client)
         else:
@@ -357,7 +364,6 @@ class _DaskMixin:
         from dask import delayed
 
         state = self._train_state
-        Xb, yb, swb = blocks
         steps = loop.n_batches
         n_rounds = -(-steps // k)
 
@@ -368,7 +374,7 @@ class _DaskMixin:
             for r in range(n_rounds):
                 shared = self._shared(state, hyper, icodes, lrs[r * k:(r + 1) * k])
                 leaves = [delayed(_tasks.local_round, pure=True)(
-                    model_d, dtype, Xb[i], yb[i], swb[i], i, shared, r, k, bs)
+                    model_d, blocks[i], i, shared, r, k, bs)
                     for i in range(len(sizes)) if r * k < batches[i]]
                 res = self._compute(_tasks.tree_reduce(leaves, delayed), client)
                 totals += res["stats"]
@@ -395,14 +401,13 @@ class _DaskMixin:
         from dask import delayed
 
         state = self._train_state
-        Xb, yb, swb = blocks
         kind = "mlp" if hasattr(self, "_sizes") else "dense"
         n = sum(sizes)
 
         def run_epoch(order, lrs, hyper, icodes, stats):
             shared = self._shared(state, hyper, icodes, lrs)
             leaves = [delayed(_tasks.gradient_block, pure=True)(
-                model_d, dtype, Xb[i], yb[i], swb[i], i, shared)
+                model_d, blocks[i], i, shared)
                 for i in range(len(sizes)) if sizes[i] > 0]
             res = self._compute(_tasks.tree_reduce(leaves, delayed), client)
             stats[...] = 0.0

@@ -67,12 +67,13 @@ def _state(model_state, n_penalized):
     return state
 
 
-def local_round(model, dtype, X, y, sw, index, shared, round_, sync_every, batch_size):
+def local_round(model, block, index, shared, round_, sync_every, batch_size):
     """Partition ``index`` trains ``sync_every`` mini-batches (or fewer, at
     the end of its rows) of round ``round_`` of the epoch, from the
     synchronised state ``shared``, with the in-memory engine's compiled
-    epoch. Returns its contribution to the average, weighted by its rows."""
-    X, Y, sw = prepare_block(model, dtype, X, y, sw)
+    epoch. ``block`` is the partition's :func:`prepare_block`. Returns its
+    contribution to the average, weighted by its rows."""
+    X, Y, sw = block
     n = X.shape[0]
     icodes = shared["icodes"].copy()
     icodes[C.I_SEED] = partition_seed(icodes[C.I_SEED], index)
@@ -98,13 +99,13 @@ def local_round(model, dtype, X, y, sw, index, shared, round_, sync_every, batch
     return out
 
 
-def gradient_block(model, dtype, X, y, sw, index, shared):
+def gradient_block(model, block, index, shared):
     """Partition ``index``'s summed loss gradient and loss at the weights
     ``shared["params"]`` (the full-batch mode): the engine's compiled epoch
     run with a learning rate of 0 (plain SGD, no penalty, so the weights
     stay bitwise as they are) over passes of at most :data:`GRAD_ROWS`
     rows."""
-    X, Y, sw = prepare_block(model, dtype, X, y, sw)
+    X, Y, sw = block
     n = X.shape[0]
     hyper = shared["hyper"].copy()
     hyper[C.H_L1] = hyper[C.H_L2] = hyper[C.H_CLIP] = 0.0
