@@ -45,7 +45,6 @@ import argparse
 import os
 import resource
 import time
-import warnings
 
 import numpy as np
 

@@ -3,8 +3,8 @@ sktune.dask's data-parallel fits on worker processes (one of them killed)."""
 import os
 import signal
 
-import joblib
 import dask.array as da
+import joblib
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster, get_task_stream

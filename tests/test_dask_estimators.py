@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
-from sktune import LinearClassifier, LinearRegressor, MLPRegressor
+from sktune import LinearRegressor, MLPRegressor
 from sktune.dask import (
     DaskLinearClassifier,
     DaskLinearRegressor,
     DaskMLPClassifier,
     DaskMLPRegressor,
+    _estimators,
 )
-from sktune.dask import _estimators
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
