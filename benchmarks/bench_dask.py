@@ -215,9 +215,10 @@ def bigger_than_memory(args):
 
     limit = args.memory_limit
     n_workers = 2
+    chunk = args.memory_chunk
     n = int(np.ceil(args.memory_factor * n_workers * limit / (N_FEATURES * 4)
-                    / args.chunk)) * args.chunk
-    X, y = friedman(n, args.chunk, 2)
+                    / chunk)) * chunk
+    X, y = friedman(n, chunk, 2)
     c, client = cluster(n_workers, memory_limit=limit)
     try:
         client.wait_for_workers(n_workers)
@@ -255,7 +256,9 @@ def main():
                         help="rows per partition (default: 2 partitions)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--sync-every", type=int, default=100)
-    parser.add_argument("--sweep", default="10,epoch",
+    parser.add_argument("--memory-chunk", type=int, default=100_000,
+                        help="rows per partition in the memory test")
+    parser.add_argument("--sweep", default="20,epoch",
                         help="other sync_every values timed on 2 workers")
     parser.add_argument("--memory-limit", type=int, default=1 << 30,
                         help="bytes per worker in the memory test")
@@ -266,6 +269,7 @@ def main():
     args.sweep = [v if v == "epoch" else int(v) for v in args.sweep.split(",") if v]
     if args.quick:
         args.n_samples, args.chunk, args.epochs = 4000, 2000, 1
+        args.memory_chunk = 2000
         args.sync_every, args.sweep = 5, ["epoch"]
         args.memory_limit = 4 << 30  # in-process workers share this process
         args.memory_factor = 0.01  # the smoke test does not fill the memory
