@@ -5,6 +5,9 @@ partition's rows, its index, the synchronised state), never on the worker
 that runs it, so dask may run it anywhere, twice, or again after a worker
 was lost, and a fit gives the same bits on any number of workers.
 """
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 from .. import _config
@@ -15,6 +18,38 @@ from .._kernels._rng import permutation
 #: Rows per gradient pass of the full-batch mode (bounds the kernels'
 #: scratch buffers, whatever the size of a partition).
 GRAD_ROWS = 1024
+
+
+# The epoch's order of a partition, kept between the rounds of the epoch
+# (drawing it costs as much as ~100 mini-batches of a small MLP on a
+# million-row partition): a pure function's memo, so a miss or an eviction
+# changes nothing but time.
+_ORDERS = OrderedDict()
+_ORDERS_LOCK = threading.Lock()
+_ORDERS_KEPT = 8
+
+
+def epoch_order(seed, epoch, n, shuffle):
+    """The order in which a partition of ``n`` rows visits its rows in
+    ``epoch``: the shuffle of ``(seed, epoch)``, or the rows in turn
+    (read-only; memoized per worker process)."""
+    key = (int(seed), int(epoch), int(n), bool(shuffle))
+    with _ORDERS_LOCK:
+        order = _ORDERS.get(key)
+        if order is not None:
+            _ORDERS.move_to_end(key)
+            return order
+    order = np.empty(n, dtype=np.int64)
+    if shuffle:
+        permutation(key[0], key[1], order)
+    else:
+        order[:] = np.arange(n)
+    order.flags.writeable = False
+    with _ORDERS_LOCK:
+        _ORDERS[key] = order
+        while len(_ORDERS) > _ORDERS_KEPT:
+            _ORDERS.popitem(last=False)
+    return order
 
 
 def partition_seed(seed, index):
@@ -77,11 +112,7 @@ def local_round(model, block, index, shared, round_, sync_every, batch_size):
     n = X.shape[0]
     icodes = shared["icodes"].copy()
     icodes[C.I_SEED] = partition_seed(icodes[C.I_SEED], index)
-    order = np.empty(n, dtype=np.int64)
-    if model.shuffle:
-        permutation(icodes[C.I_SEED], icodes[C.I_EPOCH], order)
-    else:
-        order[:] = np.arange(n)
+    order = epoch_order(icodes[C.I_SEED], icodes[C.I_EPOCH], n, model.shuffle)
     lo = round_ * sync_every * batch_size
     hi = min(n, lo + sync_every * batch_size)
     sub = np.ascontiguousarray(order[lo:hi])
