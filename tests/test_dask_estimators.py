@@ -247,3 +247,18 @@ def test_sample_weight_partitioned_as_X(data, default_fits):
                               est.coef_)
     with pytest.raises(ValueError, match="partitioned differently"):
         MODELS["linear"]().fit(Xd, yd, sample_weight=ones.rechunk(80))
+
+
+def test_clone_shares_the_client():
+    from sklearn.base import clone
+
+    class Uncopyable:
+        def __deepcopy__(self, memo):
+            raise TypeError("a client cannot be copied")
+
+    client = Uncopyable()
+    est = DaskMLPRegressor(client=client, hidden_layer_sizes=(3,), sync_every=7)
+    copy_ = clone(est)
+    assert copy_.client is client
+    assert copy_.get_params()["sync_every"] == 7
+    assert copy_.get_params()["hidden_layer_sizes"] == (3,)

@@ -136,6 +136,15 @@ class _DaskMixin:
                 setattr(local, key, copy.deepcopy(value))
         return local
 
+    def __sklearn_clone__(self):
+        # a client is shared, never copied (it holds connections and locks)
+        from sklearn.base import clone
+
+        params = self.get_params(deep=False)
+        client = params.pop("client")
+        return type(self)(client=client,
+                          **{k: clone(v, safe=False) for k, v in params.items()})
+
     def _local_params(self):
         params = self.get_params(deep=False)
         return {k: v for k, v in params.items() if k not in _DASK_PARAMS}
