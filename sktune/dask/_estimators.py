@@ -31,7 +31,8 @@ _DASK_PARAMS_DOC = """
     client : distributed.Client or None, default=None
         The cluster to train on. None uses the current ``distributed``
         client if there is one, else dask's default scheduler (threads in
-        this process: out-of-core training on one machine).
+        this process: out-of-core training on one machine). ``clone``
+        shares the client, never copies it.
     sync_every : int or "epoch", default=100
         Mini-batches each partition trains on its own rows, from the
         synchronised weights and optimizer state, before the partitions'
@@ -42,8 +43,9 @@ _DASK_PARAMS_DOC = """
         one exact full-batch step: the partitions sum their loss gradients,
         the sum is taken in partition order, and the driver steps once.
     persist : bool, default=True
-        Keep ``X`` and ``y`` in the workers' memory for the whole fit
-        (``persist``). False computes each partition from its source every
+        Keep the partitions in the workers' memory for the whole fit (``X``
+        converted once to the training dtype, the encoded targets and the
+        weights). False computes each partition from its source every
         time a round uses it: for data bigger than the cluster's memory,
         with ``sync_every="epoch"`` (or ``batch_size="full"``) a partition
         is computed once per epoch and never held longer than its task.
@@ -846,7 +848,9 @@ _SUMMARY = """{what} trained data-parallel on the partitions of a dask collectio
     ``random_state`` and partitioning give bitwise the same weights on any
     number of workers. ``batch_size="full"`` trains by exact full-batch
     steps instead. Predictions are dask arrays; :meth:`to_local` returns
-    the fitted in-memory estimator. See :doc:`/distributed`."""
+    the fitted in-memory estimator. ``early_stopping=True``, ``average``
+    and ``device="cuda"`` are not supported (a ValueError says so). See
+    :doc:`/distributed`."""
 
 DaskLinearRegressor = _make(
     LinearRegressor, _DaskRegressorMixin,
