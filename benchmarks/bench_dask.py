@@ -179,6 +179,10 @@ def accuracy_and_speed(args):
     print(f"Round time: {t1 * 1e3:.1f} ms on 1 worker, {t2 * 1e3:.1f} ms on 2: "
           f"t(P) = {compute * 1e3:.1f} ms / P + {overhead * 1e3:.1f} ms")
     for P in (8, 32):
+        if compute <= 0.0:
+            print(f"  extrapolated to {P} workers: not from these timings (2 workers "
+                  "were no faster than 1: a busy machine?); see docs/distributed.md")
+            continue
         tp = compute / P + overhead * (1 + np.log2(P) / 4)
         print(f"  extrapolated to {P} workers (with >= {P} partitions): "
               f"{t1 / tp:.1f}x one worker's throughput")
