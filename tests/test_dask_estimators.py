@@ -262,3 +262,23 @@ def test_clone_shares_the_client():
     assert copy_.client is client
     assert copy_.get_params()["sync_every"] == 7
     assert copy_.get_params()["hidden_layer_sizes"] == (3,)
+
+
+def test_two_outputs_warm_start_and_divergence(data):
+    from sktune import DivergenceError
+
+    X, y = data
+    Y = np.column_stack([y, -y])
+    Xd = da.from_array(X, chunks=(CHUNK, D))
+    Yd = da.from_array(Y, chunks=(CHUNK, 1))  # column chunks are merged
+    est = DaskLinearRegressor(batch_size=20, max_iter=2, tol=None, warm_start=True,
+                              random_state=0).fit(Xd, Yd)
+    assert est.coef_.shape == (2, D) and est.predict(Xd).shape == (N, 2)
+    np.testing.assert_allclose(est.coef_[0], -est.coef_[1], rtol=1e-12)
+    est.fit(Xd, Yd)  # warm start: two more epochs from there
+    assert est.n_iter_ == 4 and est.t_ == 4 * 3
+    bad = DaskLinearRegressor(optimizer="sgd", learning_rate=1e3, batch_size=20,
+                              max_iter=5, random_state=0)
+    with pytest.raises(DivergenceError):
+        bad.fit(Xd, Yd)
+    assert np.isfinite(bad.coef_).all()
