@@ -48,6 +48,9 @@ MODELS = {
     "mlp": lambda **kw: DaskMLPRegressor(hidden_layer_sizes=(6,), learning_rate=0.01,
                                          batch_size=20, max_iter=3, sync_every=2,
                                          random_state=0, **kw),
+    "full batch": lambda **kw: DaskMLPRegressor(hidden_layer_sizes=(6,),
+                                                batch_size="full", max_iter=3,
+                                                random_state=0, **kw),
 }
 
 
@@ -70,7 +73,8 @@ def test_same_bits_on_any_number_of_workers(data, default_fits, n_workers):
                                           ref._train_state.params)
             np.testing.assert_array_equal(est._train_state.v, ref._train_state.v)
             assert est.loss_curve_ == ref.loss_curve_
-            assert est.t_ == ref.t_ == 3 * 3  # 3 epochs of 2 rounds: 2 steps, then 1
+            # 3 epochs of 2 rounds (2 steps, then 1), or of one full-batch step
+            assert est.t_ == ref.t_ == (3 if name == "full batch" else 9)
 
 
 def test_training_lowers_the_loss_and_predicts_dask_arrays(data, default_fits):
