@@ -200,8 +200,11 @@ def test_bad_input(data):
         est.fit(Xd, yd.rechunk(80))
     with pytest.raises(ValueError, match="sync_every"):
         DaskLinearRegressor(sync_every=0).fit(Xd, yd)
-    with pytest.raises(ValueError, match="early_stopping"):
-        DaskLinearRegressor(early_stopping=True).fit(Xd, yd)
+    with pytest.raises(ValueError, match="average"):
+        DaskLinearRegressor(average=True).fit(Xd, yd)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        DaskLinearRegressor(early_stopping=True, validation_fraction=1e-9,
+                            random_state=0).fit(Xd, yd)
     with pytest.raises(ValueError, match="device"):
         DaskLinearRegressor(device="cuda").fit(Xd, yd)
     # NumPy input is one partition: it trains, as in a single task
@@ -286,3 +289,22 @@ def test_two_outputs_warm_start_and_divergence(data):
     with pytest.raises(DivergenceError):
         bad.fit(Xd, Yd)
     assert np.isfinite(bad.coef_).all()
+
+
+def test_early_stopping_scores_the_rows_each_partition_holds_out(data):
+    from sktune.dask._tasks import validation_mask
+
+    X, y = data
+    Xd, yd = _dask(X, y)
+    est = DaskLinearRegressor(learning_rate=0.05, batch_size=20, max_iter=40,
+                              early_stopping=True, validation_fraction=0.25,
+                              n_iter_no_change=2, tol=1e-2, random_state=0).fit(Xd, yd)
+    assert est.n_iter_ < 40 and len(est.validation_scores_) == est.n_iter_
+    assert est.best_validation_score_ == max(est.validation_scores_)
+    # the score is R^2 on the held-out rows, at the kept (best) weights
+    seed = est._train_state.seed
+    val = np.concatenate([validation_mask(seed, i, CHUNK, 0.25) for i in range(4)])
+    assert est.best_validation_score_ == pytest.approx(
+        est.to_local().score(X[val], y[val]), rel=1e-9)
+    # the training rows are the others
+    assert est._train_state.counters[1] == est.n_iter_ * (N - val.sum())  # samples seen

@@ -97,14 +97,22 @@ class _DaskLoop(EpochLoop):
     verbose output) around rounds of data-parallel training: the epoch's
     order is drawn per partition, in the partitions' tasks."""
 
-    def __init__(self, est, n_rows, n_features, steps, n_epochs, incremental):
-        super().__init__(est, _Rows(n_rows, n_features), None, None, (None, None, None),
+    def __init__(self, est, n_rows, n_features, steps, n_epochs, incremental, validation):
+        super().__init__(est, _Rows(n_rows, n_features), None, None, validation,
                          n_epochs, incremental)
         self.order = np.empty(0, dtype=np.int64)
         self.n_batches = steps  # optimizer steps of one epoch: its learning rates
 
     def draw_order(self):
         pass
+
+
+class _Holdout:
+    """Stands in for the validation set of :class:`_DaskLoop`: the rows
+    each partition holds out, scored where they are."""
+
+    def __init__(self, blocks, client):
+        self.blocks, self.client = blocks, client
 
 
 class _Rows:
@@ -200,10 +208,6 @@ class _DaskMixin:
         if self.device != "cpu":
             raise ValueError(f"The dask estimators train on the workers' CPUs; got "
                              f"device={self.device!r}. Use device='cpu'.")
-        if self.early_stopping:
-            raise ValueError("early_stopping=True is not supported by the dask "
-                             "estimators; hold out a validation set and use "
-                             "partial_fit, or tol on the training loss.")
         if self.average is not False:
             raise ValueError("average is not supported by the dask estimators "
                              "(the averages of the partitions' runs would not be "
@@ -337,23 +341,41 @@ class _DaskMixin:
             state.plateau_lr = float(self.learning_rate)
 
         sizes = [int(c) for c in X.chunks[0]]
+        holdout = None
+        if self.early_stopping and not incremental:
+            # each partition holds out its own rows, drawn from (seed, partition)
+            frac = self.validation_fraction
+            held = [int(_tasks.validation_mask(state.seed, i, s, frac).sum())
+                    for i, s in enumerate(sizes)]
+            if sum(held) < 1 or sum(held) >= sum(sizes):
+                raise ValueError(
+                    f"validation_fraction={frac} leaves an empty training or "
+                    f"validation set with {sum(sizes)} samples; use more samples, "
+                    "another validation_fraction, or early_stopping=False.")
+            sizes = [s - h for s, h in zip(sizes, held)]
+            holdout = [(state.seed, i, frac) for i in range(len(sizes))]
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
         n = sum(sizes)
         full = self.batch_size == "full"
         bs = self._resolve_batch_size(n)
         batches = [-(-s // bs) for s in sizes]
         steps = 1 if full else max(batches)
         k = steps if (full or self.sync_every == "epoch") else min(int(self.sync_every), steps)
-        loop = _DaskLoop(self, n, self.n_features_in_, steps, 1 if incremental else self.max_iter,
-                         incremental)
         model_d = delayed(self._worker_model(), pure=True, traverse=False)
         # each partition as the kernels read it (dtype, encoded targets,
-        # weights): kept on the workers with persist, else made per task
-        blocks = [delayed(_tasks.prepare_block, pure=True)(model_d, dtype, xb, yb, sb)
-                  for xb, yb, sb in zip(*self._blocks(X, y, sw))]
+        # weights, and its held-out rows): kept on the workers with
+        # persist, else made per task
+        blocks = [delayed(_tasks.prepare_block, pure=True)(
+            model_d, dtype, xb, yb, sb, None if holdout is None else holdout[i])
+            for i, (xb, yb, sb) in enumerate(zip(*self._blocks(X, y, sw)))]
         if self.persist:
             blocks = (client.persist(blocks) if client is not None
                       else list(dask.persist(*blocks)))
         del X, y, sw  # the prepared partitions hold the data now
+        validation = (_Holdout(blocks, client) if holdout else None, None, None)
+        loop = _DaskLoop(self, n, self.n_features_in_, steps,
+                         1 if incremental else self.max_iter, incremental, validation)
         if full:
             runner = self._full_batch_runner(loop, blocks, sizes, dtype, model_d, client)
         else:
@@ -433,6 +455,27 @@ class _DaskMixin:
             state.grad_sum = mean_grad.astype(np.float64)
 
         return run_epoch
+
+    def _validation_score(self, X, y, sample_weight):
+        """Early stopping's score: R^2 or accuracy on the rows the
+        partitions hold out, from per-partition sums."""
+        if not isinstance(X, _Holdout):
+            return super()._validation_score(X, y, sample_weight)
+        from dask import delayed
+
+        classifier = hasattr(self, "classes_")
+        model = delayed(self.to_local(), pure=True, traverse=False)
+        parts = [delayed(_tasks.validation_sums, pure=True)(model, block, classifier)
+                 for block in X.blocks]
+        sums = self._compute(_tasks.tree_reduce(parts, delayed), X.client)
+        if classifier:
+            return float(sums["hits"][0] / sums["w"][0])
+        w = sums["w"][0]
+        den = sums["wyy"] - sums["wy"] ** 2 / w
+        sse = sums["sse"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(den > 0, 1.0 - sse / den, np.where(sse == 0, 1.0, 0.0))
+        return float(np.mean(r2))
 
     def _check_classes(self, classes):
         if not np.array_equal(np.unique(classes), self.classes_):
@@ -848,8 +891,9 @@ _SUMMARY = """{what} trained data-parallel on the partitions of a dask collectio
     ``random_state`` and partitioning give bitwise the same weights on any
     number of workers. ``batch_size="full"`` trains by exact full-batch
     steps instead. Predictions are dask arrays; :meth:`to_local` returns
-    the fitted in-memory estimator. ``early_stopping=True``, ``average``
-    and ``device="cuda"`` are not supported (a ValueError says so). See
+    the fitted in-memory estimator. With ``early_stopping``, each partition
+    holds out about ``validation_fraction`` of its rows. ``average`` and
+    ``device="cuda"`` are not supported (a ValueError says so). See
     :doc:`/distributed`."""
 
 DaskLinearRegressor = _make(

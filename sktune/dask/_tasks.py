@@ -59,10 +59,29 @@ def partition_seed(seed, index):
     return int(state[0] >> 1)
 
 
-def prepare_block(model, dtype, X, y, sw):
+def validation_mask(seed, index, n, fraction):
+    """The rows of partition ``index`` held out for early stopping: each
+    with probability ``fraction``, drawn from (seed, partition)."""
+    rng = np.random.default_rng([int(seed), int(index), 7])
+    return rng.random(n) < fraction
+
+
+def prepare_block(model, dtype, X, y, sw, holdout=None):
     """The kernel's view of one partition: ``(X, Y, sw)`` of ``dtype``, C
-    order, targets encoded as in the in-memory fit (class weights applied)."""
+    order, targets encoded as in the in-memory fit (class weights applied).
+    With ``holdout = (seed, index, fraction)``, the training rows, then the
+    held-out ``(X, y, sw)`` (labels as given) for early stopping."""
+    if holdout is not None:
+        val = validation_mask(*holdout[:2], np.shape(X)[0], holdout[2])
+        X, y = np.asarray(X), np.asarray(y)
+        sw = None if sw is None else np.asarray(sw)
+        train = prepare_block(model, dtype, X[~val], y[~val],
+                              None if sw is None else sw[~val])
+        held = prepare_block(model, dtype, X[val], y[val], None if sw is None else sw[val])
+        return train + (held[0], y[val], held[2])
     X = np.ascontiguousarray(X, dtype=dtype)
+    if X.shape[0] == 0:  # a partition's empty share of a split
+        return X, np.empty((0, model._n_outputs), dtype=dtype), np.empty(0, dtype=dtype)
     y = np.ascontiguousarray(y)
     Y = model._encode_targets(y, dtype, reset=False)
     # ones times the class weights; a partition may weigh all its rows 0
@@ -108,7 +127,7 @@ def local_round(model, block, index, shared, round_, sync_every, batch_size):
     synchronised state ``shared``, with the in-memory engine's compiled
     epoch. ``block`` is the partition's :func:`prepare_block`. Returns its
     contribution to the average, weighted by its rows."""
-    X, Y, sw = block
+    X, Y, sw = block[:3]
     n = X.shape[0]
     icodes = shared["icodes"].copy()
     icodes[C.I_SEED] = partition_seed(icodes[C.I_SEED], index)
@@ -136,7 +155,7 @@ def gradient_block(model, block, index, shared):
     run with a learning rate of 0 (plain SGD, no penalty, so the weights
     stay bitwise as they are) over passes of at most :data:`GRAD_ROWS`
     rows."""
-    X, Y, sw = block
+    X, Y, sw = block[:3]
     n = X.shape[0]
     hyper = shared["hyper"].copy()
     hyper[C.H_L1] = hyper[C.H_L2] = hyper[C.H_CLIP] = 0.0
@@ -198,6 +217,25 @@ def tree_reduce(leaves, delayed):
             nxt.append(level[-1])
         level = nxt
     return level[0]
+
+
+def validation_sums(model, block, classifier):
+    """A partition's share of the validation score of ``model`` on its
+    held-out rows: weighted hits (classifier), or per output the sums of
+    the weights, ``w y``, ``w y**2`` and ``w (y - prediction)**2``."""
+    X, y, w = block[3:]
+    w = w.astype(np.float64)
+    if X.shape[0] == 0:
+        pred = np.empty((0,) + np.shape(y)[1:])
+    else:
+        pred = model.predict(X)
+    if classifier:
+        return {"hits": np.array([np.sum(w * (pred == y))]), "w": np.array([w.sum()])}
+    Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
+    P = np.asarray(pred, dtype=np.float64).reshape(X.shape[0], -1)
+    return {"w": np.array([w.sum()]), "wy": (w[:, None] * Y).sum(axis=0),
+            "wyy": (w[:, None] * Y * Y).sum(axis=0),
+            "sse": (w[:, None] * (Y - P) ** 2).sum(axis=0)}
 
 
 def predict_block(X, model, method):
