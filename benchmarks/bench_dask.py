@@ -222,6 +222,8 @@ def bigger_than_memory(args):
     chunk = args.memory_chunk
     n = int(np.ceil(args.memory_factor * n_workers * limit / (N_FEATURES * 4)
                     / chunk)) * chunk
+    if args.quick:
+        n = 4 * chunk  # a smoke test: four partitions
     X, y = friedman(n, chunk, 2)
     c, client = cluster(n_workers, memory_limit=limit)
     try:
@@ -273,10 +275,10 @@ def main():
     args.sweep = [v if v == "epoch" else int(v) for v in args.sweep.split(",") if v]
     if args.quick:
         args.n_samples, args.chunk, args.epochs = 4000, 2000, 1
-        args.memory_chunk = 2000
+        args.memory_chunk = 5000
         args.sync_every, args.sweep = 5, ["epoch"]
         args.memory_limit = 4 << 30  # in-process workers share this process
-        args.memory_factor = 0.01  # the smoke test does not fill the memory
+        args.memory_factor = 0.0  # the smoke test does not fill the memory
         PROCESSES[0] = False
     else:
         args.memory_factor = 1.5
