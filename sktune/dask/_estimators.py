@@ -87,8 +87,6 @@ def _to_dask_array(data, name, lengths=True):
         raise TypeError(f"{name} must be a dask array, DataFrame or Series; got "
                         f"{type(data).__name__}.")
     arr = np.asarray(data)
-    if arr.dtype == object and arr.ndim > 0:
-        arr = np.asarray(data, dtype=float) if name == "X" else arr
     return da.from_array(arr, chunks=arr.shape or None)
 
 
@@ -170,8 +168,13 @@ class _DaskMixin:
             cols = list(X.columns)
             if cols and all(isinstance(c, str) for c in cols):
                 names = np.asarray(cols, dtype=object)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but "
+                             "the target y is None.")
         X = _to_dask_array(X, "X")
         y = _to_dask_array(y, "y")
+        if y.ndim == 2 and len(y.chunks[1]) > 1:
+            y = y.rechunk({1: -1})  # every output of a row in one partition
         sample_weight = _to_dask_array(sample_weight, "sample_weight")
         if X.ndim != 2:
             raise ValueError(f"Expected a 2-D X, got an array of shape {X.shape}.")
@@ -196,8 +199,6 @@ class _DaskMixin:
                     f"X and {name} are partitioned differently (row chunks "
                     f"{X.chunks[0]} and {arr.chunks[0]}); rechunk one to the other, "
                     f"e.g. {name}.rechunk({{0: X.chunks[0]}}).")
-            if arr.ndim > 1 and len(arr.chunks[1]) > 1:
-                y = y.rechunk({1: -1}) if name == "y" else y
         if sample_weight is not None and sample_weight.ndim != 1:
             raise ValueError("sample_weight must be 1-D.")
         if X.shape[0] == 0:
@@ -511,8 +512,13 @@ class _DaskMixin:
         """``X``, ``y`` and the weights as dask arrays on the same partitions."""
         import dask.array as da
 
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but "
+                             "the target y is None.")
         X = _to_dask_array(X, "X")
         y = _to_dask_array(y, "y")
+        if y.ndim == 2 and len(y.chunks[1]) > 1:
+            y = y.rechunk({1: -1})  # every output of a row in one partition
         if y.chunks[0] != X.chunks[0]:
             y = y.rechunk({0: X.chunks[0]})
         if sample_weight is None:
