@@ -23,6 +23,7 @@ from .._engine.loop import EpochLoop, TrainState
 from .._kernels import _codes as C
 from .._kernels import cpu
 from ..base import fill_doc
+from ..penalties import penalty_value
 from ..linear_model import LinearClassifier, LinearRegressor
 from ..neural_network import MLPClassifier, MLPRegressor
 from . import _tasks
@@ -80,7 +81,8 @@ def _to_dask_array(data, name, lengths=True):
     if data is None:
         return None
     if hasattr(data, "to_dask_array"):  # dask DataFrame / Series
-        return data.to_dask_array(lengths=lengths)
+        # unknown partition lengths are None (False is refused by dask 2026.8)
+        return data.to_dask_array(lengths=True if lengths else None)
     if isinstance(data, da.Array):
         return data
     if hasattr(data, "__dask_graph__"):
@@ -100,6 +102,16 @@ class _DaskLoop(EpochLoop):
                          n_epochs, incremental)
         self.order = np.empty(0, dtype=np.int64)
         self.n_batches = steps  # optimizer steps of one epoch: its learning rates
+
+    def validate(self):
+        """Score and loss of the current weights on the partitions' held-out
+        rows, computed where they are: ``(score, loss)``."""
+        est, state = self.est, self.state
+        weights = state.predictive_params()
+        est._set_fitted_attributes(weights)
+        score, loss = est._holdout_score(self.X_val, self.icodes[C.I_LOSS],
+                                         self.hyper[C.H_HUBER])
+        return score, loss + penalty_value(weights[: state.n_penalized], self.l2, self.l1)
 
     def draw_order(self):
         pass
@@ -333,6 +345,7 @@ class _DaskMixin:
             if classes is not None:
                 self._check_classes(classes)
         self.validation_scores_ = None
+        self.validation_loss_curve_ = None
         self.best_validation_score_ = None
         state = self._train_state
         if not incremental:
@@ -356,6 +369,7 @@ class _DaskMixin:
             sizes = [s - h for s, h in zip(sizes, held)]
             holdout = [(state.seed, i, frac) for i in range(len(sizes))]
             self.validation_scores_ = []
+            self.validation_loss_curve_ = []
             self.best_validation_score_ = -np.inf
         n = sum(sizes)
         full = self.batch_size == "full"
@@ -374,7 +388,7 @@ class _DaskMixin:
             blocks = (client.persist(blocks) if client is not None
                       else list(dask.persist(*blocks)))
         del X, y, sw  # the prepared partitions hold the data now
-        validation = (_Holdout(blocks, client) if holdout else None, None, None)
+        validation = (_Holdout(blocks, client) if holdout else None, None, None, None)
         loop = _DaskLoop(self, n, self.n_features_in_, steps,
                          1 if incremental else self.max_iter, incremental, validation)
         if full:
@@ -457,26 +471,27 @@ class _DaskMixin:
 
         return run_epoch
 
-    def _validation_score(self, X, y, sample_weight):
-        """Early stopping's score: R^2 or accuracy on the rows the
-        partitions hold out, from per-partition sums."""
-        if not isinstance(X, _Holdout):
-            return super()._validation_score(X, y, sample_weight)
+    def _holdout_score(self, holdout, loss_code, delta):
+        """Early stopping's score (R^2 or accuracy) and the mean training
+        loss (penalty excluded) on the rows the partitions hold out, from
+        per-partition sums: ``(score, loss)``."""
         from dask import delayed
 
         classifier = hasattr(self, "classes_")
         model = delayed(self.to_local(), pure=True, traverse=False)
-        parts = [delayed(_tasks.validation_sums, pure=True)(model, block, classifier)
-                 for block in X.blocks]
-        sums = self._compute(_tasks.tree_reduce(parts, delayed), X.client)
+        parts = [delayed(_tasks.validation_sums, pure=True)(model, block, classifier,
+                                                            loss_code, delta)
+                 for block in holdout.blocks]
+        sums = self._compute(_tasks.tree_reduce(parts, delayed), holdout.client)
+        loss = float(sums["loss"][0] / max(sums["n"][0], 1.0))
         if classifier:
-            return float(sums["hits"][0] / sums["w"][0])
+            return float(sums["hits"][0] / sums["w"][0]), loss
         w = sums["w"][0]
         den = sums["wyy"] - sums["wy"] ** 2 / w
         sse = sums["sse"]
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = np.where(den > 0, 1.0 - sse / den, np.where(sse == 0, 1.0, 0.0))
-        return float(np.mean(r2))
+        return float(np.mean(r2)), loss
 
     def _check_classes(self, classes):
         if not np.array_equal(np.unique(classes), self.classes_):

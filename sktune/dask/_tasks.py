@@ -219,23 +219,33 @@ def tree_reduce(leaves, delayed):
     return level[0]
 
 
-def validation_sums(model, block, classifier):
-    """A partition's share of the validation score of ``model`` on its
-    held-out rows: weighted hits (classifier), or per output the sums of
-    the weights, ``w y``, ``w y**2`` and ``w (y - prediction)**2``."""
+def validation_sums(model, block, classifier, loss_code, delta):
+    """A partition's share of the validation score and loss of ``model`` on
+    its held-out rows: weighted hits (classifier), or per output the sums of
+    the weights, ``w y``, ``w y**2`` and ``w (y - prediction)**2``; and the
+    sum of the rows' weighted training loss (``loss``, of code
+    ``loss_code``) with their count (``n``)."""
+    from .._engine.loop import mean_loss
+
     X, y, w = block[3:]
     w = w.astype(np.float64)
-    if X.shape[0] == 0:
+    n = X.shape[0]
+    if n == 0:
         pred = np.empty((0,) + np.shape(y)[1:])
+        loss = 0.0
     else:
         pred = model.predict(X)
+        raw = model._raw_output(X, None)
+        Y_enc = model._encode_targets(y, np.float64, reset=False)
+        loss = mean_loss(loss_code, raw, Y_enc, w, delta) * n
+    sums = {"loss": np.array([loss]), "n": np.array([float(n)])}
     if classifier:
-        return {"hits": np.array([np.sum(w * (pred == y))]), "w": np.array([w.sum()])}
-    Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
-    P = np.asarray(pred, dtype=np.float64).reshape(X.shape[0], -1)
-    return {"w": np.array([w.sum()]), "wy": (w[:, None] * Y).sum(axis=0),
-            "wyy": (w[:, None] * Y * Y).sum(axis=0),
-            "sse": (w[:, None] * (Y - P) ** 2).sum(axis=0)}
+        return dict(sums, hits=np.array([np.sum(w * (pred == y))]), w=np.array([w.sum()]))
+    Y = np.asarray(y, dtype=np.float64).reshape(n, -1)
+    P = np.asarray(pred, dtype=np.float64).reshape(n, -1)
+    return dict(sums, w=np.array([w.sum()]), wy=(w[:, None] * Y).sum(axis=0),
+                wyy=(w[:, None] * Y * Y).sum(axis=0),
+                sse=(w[:, None] * (Y - P) ** 2).sum(axis=0))
 
 
 def predict_block(X, model, method):
