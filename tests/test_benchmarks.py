@@ -80,10 +80,6 @@ def test_bench_mlp_smallest_run_reports_every_target():
 
 
 def test_bench_compress_quick_run_reports_every_row():
-    import sktune.compress
-
-    if not hasattr(sktune.compress, "prune"):
-        pytest.skip("sktune.compress.prune comes with the pruning branch (issue 14)")
     cmd = [sys.executable, str(BENCHMARKS / "bench_compress.py"), "--quick"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ))
@@ -93,4 +89,16 @@ def test_bench_compress_quick_run_reports_every_row():
                 "distilled", "speed:"):
         assert out.count(row) >= 1, row
     assert "ERROR" not in out, out
+    assert "All targets met:" in out
+
+
+def test_bench_dask_quick_run_reports_every_target():
+    cmd = [sys.executable, str(BENCHMARKS / "bench_dask.py"), "--quick"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    for verdict in ("Accuracy: R2 gap", "Speed: 2 workers", "Memory: dataset",
+                    "Bytes per synchronisation", "extrapolated to 32 workers"):
+        assert verdict in out
     assert "All targets met:" in out

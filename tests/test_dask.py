@@ -1,6 +1,9 @@
-"""Searches on a dask.distributed cluster through joblib's dask backend."""
+"""Searches on a dask.distributed cluster through joblib's dask backend, and
+sktune.dask's data-parallel fits on worker processes (one of them killed)."""
 import os
+import signal
 
+import dask.array as da
 import joblib
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sktune import LinearRegressor, MLPClassifier
+from sktune.dask import DaskLinearRegressor, DaskMLPRegressor, _estimators
 
 N_WORKERS = min(2, os.cpu_count())
 
@@ -59,8 +63,26 @@ def local_search():
     return search.fit(X, y)
 
 
+def _data_parallel_fits(client=None):
+    """A linear and an MLP fit of sktune.dask, 4 partitions, 2 rounds an epoch."""
+    rng = np.random.RandomState(1)
+    X = rng.randn(240, 4)
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.randn(240)
+    Xd, yd = da.from_array(X, chunks=(60, 4)), da.from_array(y, chunks=60)
+    kw = dict(batch_size=20, max_iter=3, tol=None, sync_every=2, random_state=0,
+              client=client)
+    return [DaskLinearRegressor(learning_rate=0.05, **kw).fit(Xd, yd),
+            DaskMLPRegressor(hidden_layer_sizes=(6,), learning_rate=0.01, **kw).fit(Xd, yd)]
+
+
 @pytest.fixture(scope="module")
-def client(local_search):
+def data_parallel_reference():
+    # on dask's default scheduler, before the cluster (and its client) exists
+    return _data_parallel_fits()
+
+
+@pytest.fixture(scope="module")
+def client(local_search, data_parallel_reference):
     with LocalCluster(n_workers=N_WORKERS, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         client.wait_for_workers(N_WORKERS)
@@ -108,3 +130,33 @@ def test_fit_in_worker_matches_local(client):
     local = _fit_in_worker(X, y)  # compiles (or loads) the kernel here first
     remote = client.submit(_fit_in_worker, X, y, pure=False).result()
     np.testing.assert_allclose(remote, local, rtol=1e-10)
+
+
+def test_data_parallel_fit_on_worker_processes_has_the_same_bits(client,
+                                                                 data_parallel_reference):
+    for est, ref in zip(_data_parallel_fits(client), data_parallel_reference):
+        np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
+        assert est.loss_curve_ == ref.loss_curve_
+
+
+def test_data_parallel_fit_survives_a_killed_worker(client, data_parallel_reference,
+                                                    monkeypatch):
+    compute = _estimators._DaskMixin._compute
+    calls, killed = [], []
+
+    def kill_one_worker_mid_fit(self, obj, client_):
+        calls.append(1)
+        if len(calls) == 3:  # the second round of the first epoch
+            pids = client.run(os.getpid)
+            address = sorted(pids)[0]
+            os.kill(pids[address], signal.SIGKILL)
+            killed.append(address)
+        return compute(self, obj, client_)
+
+    monkeypatch.setattr(_estimators._DaskMixin, "_compute", kill_one_worker_mid_fit)
+    linear, mlp = _data_parallel_fits(client)
+    assert killed and len(calls) > 3
+    for est, ref in zip((linear, mlp), data_parallel_reference):
+        np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
+        assert est.loss_curve_ == ref.loss_curve_
+    client.wait_for_workers(N_WORKERS, timeout=60)

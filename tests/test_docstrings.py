@@ -20,7 +20,7 @@ import sktune
 
 PUBLIC_MODULES = ["sktune", "sktune.model_selection", "sktune.plot", "sktune.optim",
                   "sktune.losses", "sktune.penalties", "sktune.compress",
-                  "sktune.callbacks"]
+                  "sktune.callbacks", "sktune.dask"]
 
 # numpydoc error codes tolerated, each with why
 ALLOWED = {

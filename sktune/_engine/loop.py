@@ -194,15 +194,21 @@ class EpochLoop:
         est, state = self.est, self.state
         self.started = time.perf_counter()
         self.snap = state.snapshot()
-        if est.shuffle:
-            self.permute(state.seed, state.epoch, self.order)
-        else:
-            self.order[:] = np.arange(self.n)
+        self.draw_order()
         self.lrs = est._schedule_rates(state, self.n_batches)
         self.icodes[C.I_EPOCH] = state.epoch
         if self.sklearn is not None:
             self.sklearn.begin(state.predictive_params())
         return True
+
+    def draw_order(self):
+        """Fill ``order``, the epoch's visiting order of the rows: the
+        shuffle of ``(seed, epoch)``, or the rows in turn. A data-parallel
+        loop (:mod:`sktune.dask`) draws one per partition instead."""
+        if self.est.shuffle:
+            self.permute(self.state.seed, self.state.epoch, self.order)
+        else:
+            self.order[:] = np.arange(self.n)
 
     def exploded(self, loss):
         """Whether a finite ``loss`` has run away: above :data:`EXPLODED`

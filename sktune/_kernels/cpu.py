@@ -269,3 +269,27 @@ def mlp_pass(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, icodes, D1
     idx = np.asarray(idx, dtype=np.int64)
     return unit(X, Y, sw, idx, np.int64(0), np.int64(idx.shape[0]), params, grad, sizes,
                 acts, deltas, hyper, icodes, fns, D1, np.int64(d1_col))
+
+
+def apply_gradient(kind, params, grad_total, m, v, avg, loss_sum, n_rows, lr, hyper,
+                   icodes, counters, stats):
+    """One optimizer step from a batch gradient summed outside the kernels.
+
+    The end-of-batch unit of the fit (penalty, clipping, the optimizer step,
+    L1 prox, averaging) run on ``grad_total``, the unnormalised sum of the
+    batch's ``n_rows`` row gradients (summed by a data-parallel driver, see
+    :mod:`sktune.dask`), with ``loss_sum`` its summed weighted loss. Updates
+    the state arrays and ``stats`` in place; returns the batch's mean loss
+    gradient (for the gradient diagnostics) and False on divergence.
+    ``kind``: "mlp" or a linear kind.
+    """
+    dtype = params.dtype
+    gdtype = dtype if kind == "mlp" else np.dtype(np.float64)
+    fns = function_table(kind, dtype, hyper, icodes)
+    f, g = _ftype(dtype), _ftype(gdtype)
+    unit = _jit.compiled(end_batch_unit, "end_batch", end_signature(f, g), "%s_%s" % (f, g))
+    grad = np.zeros((2, params.shape[0]), dtype=gdtype)
+    grad[0] = grad_total
+    ok = unit(fns, params, grad, m, v, avg, np.array([float(loss_sum)]), np.int64(1),
+              np.int64(n_rows), float(lr), hyper, icodes, counters, stats)
+    return bool(ok), grad[1]
