@@ -28,7 +28,8 @@ def precompile(dtypes=("float64", "float32"), kinds=("linear", "mlp"), parallel=
     """Compile (or load) every CPU kernel variant into Numba's cache.
 
     Every optimizer, loss and activation (or those named), for each dtype,
-    on dense and CSR data, serial and (with ``parallel``) parallel:
+    on dense and CSR data, serial and (with ``parallel``) parallel, with and
+    without pruning (``sparsity``):
     afterwards a fit in any process that shares the cache starts without
     compiling.
 

@@ -236,8 +236,10 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
         for grad in grads:
             end_address(dtype, dtype if grad == "mlp" else grad)
             count += 1
-        for grad, opt, prox in itertools.product(grads, optimizers, (False, True)):
-            step_unit(opt, dtype, dtype if grad == "mlp" else grad, prox)
+        # with and without the pruning mask (``sparsity > 0``)
+        for grad, opt, prox, mask in itertools.product(grads, optimizers, (False, True),
+                                                       (False, True)):
+            step_unit(opt, dtype, dtype if grad == "mlp" else grad, prox, mask)
             count += 1
         if "mlp" in kinds:
             for par in parallel:
