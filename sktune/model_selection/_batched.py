@@ -557,7 +557,7 @@ class _SharedPermutations:
 class _Job:
     """One candidate x fold: its estimator, epoch loop and bookkeeping."""
 
-    __slots__ = ("base", "cid", "cost", "data", "est", "head", "key", "kept", "log",
+    __slots__ = ("base", "cid", "cost", "data", "est", "head", "kept", "key", "log",
                  "loop", "seconds", "trained")
 
     def __init__(self, cid, key, est, loop, trained, head, log):
@@ -972,6 +972,8 @@ class _BatchTrainer:
 class _BatchedSearchMixin:
     """What turns scikit-learn's search into a batched one."""
 
+    _resumes = False  # whether the search may continue kept fits (halving)
+
     def __dir__(self):
         # a search that ran scikit-learn's path unchanged (batched_info_ is
         # None) lists scikit-learn's attributes only, as scikit-learn's own
@@ -1068,7 +1070,7 @@ class _BatchedSearchMixin:
                               "fits_restored": len(registry.served),
                               "fits_unbatched": n_fits - len(registry.served),
                               "epochs_trained": batch.epochs}
-        if batch.resume is not None:
+        if self._resumes:
             self.batched_info_["epochs_resumed"] = batch.epochs_resumed
         return self
 
@@ -1079,7 +1081,6 @@ class _BatchedSearchMixin:
         """The candidate key of the final estimator's ``max_iter`` when the
         search asks for the same candidates with growing budgets (a halving
         search), so that kept fits continue; None otherwise."""
-        return None
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         batch = getattr(self, "_batch", None)

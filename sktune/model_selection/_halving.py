@@ -19,6 +19,7 @@ on the same machinery.
 """
 from math import ceil, floor, log
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
@@ -127,6 +128,8 @@ _HALVING_ATTRIBUTES_DOC = """
 
 class _HalvingMixin(_BatchedSearchMixin):
     """What a halving search adds to the batched one: its resource."""
+
+    _resumes = True
 
     _space_attribute = "param_grid"
 
@@ -279,7 +282,7 @@ def _rung_top_k(results, k, bracket, itr):
 class _HyperbandBase(BaseSuccessiveHalving):
     """Hyperband's brackets on scikit-learn's halving machinery."""
 
-    _parameter_constraints = {
+    _parameter_constraints: ClassVar[dict] = {
         **{k: v for k, v in BaseSuccessiveHalving._parameter_constraints.items()
            if k != "aggressive_elimination"},
         "param_distributions": [dict, list],
