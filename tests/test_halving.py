@@ -212,6 +212,7 @@ def test_hyperband_brackets_and_scores_of_straight_fits():
     np.testing.assert_array_equal(search.predict(X), again.predict(X))
 
 
+@pytest.mark.filterwarnings("ignore:The total space of parameters")
 def test_hyperband_rejects_a_searched_resource():
     X, y = make_data(False, n=30)
     est = LinearRegressor(tol=None, random_state=0)

@@ -262,7 +262,7 @@ class HalvingRandomSearchCV(_HalvingMixin, _SkHalvingRandomSearchCV):
     ...                                resource="max_iter", max_resources=8,
     ...                                factor=2, cv=3, random_state=0).fit(X, y)
     >>> search.n_resources_
-    [2, 4, 8]
+    [1, 2, 4]
     """
 
     _space_attribute = "param_distributions"
