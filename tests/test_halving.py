@@ -23,8 +23,8 @@ from sktune.model_selection import (
     HalvingGridSearchCV,
     HalvingRandomSearchCV,
     HyperbandSearchCV,
+    _batched,
 )
-from sktune.model_selection import _batched
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
