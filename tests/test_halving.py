@@ -218,3 +218,20 @@ def test_hyperband_rejects_a_searched_resource():
     est = LinearRegressor(tol=None, random_state=0)
     with pytest.raises(ValueError, match="max_iter as the resource"):
         HyperbandSearchCV(est, {"max_iter": [1, 2]}, max_resources=3, cv=2).fit(X, y)
+
+
+def test_hyperband_params_like_a_scikit_learn_search():
+    est = LinearRegressor(tol=None)
+    search = HyperbandSearchCV(est, {"alpha": [1e-4, 1e-3]}, max_resources=9)
+    params = search.get_params(deep=False)
+    assert sorted(params) == sorted(
+        ["estimator", "param_distributions", "factor", "resource", "max_resources",
+         "min_resources", "cv", "scoring", "refit", "error_score",
+         "return_train_score", "random_state", "n_jobs", "verbose"])
+    assert clone(search).get_params(deep=False).keys() == params.keys()
+    X, y = make_data(False, n=30)
+    with pytest.raises(ValueError, match="'factor' parameter"):
+        HyperbandSearchCV(est, {"alpha": [1e-4]}, factor=1, max_resources=9).fit(X, y)
+    with pytest.raises(ValueError, match="'min_resources' parameter"):
+        HyperbandSearchCV(est, {"alpha": [1e-4]}, min_resources="exhaust",
+                          max_resources=9).fit(X, y)
