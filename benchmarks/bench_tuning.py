@@ -193,18 +193,19 @@ def main():
             X, y = make_data(task, args.n_samples, seed)
             results = {}
             for name in names:
-                results[name] = run(name, task, X, y, args.max_epochs, args.quick)
+                results[name] = seconds, score, n_epochs = run(
+                    name, task, X, y, args.max_epochs, args.quick)
                 shutdown_workers()
+                print(f"  {task} seed {seed}: {name:16s} {seconds:8.2f} s  best CV score "
+                      f"{score:.4f}  {n_epochs} model-epochs", flush=True)
             best = max(results["sktune grid"][1],
                        results.get("sklearn grid", (0, -np.inf))[1])
+            print(f"  {task} seed {seed}: full grid's best {best:.4f}", flush=True)
             for name, (seconds, score, n_epochs) in results.items():
                 epochs[name] = n_epochs
                 if score >= best - GOOD:
                     good[name] += 1
                     times[name].append(seconds)
-                print(f"  {task} seed {seed}: {name:16s} {seconds:8.2f} s  best CV score "
-                      f"{score:.4f} (full grid's best {best:.4f})  {n_epochs} model-epochs",
-                      flush=True)
         print(f"\n{task}: time to a good model (median over the seeds where the "
               "search found one)")
         print(f"  {'search':16s} {'seconds':>9s} {'good':>6s} {'model-epochs':>13s}")
