@@ -655,12 +655,13 @@ class _BatchTrainer:
             sw_tr = _safe_indexing(self.sample_weight, train)
         key = _training_set_key(X_tr, y_tr, sw_tr)
         fold = self.folds.get(key)
+        head_seconds = 0.0  # a fold prepared by an earlier rung costs nothing more
         if fold is None:
             fold = self._prepare_fold(X_tr, y_tr, sw_tr, rec)
+            head_seconds = fold[-1] / max(1, len(candidates))
             if self.resume is not None:
                 self.folds[key] = fold
-        head, Xt, Xa, checked, head_error, head_log, head_seconds = fold
-        head_seconds /= max(1, len(candidates))
+        head, Xt, Xa, checked, head_error, head_log, _ = fold
 
         template = clone(self.final)
         template.__class__ = _fast_class(type(self.final))
