@@ -636,9 +636,14 @@ def _default_score_key(search, results):
 
 def _best_index(results, scores):
     """The refit rule of scikit-learn: the best mean score, among the
-    candidates of the last iteration for successive halving."""
+    candidates of the last iteration for successive halving (of the largest
+    resource for Hyperband)."""
     candidates = np.arange(len(scores))
-    if "iter" in results:
+    if "bracket" in results and "n_resources" in results:
+        # Hyperband: the full-budget rows of every bracket
+        resources = np.asarray(results["n_resources"])
+        candidates = np.flatnonzero(resources == resources.max())
+    elif "iter" in results:
         iters = np.asarray(results["iter"])
         candidates = np.flatnonzero(iters == iters.max())
     chosen = scores[candidates]
@@ -649,6 +654,43 @@ def _best_index(results, scores):
 
 def _is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _resource_names(results):
+    """Parameters whose values are the rung's ``n_resources`` (the halving
+    resource, e.g. ``max_iter``)."""
+    resources = results.get("n_resources")
+    if resources is None:
+        return set()
+    names = set()
+    for key in results:
+        if not key.startswith("param_"):
+            continue
+        column = results[key]
+        mask = np.ma.getmaskarray(column)
+        if mask.all():
+            continue
+        values = np.ma.getdata(column)[~mask]
+        if (all(_is_number(v) for v in values)
+                and np.array_equal(np.asarray(values, float),
+                                   np.asarray(resources, float)[~mask])):
+            names.add(key[len("param_"):])
+    return names
+
+
+def _candidate_paths(results):
+    """Rows of each halving candidate, rung by rung: a candidate is its
+    parameters without the resource (within its bracket for Hyperband)."""
+    skip = _resource_names(results)
+    brackets = results.get("bracket")
+    iters = np.asarray(results["iter"])
+    paths = {}
+    for row, params in enumerate(results["params"]):
+        key = repr(sorted((k, repr(v)) for k, v in params.items() if k not in skip))
+        if brackets is not None:
+            key = (int(brackets[row]), key)
+        paths.setdefault(key, []).append(row)
+    return [sorted(rows, key=lambda r: iters[r]) for rows in paths.values()]
 
 
 def _category_label(value):
@@ -667,8 +709,11 @@ class SearchDisplay:
     ``prior="log-uniform"``) or, without such information, when the values
     are positive and span two decades or more; other values (strings, None,
     tuples, booleans) are drawn as categories. The candidates of successive
-    halving are colored by iteration (``cv_results_["iter"]``), and the
-    resource parameter of ``resource="max_iter"``-like searches is left out.
+    halving are colored by iteration (``cv_results_["iter"]``; by
+    ``n_resources`` for :class:`~sktune.model_selection.HyperbandSearchCV`),
+    the resource parameter of ``resource="max_iter"``-like searches is left
+    out, and one more subplot draws the rungs: each candidate's score
+    against ``n_resources``, a line through the rungs it survived to.
     Candidates whose score is not finite (a fit that raised with
     ``error_score=np.nan``, such as a :class:`~sktune.DivergenceError`) are
     not dropped: each is drawn as a red cross at the bottom of the subplots,
@@ -720,6 +765,12 @@ class SearchDisplay:
     failed_markers_ : list of matplotlib PathCollection or None
         Per parameter, the crosses of the failed candidates (None when no
         failed candidate has a value of that parameter).
+    rungs_ax_ : matplotlib Axes or None
+        The subplot of the halving rungs (score against ``n_resources``),
+        None when not drawn.
+    rung_lines_ : list of matplotlib Line2D
+        One line per candidate through the rungs it reached (empty when the
+        rungs are not drawn).
     bounding_ax_ : matplotlib Axes or None
         The single Axes given as ``ax`` whose box holds the subplots.
     figure_ : matplotlib Figure
@@ -834,19 +885,12 @@ class SearchDisplay:
     def _resolve_params(self, results):
         available = [k[len("param_"):] for k in results if k.startswith("param_")]
         if self.params is None:
-            resources = results.get("n_resources")
+            skip = _resource_names(results)  # the resource of successive halving
             chosen = []
             for name in available:
                 column = results[f"param_{name}"]
-                mask = np.ma.getmaskarray(column)
-                if mask.all():
+                if np.ma.getmaskarray(column).all() or name in skip:
                     continue
-                if resources is not None:
-                    values = np.ma.getdata(column)[~mask]
-                    if (all(_is_number(v) for v in values)
-                            and np.array_equal(np.asarray(values, float),
-                                               np.asarray(resources, float)[~mask])):
-                        continue  # the resource of successive halving
                 chosen.append(name)
             if not chosen:
                 raise ValueError("cv_results has no searched parameter to plot.")
@@ -924,8 +968,34 @@ class SearchDisplay:
         axis.autoscale_view(scaley=False)
         return marker
 
+    def _draw_rungs(self, axis, results, scores, best, groups):
+        """Score against ``n_resources``, one line per candidate's path."""
+        resources = np.asarray(results["n_resources"], dtype=float)
+        color_of = np.empty(len(scores), dtype=object)
+        for members, color, _ in groups:
+            for k in np.flatnonzero(members):
+                color_of[k] = color
+        for rows in _candidate_paths(results):
+            rows = [r for r in rows if np.isfinite(scores[r])]
+            if not rows:
+                continue
+            is_best = best is not None and best in rows
+            # a path is drawn in the color of the last rung it reached
+            kw = ({"color": "red", "linewidth": 2.0, "zorder": 3} if is_best else
+                  {"color": color_of[rows[-1]], "linewidth": 1.0, "alpha": 0.7,
+                   "zorder": 2})
+            (line,) = axis.plot(resources[rows], scores[rows], marker="o",
+                                markersize=3, **kw)
+            self.rung_lines_.append(line)
+        if resources.min() > 0 and resources.max() / resources.min() >= 10:
+            axis.set_xscale("log")
+        axis.set_xlabel("n_resources")
+        axis.set_ylabel(self.score_key.replace("_", " "))
+        axis.set_title("rungs", fontsize="medium")
+        axis.grid(True, alpha=0.3)
+
     def plot(self, ax=None, *, n_cols=None, errorbar=True, scatter_kw=None,
-             best_kw=None, failed_kw=None):
+             best_kw=None, failed_kw=None, rungs="auto"):
         """Draw one subplot per hyperparameter.
 
         Parameters
@@ -947,6 +1017,13 @@ class SearchDisplay:
             Keyword arguments for :meth:`matplotlib.axes.Axes.scatter` of
             the failed candidates (non-finite scores), drawn at the bottom
             of each subplot.
+        rungs : bool or "auto", default="auto"
+            For a halving or Hyperband search, one more subplot: the score
+            against ``n_resources``, one line per candidate through the
+            rungs it reached (so a survivor's line goes on, an eliminated
+            candidate's ends), the best candidate's in red. ``"auto"``
+            draws it for halving results unless ``ax`` holds one Axes per
+            parameter only.
 
         Returns
         -------
@@ -984,9 +1061,12 @@ class SearchDisplay:
         if best is None:
             best = _best_index(results, scores)
 
-        # groups of candidates: one per halving iteration, else one
-        if "iter" in results:
-            iters = np.asarray(results["iter"])
+        # groups of candidates: one per halving iteration (per resource for
+        # Hyperband, whose brackets each count their iterations), else one
+        halving = "iter" in results
+        by_resource = "bracket" in results and "n_resources" in results
+        if halving:
+            iters = np.asarray(results["n_resources" if by_resource else "iter"])
             levels = np.unique(iters)
             cmap = plt.get_cmap("viridis")
             colors = cmap(np.linspace(0.0, 0.85, len(levels))) if len(levels) > 1 \
@@ -995,9 +1075,12 @@ class SearchDisplay:
             groups = []
             for level, color in zip(levels, map(tuple, colors)):
                 members = iters == level
-                label = f"iter {level}"
-                if resources is not None:
-                    label += f" (n_resources={np.asarray(resources)[members][0]})"
+                if by_resource:
+                    label = f"n_resources={level}"
+                else:
+                    label = f"iter {level}"
+                    if resources is not None:
+                        label += f" (n_resources={np.asarray(resources)[members][0]})"
                 groups.append((members, color, label))
         else:
             groups = [(np.ones(len(scores), dtype=bool), "C0", "candidates")]
@@ -1005,7 +1088,18 @@ class SearchDisplay:
         names = self._resolve_params(results)
         short = [name.split("__")[-1] for name in names]
         labels = [s if short.count(s) == 1 else name for s, name in zip(short, names)]
-        axes = self._make_axes(plt, ax, len(names), n_cols)
+        if rungs not in ("auto", True, False):
+            raise ValueError(f"rungs must be True, False or 'auto', got {rungs!r}.")
+        can_draw = halving and "n_resources" in results and "params" in results
+        if rungs is True and not can_draw:
+            raise ValueError("rungs=True needs the results of a halving search "
+                             "(iter, n_resources and params in cv_results).")
+        draw_rungs = can_draw and (rungs is True or (
+            rungs == "auto" and (ax is None or _is_axes(ax)
+                                 or len(np.ravel(np.asarray(ax, dtype=object)))
+                                 > len(names))))
+        axes = self._make_axes(plt, ax, len(names) + draw_rungs, n_cols)
+        rung_axis = axes.pop() if draw_rungs else None
 
         self.params_ = names
         self.scales_ = {}
@@ -1072,6 +1166,10 @@ class SearchDisplay:
                     or axis.get_subplotspec().is_first_col():
                 axis.set_ylabel(self.score_key.replace("_", " "))
             axis.grid(True, alpha=0.3)
+
+        self.rungs_ax_, self.rung_lines_ = rung_axis, []
+        if rung_axis is not None:
+            self._draw_rungs(rung_axis, results, scores, best, groups)
 
         handles, _ = axes[0].get_legend_handles_labels()
         if n_failed and self.failed_markers_[0] is None:

@@ -101,4 +101,20 @@ def test_bench_dask_quick_run_reports_every_target():
     for verdict in ("Accuracy: R2 gap", "Speed: 2 workers", "Memory: dataset",
                     "Bytes per synchronisation", "extrapolated to 32 workers"):
         assert verdict in out
+
+
+def test_bench_tuning_smallest_run_reports_every_target():
+    cmd = [sys.executable, str(BENCHMARKS / "bench_tuning.py"), "--quick", "--only",
+           "regression", "--quality-seeds", "1", "--no-grid-peer"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
+                          env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "time to a good model" in out
+    # the table's model-epochs: sktune's halving resumes, scikit-learn's refits
+    epochs = {line[2:18].strip(): int(line.split()[-1]) for line in out.splitlines()
+              if line[2:18].strip() in ("sktune halving", "sklearn halving", "sktune grid")}
+    assert epochs["sktune halving"] < epochs["sklearn halving"] < epochs["sktune grid"]
+    assert "vs sklearn halving (n_jobs=2)" in out
+    assert "of 1 quality seeds" in out
     assert "All targets met:" in out

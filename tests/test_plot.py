@@ -708,3 +708,42 @@ def test_loss_curve_display_draws_a_gradient_norm_panel():
     with pytest.raises(ValueError, match="gradient_norms"):
         LossCurveDisplay([1.0, 0.5]).plot(show_gradients=True)
     plt.close("all")
+
+
+def test_search_display_draws_the_rungs_of_sktune_halving_and_hyperband(data):
+    from sktune.model_selection import HalvingGridSearchCV as StHalving
+    from sktune.model_selection import HyperbandSearchCV
+
+    X, y = data
+    search = StHalving(_lr(), {"learning_rate": [1e-3, 1e-2, 3e-2, 1e-1]},
+                       resource="max_iter", max_resources=8, factor=2, cv=2).fit(X, y)
+    res = search.cv_results_
+    display = SearchDisplay.from_search(search)
+    assert display.params_ == ["learning_rate"]
+    axis = display.rungs_ax_
+    assert axis is not None and axis.get_xlabel() == "n_resources"
+    # one line per candidate, through every rung it reached
+    assert len(display.rung_lines_) == search.n_candidates_[0]
+    lengths = sorted(len(line.get_xdata()) for line in display.rung_lines_)
+    assert lengths == [1, 1, 2, 3]
+    (best,) = [ln for ln in display.rung_lines_ if ln.get_color() == "red"]
+    np.testing.assert_array_equal(best.get_xdata(), search.n_resources_)
+    assert best.get_ydata()[-1] == res["mean_test_score"][search.best_index_]
+    # one Axes per parameter given: no room, no rungs; rungs=False: none
+    _, axes = plt.subplots(1, 1)
+    assert SearchDisplay.from_search(search, ax=[axes]).rungs_ax_ is None
+    assert SearchDisplay.from_search(search, rungs=False).rungs_ax_ is None
+    with pytest.raises(ValueError, match="halving search"):
+        SearchDisplay({k: v for k, v in res.items() if k != "iter"}).plot(rungs=True)
+
+    band = HyperbandSearchCV(_lr(), {"learning_rate": loguniform(1e-3, 1e-1)},
+                             max_resources=4, factor=2, cv=2, random_state=0).fit(X, y)
+    display = SearchDisplay.from_search(band)
+    assert display.best_index_ == band.best_index_
+    labels = [g.get_label() for g in display.scatters_[0]]
+    assert labels == [f"n_resources={r}" for r in sorted(set(band.n_resources_))]
+    # paths stay within their bracket: as many as the first rungs' candidates
+    firsts = np.sum(np.asarray(band.cv_results_["iter"]) == 0)
+    assert len(display.rung_lines_) == firsts == band.n_candidates_[0] + sum(
+        band.n_candidates_[i] for i in range(1, len(band.n_candidates_))
+        if band.n_resources_[i] <= band.n_resources_[i - 1])

@@ -154,9 +154,10 @@ _SEARCH_ATTRIBUTES_DOC = """
         names (with ``refit``).
     batched_info_ : dict or None
         What the batched training did: ``kernel_calls`` (population-kernel
-        calls), ``fits_restored`` (candidate x fold fits trained in batches)
-        and ``fits_unbatched`` (fits trained on their own); None when the
-        search fell back to scikit-learn's path.
+        calls), ``fits_restored`` (candidate x fold fits trained in batches),
+        ``fits_unbatched`` (fits trained on their own) and
+        ``epochs_trained`` (model-epochs of the batched training); None when
+        the search fell back to scikit-learn's path.
 """
 
 
@@ -557,13 +558,17 @@ class _SharedPermutations:
 class _Job:
     """One candidate x fold: its estimator, epoch loop and bookkeeping."""
 
-    __slots__ = ("cid", "cost", "est", "head", "key", "log", "loop", "seconds", "trained")
+    __slots__ = ("base", "cid", "cost", "data", "est", "head", "kept", "key", "log",
+                 "loop", "seconds", "trained")
 
     def __init__(self, cid, key, est, loop, trained, head, log):
         self.cid, self.key, self.est, self.loop = cid, key, est, loop
         self.trained, self.head, self.log = trained, head, log
         self.cost = 1.0
         self.seconds = 0.0
+        self.base = None  # id of the candidate without its epoch budget (resuming)
+        self.data = None  # the loop's training arrays, kept for a resumed rung
+        self.kept = None  # the finished loop, kept for a resumed rung
 
 
 class _Recorder:
@@ -592,13 +597,24 @@ class _Recorder:
 class _BatchTrainer:
     """Trains every candidate x fold of one ``evaluate_candidates`` call."""
 
-    def __init__(self, estimator, X, y, groups, sample_weight, registry, n_threads):
+    def __init__(self, estimator, X, y, groups, sample_weight, registry, n_threads,
+                 resume=None):
         self.estimator = estimator  # the user's (not the pre-trained subclass)
         self.X, self.y, self.groups, self.sample_weight = X, y, groups, sample_weight
         self.registry = registry
         self.n_threads = n_threads
         self.pipeline, self.final_name, self.final = _split_pipeline(estimator)
         self.kernel_calls = 0
+        self.epochs = 0  # model-epochs trained (one per model per kernel call)
+        # ``resume``: the candidate key of the final estimator's max_iter when
+        # a later call may ask for the same candidates with more epochs
+        # (successive halving); their finished loops are then kept and
+        # continued instead of trained again from the first epoch
+        self.resume = resume
+        self.bases = _Registry()  # candidates without their epoch budget
+        self.kept = {}  # (base id, training set key) -> finished _Job
+        self.folds = {}  # training set key -> the fold's prepared data
+        self.epochs_resumed = 0  # epochs a from-scratch fit would have repeated
 
     def _final_params(self, params):
         if self.pipeline is None:
@@ -625,30 +641,28 @@ class _BatchTrainer:
                                    registry=_REPLAY_REGISTRY)
         for job in jobs:
             job.trained.seconds += job.seconds
-            job.trained.warnings = job.log
+            if job.kept is None:  # else _finish set them
+                job.trained.warnings = job.log
             registry.entries[(job.cid, job.key)] = job.trained
+            if job.kept is not None:
+                self.kept[(job.base, job.key)] = job
 
     def _fold_jobs(self, candidates, cids, train, rec):
-        """Fit the preceding steps once, then prepare every candidate's loop."""
+        """Fit the preceding steps once, then prepare every candidate's loop
+        (or reopen the kept one of a candidate trained on this fold before)."""
         X_tr, y_tr = _safe_split(self.estimator, self.X, self.y, train)
         sw_tr = None
         if self.sample_weight is not None:
             sw_tr = _safe_indexing(self.sample_weight, train)
         key = _training_set_key(X_tr, y_tr, sw_tr)
-        start = time.perf_counter()
-        mark = rec.mark()
-        head, Xt, head_error, head_log = None, X_tr, None, []
-        if self.pipeline is not None:
-            head = clone(self.pipeline)[:-1]
-            try:
-                Xt = head.fit_transform(X_tr, y_tr)
-            except Exception as exc:  # noqa: BLE001  (sklearn records it per fit)
-                head_error = exc
-        Xa, checked = None, False
-        if head_error is None and not sp.issparse(Xt):
-            Xa, checked = _shared_fold_data(Xt, y_tr, sw_tr)
-        rec.since(mark, head_log)
-        head_seconds = (time.perf_counter() - start) / max(1, len(candidates))
+        fold = self.folds.get(key)
+        head_seconds = 0.0  # a fold prepared by an earlier rung costs nothing more
+        if fold is None:
+            fold = self._prepare_fold(X_tr, y_tr, sw_tr, rec)
+            head_seconds = fold[-1] / max(1, len(candidates))
+            if self.resume is not None:
+                self.folds[key] = fold
+        head, Xt, Xa, checked, head_error, head_log, _ = fold
 
         template = clone(self.final)
         template.__class__ = _fast_class(type(self.final))
@@ -664,7 +678,15 @@ class _BatchTrainer:
                 continue
             start = time.perf_counter()
             mark = rec.mark()
-            est = clone(template).set_params(**clone(self._final_params(params), safe=False))
+            final_params = self._final_params(params)
+            if self.resume is not None:
+                base = {k: v for k, v in params.items() if k != self.resume}
+                job.base = self.bases.candidate_id(base, add=True)
+                if self._reopen(job, self.kept.get((job.base, key)), final_params):
+                    rec.since(mark, job.log)
+                    job.seconds += time.perf_counter() - start
+                    continue
+            est = clone(template).set_params(**clone(final_params, safe=False))
             trained.estimator = est
             try:
                 if Xa is None or est.device != "cpu":
@@ -678,12 +700,69 @@ class _BatchTrainer:
                         # feature names (and count) as fit would see them
                         validate_data(est, Xt, reset=True, skip_check_array=True)
                     job.est = est
+                    job.data = (job.loop.X, job.loop.Y, job.loop.sw)
             except Exception as exc:  # noqa: BLE001  (sklearn's error_score)
                 trained.fail(exc)
                 job.loop = None
             rec.since(mark, log)
             job.seconds += time.perf_counter() - start
         return jobs
+
+    def _prepare_fold(self, X_tr, y_tr, sw_tr, rec):
+        """Fit a fold's preceding pipeline steps and validate its data once."""
+        start = time.perf_counter()
+        mark = rec.mark()
+        head, Xt, head_error, head_log = None, X_tr, None, []
+        if self.pipeline is not None:
+            head = clone(self.pipeline)[:-1]
+            try:
+                Xt = head.fit_transform(X_tr, y_tr)
+            except Exception as exc:  # noqa: BLE001  (sklearn records it per fit)
+                head_error = exc
+        Xa, checked = None, False
+        if head_error is None and not sp.issparse(Xt):
+            Xa, checked = _shared_fold_data(Xt, y_tr, sw_tr)
+        rec.since(mark, head_log)
+        return (head, Xt, Xa, checked, head_error, head_log,
+                time.perf_counter() - start)
+
+    @staticmethod
+    def resumes_exactly(est):
+        """Whether continuing a finished fit of ``est`` to a larger
+        ``max_iter`` is bitwise a fit with that ``max_iter``.
+
+        The epoch orders, dropout masks and every schedule but ``"linear"``
+        are keyed by the epoch count, and the loop carries early stopping,
+        plateau and divergence state across epochs; only ``"linear"``
+        decays to ``max_iter`` itself, so its path changes with it.
+        """
+        return est.lr_schedule != "linear"
+
+    def _reopen(self, job, previous, final_params):
+        """Continue ``previous`` (the same candidate on the same fold, trained
+        to fewer epochs) up to the asked ``max_iter``; False if it cannot
+        resume exactly (the candidate is then trained from the start)."""
+        if previous is None or previous.kept is None:
+            return False
+        loop, est = previous.kept, previous.est
+        max_iter = final_params.get("max_iter")
+        if (not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool)
+                or max_iter < est.max_iter or not self.resumes_exactly(est)):
+            return False
+        done = est.n_iter_
+        est.max_iter = max_iter
+        # what a fit with the larger max_iter would have done: the same
+        # epochs so far, then on, unless the stopping rule had already ended it
+        loop.n_epochs = max_iter
+        loop.done = loop.converged
+        loop.progress = None
+        loop.X, loop.Y, loop.sw = previous.data
+        job.est, job.loop, job.data = est, loop, previous.data
+        job.trained.estimator = est
+        job.log = list(previous.log)
+        self.epochs_resumed += done
+        previous.kept = None  # reopened once
+        return True
 
     @staticmethod
     def _shape(job):
@@ -828,6 +907,7 @@ class _BatchTrainer:
                 start = time.perf_counter()
                 _config.parallel_call(kernel, args, slots.shape[0])
                 self.kernel_calls += 1
+                self.epochs += len(running)
                 elapsed = time.perf_counter() - start
                 total = sum(costs.values())
                 active = []
@@ -874,8 +954,17 @@ class _BatchTrainer:
             job.loop.finish()
         except Exception as exc:  # noqa: BLE001
             job.trained.fail(exc)
+        if job.base is not None and job.trained.error is None:
+            # a later rung may continue this fit: hand scikit-learn a copy,
+            # and keep the warnings of the epochs apart from those of finish
+            finish_log = []
+            rec.since(mark, finish_log)
+            job.trained.warnings = job.log + finish_log
+            job.trained.estimator = copy.deepcopy(job.est)
+            job.kept = job.loop
+        else:
+            rec.since(mark, job.log)
         job.loop = None
-        rec.since(mark, job.log)
         job.seconds += time.perf_counter() - start
 
 
@@ -884,6 +973,8 @@ class _BatchTrainer:
 
 class _BatchedSearchMixin:
     """What turns scikit-learn's search into a batched one."""
+
+    _resumes = False  # whether the search may continue kept fits (halving)
 
     def __dir__(self):
         # a search that ran scikit-learn's path unchanged (batched_info_ is
@@ -967,7 +1058,8 @@ class _BatchedSearchMixin:
             n_threads = min(n_threads, _config.effective_threads(n_jobs))
         Xi, yi = indexable(X, y)
         self._batch = _BatchTrainer(estimator, Xi, yi, params.get("groups"),
-                                    params.get("sample_weight"), registry, n_threads)
+                                    params.get("sample_weight"), registry, n_threads,
+                                    resume=self._resume_key())
         try:
             # scikit-learn evaluates (restores) the pre-trained models in
             # this process: the subclass lives only here
@@ -985,11 +1077,19 @@ class _BatchedSearchMixin:
         n_fits = len(self.cv_results_["params"]) * self.n_splits_
         self.batched_info_ = {"kernel_calls": batch.kernel_calls,
                               "fits_restored": len(registry.served),
-                              "fits_unbatched": n_fits - len(registry.served)}
+                              "fits_unbatched": n_fits - len(registry.served),
+                              "epochs_trained": batch.epochs}
+        if self._resumes:
+            self.batched_info_["epochs_resumed"] = batch.epochs_resumed
         return self
 
     def _searched_names(self):
         raise NotImplementedError
+
+    def _resume_key(self):
+        """The candidate key of the final estimator's ``max_iter`` when the
+        search asks for the same candidates with growing budgets (a halving
+        search), so that kept fits continue; None otherwise."""
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         batch = getattr(self, "_batch", None)
