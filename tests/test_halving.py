@@ -166,6 +166,23 @@ def test_linear_schedule_is_trained_afresh_at_every_rung():
     assert ours.batched_info_["epochs_trained"] == fresh_epochs(ours, 3) - resumed
 
 
+def test_pruned_candidates_are_trained_afresh_at_every_rung():
+    # sparsity's ramp spans max_iter: a pruned candidate starts over
+    X, y = make_data(False)
+    est = LinearRegressor(tol=None, random_state=0, batch_size=16)
+    grid = {"sparsity": [0.0, 0.5], "learning_rate": [0.01, 0.1]}
+    ours, ref = run_both(HalvingGridSearchCV, est, grid, X, y, resource="max_iter",
+                         max_resources=8, factor=2, cv=3)
+    assert_same_results(ours, ref)
+    results = ours.cv_results_
+    resumed = 0
+    for itr in range(1, ours.n_iterations_):
+        rows = np.flatnonzero(results["iter"] == itr)
+        previous = ours.n_resources_[itr - 1]
+        resumed += 3 * previous * sum(results["params"][k]["sparsity"] == 0.0 for k in rows)
+    assert ours.batched_info_["epochs_resumed"] == resumed
+
+
 def test_n_samples_resource_and_fallback_match_sklearn():
     X, y = make_data(False, n=120)
     est = LinearRegressor(max_iter=3, tol=None, random_state=0, batch_size=16)

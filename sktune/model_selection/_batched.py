@@ -734,9 +734,10 @@ class _BatchTrainer:
         The epoch orders, dropout masks and every schedule but ``"linear"``
         are keyed by the epoch count, and the loop carries early stopping,
         plateau and divergence state across epochs; only ``"linear"``
-        decays to ``max_iter`` itself, so its path changes with it.
+        decays to ``max_iter`` itself, so its path changes with it, and so
+        does pruning's (``sparsity > 0``: its ramp spans ``max_iter``).
         """
-        return est.lr_schedule != "linear"
+        return est.lr_schedule != "linear" and not getattr(est, "sparsity", 0)
 
     def _reopen(self, job, previous, final_params):
         """Continue ``previous`` (the same candidate on the same fold, trained
