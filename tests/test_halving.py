@@ -145,13 +145,19 @@ def test_resumed_survivors_are_bitwise_straight_fits(monkeypatch):
         assert model.validation_scores_ == straight.validation_scores_
 
 
-def test_linear_schedule_is_trained_afresh_at_every_rung():
+@pytest.mark.parametrize("extra, grid, resumes", [
     # "linear" decays to max_iter itself: continuing it would not be the
     # fit with the larger max_iter, so those candidates start over
+    (dict(min_learning_rate=0.001),
+     {"lr_schedule": ["constant", "linear"], "learning_rate": [0.01, 0.1]},
+     lambda params: params["lr_schedule"] == "constant"),
+    # sparsity's pruning ramp spans max_iter: a pruned candidate starts over
+    ({}, {"sparsity": [0.0, 0.5], "learning_rate": [0.01, 0.1]},
+     lambda params: params["sparsity"] == 0.0),
+])
+def test_candidates_whose_path_depends_on_max_iter_are_trained_afresh(extra, grid, resumes):
     X, y = make_data(False)
-    est = LinearRegressor(tol=None, random_state=0, batch_size=16,
-                          min_learning_rate=0.001)
-    grid = {"lr_schedule": ["constant", "linear"], "learning_rate": [0.01, 0.1]}
+    est = LinearRegressor(tol=None, random_state=0, batch_size=16, **extra)
     ours, ref = run_both(HalvingGridSearchCV, est, grid, X, y, resource="max_iter",
                          max_resources=8, factor=2, cv=3)
     assert_same_results(ours, ref)
@@ -160,27 +166,9 @@ def test_linear_schedule_is_trained_afresh_at_every_rung():
     for itr in range(1, ours.n_iterations_):
         rows = np.flatnonzero(results["iter"] == itr)
         previous = ours.n_resources_[itr - 1]
-        resumed += 3 * previous * sum(
-            results["params"][k]["lr_schedule"] == "constant" for k in rows)
+        resumed += 3 * previous * sum(resumes(results["params"][k]) for k in rows)
     assert ours.batched_info_["epochs_resumed"] == resumed
     assert ours.batched_info_["epochs_trained"] == fresh_epochs(ours, 3) - resumed
-
-
-def test_pruned_candidates_are_trained_afresh_at_every_rung():
-    # sparsity's ramp spans max_iter: a pruned candidate starts over
-    X, y = make_data(False)
-    est = LinearRegressor(tol=None, random_state=0, batch_size=16)
-    grid = {"sparsity": [0.0, 0.5], "learning_rate": [0.01, 0.1]}
-    ours, ref = run_both(HalvingGridSearchCV, est, grid, X, y, resource="max_iter",
-                         max_resources=8, factor=2, cv=3)
-    assert_same_results(ours, ref)
-    results = ours.cv_results_
-    resumed = 0
-    for itr in range(1, ours.n_iterations_):
-        rows = np.flatnonzero(results["iter"] == itr)
-        previous = ours.n_resources_[itr - 1]
-        resumed += 3 * previous * sum(results["params"][k]["sparsity"] == 0.0 for k in rows)
-    assert ours.batched_info_["epochs_resumed"] == resumed
 
 
 def test_n_samples_resource_and_fallback_match_sklearn():
