@@ -198,6 +198,53 @@ def test_prune_magnitude(cls):
     assert pruned.predict(X).shape == est.predict(X).shape
 
 
+@pytest.mark.parametrize("cls", [MLPRegressor, MLPClassifier], ids=lambda c: c.__name__)
+def test_prune_magnitude_refits_the_kept_weights(cls):
+    # the refit brings the pruned network's outputs closer to the dense
+    # network's than zeroing the same weights alone does
+    est = _make(cls, hidden_layer_sizes=(12,), max_iter=30)
+    X, y = _data(est, n=200)
+    est.fit(X, y)
+    pruned = prune(est, X, y, sparsity=0.8, fine_tune_epochs=0)
+    zeroed = copy.deepcopy(est)
+    for W, P in zip(zeroed.coefs_, pruned.coefs_):
+        W[P == 0] = 0.0
+
+    def outputs(model):
+        A = X
+        for i, (W, b) in enumerate(zip(model.coefs_, model.intercepts_)):
+            A = A @ W + b
+            if i < len(model.coefs_) - 1:
+                A = np.maximum(A, 0.0)
+        return A
+
+    target = outputs(est)
+    err_refit = np.mean((outputs(pruned) - target) ** 2)
+    err_zeroed = np.mean((outputs(zeroed) - target) ** 2)
+    assert err_refit < 0.9 * err_zeroed
+    assert _n_zero(pruned) == _n_target(pruned, 0.8)
+
+
+def test_prune_magnitude_strands_no_unit():
+    # no weight is spent on a hidden unit that receives nothing (its
+    # constant output goes into the next biases) or sends nothing
+    est = _make(MLPRegressor, hidden_layer_sizes=(16, 8), max_iter=20)
+    X, y = _data(est, n=120)
+    est.fit(X, y)
+    pruned = prune(est, X, y, sparsity=0.9, fine_tune_epochs=0)
+    for W_in, W_out in zip(pruned.coefs_[:-1], pruned.coefs_[1:]):
+        has_in = (W_in != 0).any(axis=0)
+        has_out = (W_out != 0).any(axis=1)
+        np.testing.assert_array_equal(has_in, has_out)
+    assert has_in.any()
+    # a stranded unit's weights go whole, so a little more than the target
+    assert _n_target(pruned, 0.9) <= _n_zero(pruned) <= _n_target(pruned, 0.95)
+    # what the state holds is what the model predicts with
+    again = prune(pruned, X, y, sparsity=0.9, fine_tune_epochs=1)
+    for W, P in zip(pruned.coefs_, again.coefs_):
+        assert np.all(P[W == 0] == 0)
+
+
 def test_prune_units_shrinks_the_network():
     est = _make(MLPClassifier, hidden_layer_sizes=(12, 6), max_iter=20, learning_rate=0.03)
     X, y = _data(est)
