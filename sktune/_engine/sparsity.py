@@ -26,8 +26,10 @@ over many weak or constant inputs) and spares the narrow output layer
 (measured as above: 1.2 points lost globally, 1.6 per layer; after
 training, one-shot pruning to 0.9 plus 5 epochs of fine-tuning lost 8
 points globally against 25 per layer, 2 seeds). So that no layer is cut off, each keeps at
-least as many weights as it has output units (its largest). The mask only
-grows: a pruned weight never comes back while ``sparsity > 0``.
+least as many weights as it has output units (its largest), and no weight
+stays on a hidden unit that cannot carry a signal (:func:`connected_masks`).
+The mask only grows: a pruned weight never comes back while
+``sparsity > 0``.
 """
 import math
 
@@ -70,24 +72,88 @@ def prune_to(state, ranges, fraction):
     until ``round(fraction * n)`` of their ``n`` are pruned, each range
     keeping at least its ``n_out`` largest: weight, moments and running
     average set to zero, the second moment to ``PRUNED``. The order is a
-    stable sort of ``|w|``, so ties fall the same way on every run."""
-    index = np.concatenate([np.arange(lo, hi) for lo, hi, _ in ranges])
-    pruned = state.v[index] < 0.0
-    k = int(math.floor(fraction * index.shape[0] + 0.5))
-    if k <= int(pruned.sum()):
-        return
-    key = np.where(pruned, -1.0, np.abs(state.params[index].astype(np.float64)))
-    start = 0
+    stable sort of ``|w|``, so ties fall the same way on every run. Over
+    several ranges (the layers of an MLP), no weight is kept on a hidden
+    unit that cannot carry a signal (see :func:`connected_masks`)."""
+    keys = []
     for lo, hi, n_out in ranges:
-        part = key[start:start + hi - lo]  # a view: protect the layer's largest
-        part[np.argsort(part, kind="stable")[max(0, part.shape[0] - n_out):]] = np.inf
-        start += hi - lo
-    k = min(k, int(np.count_nonzero(key < np.inf)))
-    cut = index[np.argsort(key, kind="stable")[:k]]
-    state.params[cut] = 0.0
-    state.m[cut] = 0.0
-    state.avg[cut] = 0.0
-    state.v[cut] = C.PRUNED
+        key = np.abs(state.params[lo:hi].astype(np.float64)).reshape(-1, n_out)
+        key[state.v[lo:hi].reshape(-1, n_out) < 0.0] = PRUNED_KEY
+        keys.append(key)
+    k = int(math.floor(fraction * sum(key.size for key in keys) + 0.5))
+    if k <= sum(int(np.count_nonzero(key < 0.0)) for key in keys):
+        return
+    masks = connected_masks(keys, k) if len(keys) > 1 else select_masks(keys, k)
+    for (lo, hi, _), mask in zip(ranges, masks):
+        cut = lo + np.flatnonzero(~mask.ravel())
+        state.params[cut] = 0.0
+        state.m[cut] = 0.0
+        state.avg[cut] = 0.0
+        state.v[cut] = C.PRUNED
+
+
+# keys below zero go first: pruned before (always), then stranded weights
+PRUNED_KEY, STRANDED_KEY = -2.0, -1.0
+
+
+def select_masks(keys, k):
+    """Per layer, a mask (True: kept) over ``keys`` (one ``(fan_in,
+    fan_out)`` array a layer): the ``k`` smallest keys over all layers are
+    cut (every ``PRUNED_KEY`` one, even past ``k``), each layer keeping its
+    ``fan_out`` largest keys that are not below zero."""
+    flat = []
+    for key in keys:
+        part = key.ravel().copy()
+        n_protect = min(key.shape[1], int(np.count_nonzero(part >= 0.0)))
+        part[np.argsort(part, kind="stable")[part.size - n_protect:]] = np.inf
+        flat.append(part)
+    flat = np.concatenate(flat)
+    k = max(k, int(np.count_nonzero(flat == PRUNED_KEY)))
+    k = min(k, int(np.count_nonzero(flat < np.inf)))
+    keep = np.ones(flat.size, dtype=bool)
+    keep[np.argsort(flat, kind="stable")[:k]] = False
+    masks, start = [], 0
+    for key in keys:
+        masks.append(keep[start:start + key.size].reshape(key.shape))
+        start += key.size
+    return masks
+
+
+def connected_masks(keys, k):
+    """:func:`select_masks` over the layers of a network, with no weight
+    spent on a hidden unit that cannot carry a signal: the weights into a
+    unit with no kept outgoing weight, and out of a unit with no kept
+    incoming weight (it sends a constant), are marked ``STRANDED_KEY`` in
+    ``keys`` (in place) and the masks chosen again, until no kept weight is
+    newly stranded. Each round marks weights kept until then, so it ends.
+
+    Measured on friedman1 (``MLPRegressor((64,))``, 100 epochs, 5 seeds):
+    ``sparsity=0.9`` lost 0.108 R² against the dense model by global
+    magnitude alone, 0.013 with this rule (digits: 0.76 and 0.71 accuracy
+    points); at 70 weights, magnitude alone left most of the budget on the
+    output layer and hidden units with no inputs."""
+    masks = select_masks(keys, k)
+    while True:
+        marked = False
+        for layer in range(1, len(keys)):
+            has_in = masks[layer - 1].any(axis=0)
+            has_out = masks[layer].any(axis=1)
+            for key, mask in ((keys[layer - 1][:, has_in & ~has_out],
+                               masks[layer - 1][:, has_in & ~has_out]),
+                              (keys[layer][has_out & ~has_in, :],
+                               masks[layer][has_out & ~has_in, :])):
+                fresh = mask & (key >= 0.0)
+                marked |= bool(fresh.any())
+            idle_in = has_in & ~has_out
+            idle_out = has_out & ~has_in
+            keys[layer - 1][:, idle_in] = np.minimum(keys[layer - 1][:, idle_in],
+                                                     STRANDED_KEY)
+            keys[layer][idle_out, :] = np.minimum(keys[layer][idle_out, :], STRANDED_KEY)
+        if not marked:
+            return masks
+        masks = select_masks(keys, k)
+
+
 def apply_mask(state):
     """Zero the weights, moments and averages the mask prunes (after the
     weights were replaced by an older copy)."""

@@ -23,7 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from .._engine.sparsity import prune_to, weight_ranges
+from .._engine.sparsity import PRUNED_KEY, connected_masks, prune_to, weight_ranges
 from .._kernels import _codes as C
 from ..base import BaseGradientEstimator
 from ..neural_network._mlp import _NUMPY_ACTIVATIONS, _BaseMLP
@@ -43,11 +43,10 @@ def prune(estimator, X, y, *, sparsity=0.9, method="magnitude", fine_tune_epochs
     then fine-tunes with those weights held at zero under the estimator's
     optimizer (their moments are zeroed too). A linear model's weights are
     ranked by absolute value. An MLP's are ranked by absolute value over
-    their layer's Frobenius norm; weights of a hidden unit that cannot carry
-    a signal (no kept outgoing weight, or no kept incoming one: its constant
-    output then goes into the next biases) are pruned too and their share
-    given to the next in rank, so slightly more than ``round(sparsity * n)``
-    can end at zero; then the kept weights and biases of each layer are
+    their layer's Frobenius norm, and no weight is kept on a hidden unit
+    that cannot carry a signal (no kept outgoing weight, or no kept incoming
+    one), its share going to the next in rank, as the ``sparsity``
+    parameter does while training; then the kept weights and biases of each layer are
     refit by weighted least squares over ``X`` (ridge ``1e-3`` times the
     mean of the Gram diagonal) to reproduce the dense network's
     pre-activations from the pruned previous layer (not done for a model
@@ -208,9 +207,10 @@ def _prune(estimator, X, y, sample_weight, sparsity, method, epochs):
 
 def _prune_network(est, fraction, X, sample_weight):
     """Prune an MLP's weights to ``fraction`` in place (see :func:`prune`):
-    choose the mask, fold the units left without inputs into the next
-    biases, refit the kept weights to the dense layers' outputs, and write
-    the mask into the optimizer state."""
+    choose the mask (no weight on a unit that cannot carry a signal), refit
+    the kept weights to the dense layers' outputs (a unit left without
+    inputs is a constant there, which the next biases take), and write the
+    mask into the optimizer state."""
     state = est._train_state
     sizes = [int(s) for s in est._sizes]
     flat = state.predictive_params()
@@ -222,31 +222,11 @@ def _prune_network(est, fraction, X, sample_weight):
         key = np.abs(W.astype(np.float64))
         norm = float(np.linalg.norm(key))
         key = key / norm if norm > 0.0 else key
-        key[V < 0.0] = -1.0
+        key[V < 0.0] = PRUNED_KEY
         keys.append(key)
     k = int(math.floor(fraction * sum(W.size for W in weights) + 0.5))
-    masks = _select(keys, k)
+    masks = connected_masks(keys, k)
     act = _NUMPY_ACTIVATIONS[est.activation]
-    while True:  # each pass marks new weights, kept until then: it ends
-        stranded = False
-        for layer in range(1, len(weights)):
-            has_in = masks[layer - 1].any(axis=0)
-            has_out = masks[layer].any(axis=1)
-            # a unit that sends nothing wastes its inputs; one that receives
-            # nothing sends a constant, which its next layer's biases take
-            idle_in = ~has_out & has_in
-            idle_out = has_out & ~has_in
-            if idle_in.any():
-                keys[layer - 1][:, idle_in] = -1.0
-            if idle_out.any():
-                const = act(biases[layer - 1][idle_out].astype(np.float64))
-                biases[layer] += (const @ np.where(masks[layer][idle_out], weights[layer][idle_out], 0.0)).astype(flat.dtype)
-                keys[layer][idle_out, :] = -1.0
-                weights[layer][idle_out, :] = 0.0
-            stranded |= bool(idle_in.any() or idle_out.any())
-        if not stranded:
-            break
-        masks = _select(keys, k)
     for W, mask in zip(weights, masks):
         W[~mask] = 0.0
     if state.counters[C.C_N_AVG] == 0:  # the running average is left as it is
@@ -256,28 +236,6 @@ def _prune_network(est, fraction, X, sample_weight):
     for name in ("params", "m", "avg"):
         getattr(state, name)[idx] = 0.0
     state.v[idx] = C.PRUNED
-
-
-def _select(keys, k):
-    """Masks (True: kept) cutting the ``k`` smallest ``keys`` over all
-    layers (more where more are marked -1), each layer keeping its
-    ``n_out`` largest that are not marked, as ``prune_to`` does."""
-    flat = []
-    for key in keys:
-        part = key.ravel().copy()
-        n_protect = min(key.shape[1], int(np.count_nonzero(part >= 0.0)))
-        part[np.argsort(part, kind="stable")[part.size - n_protect:]] = np.inf
-        flat.append(part)
-    flat = np.concatenate(flat)
-    # weights marked -1 (pruned before, or of a stranded unit) always go
-    k = min(max(k, int(np.count_nonzero(flat < 0.0))), int(np.count_nonzero(flat < np.inf)))
-    keep = np.ones(flat.size, dtype=bool)
-    keep[np.argsort(flat, kind="stable")[:k]] = False
-    masks, start = [], 0
-    for key in keys:
-        masks.append(keep[start:start + key.size].reshape(key.shape))
-        start += key.size
-    return masks
 
 
 def _refit_kept(est, weights, biases, masks, X, sample_weight, act, ridge=1e-3):
