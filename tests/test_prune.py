@@ -246,6 +246,21 @@ def test_prune_magnitude_refits_the_kept_weights(cls):
     assert _n_zero(pruned) == _n_target(pruned, 0.8)
 
 
+@pytest.mark.parametrize("cls", [LinearRegressor, MLPClassifier], ids=lambda c: c.__name__)
+def test_prune_ramps_the_sparsity_over_the_fine_tuning(cls):
+    zeros = []
+    est = _make(cls, callbacks=[lambda model, info: zeros.append(_n_zero(model))])
+    X, y = _data(est, d=12)
+    est.fit(X, y)
+    zeros.clear()
+    pruned = prune(est, X, y, sparsity=0.8, fine_tune_epochs=3)
+    n = sum(W.size for W in _weights(pruned))
+    # before epoch e of 3: 0.8 * (1 - (1 - e / 3) ** 3) of the weights
+    expected = [int(np.floor(0.8 * (1 - (1 - e / 3) ** 3) * n + 0.5)) for e in (1, 2, 3)]
+    assert zeros == expected and expected[0] < expected[1] < expected[2]
+    assert _n_zero(pruned) == _n_target(pruned, 0.8)
+
+
 def test_prune_magnitude_strands_no_unit():
     # no weight is spent on a hidden unit that receives nothing (its
     # constant output goes into the next biases) or sends nothing
