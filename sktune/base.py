@@ -90,13 +90,16 @@ SHARED_PARAMS_DOC = """
         smallest ``|w|`` are zero, where ``s_t = sparsity * (1 - (1 -
         min(t, max_iter) / max_iter) ** 3)`` (the cubic schedule of Zhu &
         Gupta, 2017); each layer keeps at least as many weights as it has
-        output units. Until the last epoch, the ``tol`` rule, the
+        output units, and an MLP keeps no weight on a hidden unit left
+        without kept incoming or outgoing weights (their share goes to the
+        next weights by magnitude). Until the last epoch, the ``tol`` rule, the
         ``"plateau"`` schedule and early stopping's choice of the best
         weights wait for the final sparsity, so a sparse fit runs
         ``max_iter`` epochs. Pruned weights stay exactly zero under every
         optimizer (their moments too), also through ``partial_fit`` (one
         epoch of the schedule per call) and ``warm_start``; ``sparsity=0``
-        on a warm start lets them train again. 0 trains densely, at no
+        on a warm start lets them train again (a hidden unit cut on both
+        sides gets no gradient and stays at zero). 0 trains densely, at no
         cost; sparse fits take the general update path (never
         ``lazy_updates`` or plain SGD's sparse and per-sample shortcuts).
     power_t : float, default=0.25
