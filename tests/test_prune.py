@@ -261,6 +261,21 @@ def test_prune_ramps_the_sparsity_over_the_fine_tuning(cls):
     assert _n_zero(pruned) == _n_target(pruned, 0.8)
 
 
+def test_prune_refit_weighs_the_rows():
+    # rows of weight 0 count for nothing in the refit: the same as without them
+    est = _make(MLPRegressor, hidden_layer_sizes=(8,), max_iter=10)
+    X, y = _data(est, n=100)
+    est.fit(X, y)
+    weight = np.r_[np.ones(60), np.zeros(40)]
+    weighted = prune(est, X, y, sparsity=0.7, fine_tune_epochs=0, sample_weight=weight)
+    subset = prune(est, X[:60], y[:60], sparsity=0.7, fine_tune_epochs=0)
+    everything = prune(est, X, y, sparsity=0.7, fine_tune_epochs=0)
+    for A, B in zip(weighted.coefs_ + weighted.intercepts_,
+                    subset.coefs_ + subset.intercepts_):
+        np.testing.assert_allclose(A, B, rtol=1e-7, atol=1e-10)
+    assert not np.allclose(weighted.coefs_[0], everything.coefs_[0])
+
+
 def test_prune_magnitude_strands_no_unit():
     # no weight is spent on a hidden unit that receives nothing (its
     # constant output goes into the next biases) or sends nothing

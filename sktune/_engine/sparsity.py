@@ -138,14 +138,11 @@ def connected_masks(keys, k):
         for layer in range(1, len(keys)):
             has_in = masks[layer - 1].any(axis=0)
             has_out = masks[layer].any(axis=1)
-            for key, mask in ((keys[layer - 1][:, has_in & ~has_out],
-                               masks[layer - 1][:, has_in & ~has_out]),
-                              (keys[layer][has_out & ~has_in, :],
-                               masks[layer][has_out & ~has_in, :])):
-                fresh = mask & (key >= 0.0)
-                marked |= bool(fresh.any())
-            idle_in = has_in & ~has_out
-            idle_out = has_out & ~has_in
+            idle_in = has_in & ~has_out  # its incoming weights are wasted
+            idle_out = has_out & ~has_in  # its outgoing weights send a constant
+            for key, mask in ((keys[layer - 1][:, idle_in], masks[layer - 1][:, idle_in]),
+                              (keys[layer][idle_out, :], masks[layer][idle_out, :])):
+                marked |= bool((mask & (key >= 0.0)).any())
             keys[layer - 1][:, idle_in] = np.minimum(keys[layer - 1][:, idle_in],
                                                      STRANDED_KEY)
             keys[layer][idle_out, :] = np.minimum(keys[layer][idle_out, :], STRANDED_KEY)
