@@ -80,7 +80,7 @@ def prune_to(state, ranges, fraction):
         key = np.abs(state.params[lo:hi].astype(np.float64)).reshape(-1, n_out)
         key[state.v[lo:hi].reshape(-1, n_out) < 0.0] = PRUNED_KEY
         keys.append(key)
-    k = int(math.floor(fraction * sum(key.size for key in keys) + 0.5))
+    k = math.floor(fraction * sum(key.size for key in keys) + 0.5)
     if k <= sum(int(np.count_nonzero(key < 0.0)) for key in keys):
         return
     masks = connected_masks(keys, k) if len(keys) > 1 else select_masks(keys, k)

@@ -22,8 +22,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from .._engine.sparsity import PRUNED_KEY, connected_masks, prune_to, target_sparsity, \
-    weight_ranges
+from .._engine.sparsity import (
+    PRUNED_KEY,
+    connected_masks,
+    prune_to,
+    target_sparsity,
+    weight_ranges,
+)
 from .._kernels import _codes as C
 from ..base import BaseGradientEstimator
 from ..neural_network._mlp import _NUMPY_ACTIVATIONS, _BaseMLP
@@ -246,7 +251,7 @@ def _prune_network(est, fraction, X, sample_weight):
         key = key / norm if norm > 0.0 else key
         key[V < 0.0] = PRUNED_KEY
         keys.append(key)
-    k = int(math.floor(fraction * sum(W.size for W in weights) + 0.5))
+    k = math.floor(fraction * sum(W.size for W in weights) + 0.5)
     masks = connected_masks(keys, k)
     act = _NUMPY_ACTIVATIONS[est.activation]
     for W, mask in zip(weights, masks):
