@@ -343,6 +343,8 @@ def test_prune_errors_and_pipelines():
         prune(linear, X, y, method="random")
     with pytest.raises(ValueError, match="fine_tune_epochs"):
         prune(linear, X, y, fine_tune_epochs=-1)
+    with pytest.raises(ValueError, match="sample_weight"):
+        prune(_make(MLPRegressor).fit(X, y), X, y, sample_weight=np.ones(7))
     pipe = make_pipeline(StandardScaler(), _make(MLPRegressor)).fit(X, y)
     before = pipe[-1].coefs_[0].copy()
     out = prune(pipe, X, y, sparsity=0.5, method="units", fine_tune_epochs=1)

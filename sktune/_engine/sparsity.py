@@ -84,12 +84,16 @@ def prune_to(state, ranges, fraction):
     if k <= sum(int(np.count_nonzero(key < 0.0)) for key in keys):
         return
     masks = connected_masks(keys, k) if len(keys) > 1 else select_masks(keys, k)
-    for (lo, hi, _), mask in zip(ranges, masks):
-        cut = lo + np.flatnonzero(~mask.ravel())
-        state.params[cut] = 0.0
-        state.m[cut] = 0.0
-        state.avg[cut] = 0.0
-        state.v[cut] = C.PRUNED
+    cut_weights(state, np.concatenate([lo + np.flatnonzero(~mask.ravel())
+                                       for (lo, _, _), mask in zip(ranges, masks)]))
+
+
+def cut_weights(state, index):
+    """Prune the entries ``index`` of the flat buffers: weight, moments and
+    running average zero, the second moment ``PRUNED`` (the mask)."""
+    for name in ("params", "m", "avg"):
+        getattr(state, name)[index] = 0.0
+    state.v[index] = C.PRUNED
 
 
 # keys below zero go first: pruned before (always), then stranded weights

@@ -20,11 +20,12 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .._engine.sparsity import (
     PRUNED_KEY,
     connected_masks,
+    cut_weights,
     prune_to,
     target_sparsity,
     weight_ranges,
@@ -258,11 +259,8 @@ def _prune_network(est, fraction, X, sample_weight):
         W[~mask] = 0.0
     if state.counters[C.C_N_AVG] == 0:  # the running average is left as it is
         _refit_kept(est, weights, biases, masks, X, sample_weight, act)
-    pruned = np.concatenate([~mask.ravel() for mask in masks])
-    idx = np.flatnonzero(pruned)  # the weights lead the flat buffer
-    for name in ("params", "m", "avg"):
-        getattr(state, name)[idx] = 0.0
-    state.v[idx] = C.PRUNED
+    # the weights lead the flat buffer, layer after layer
+    cut_weights(state, np.flatnonzero(np.concatenate([~mask.ravel() for mask in masks])))
 
 
 def _refit_kept(est, weights, biases, masks, X, sample_weight, act, ridge=1e-3):
@@ -272,7 +270,7 @@ def _refit_kept(est, weights, biases, masks, X, sample_weight, act, ridge=1e-3):
     ``X``. Writes into ``weights`` / ``biases``."""
     X = est._validate_X(X)  # dense: the MLPs take no sparse input
     n = X.shape[0]
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    w = _check_sample_weight(sample_weight, X, dtype=np.float64)
     dense_in = pruned_in = X
     dense = [(est.coefs_[i].astype(np.float64), est.intercepts_[i].astype(np.float64))
              for i in range(len(weights))]
