@@ -3,6 +3,7 @@
 Imported before any kernel is compiled.
 """
 import os
+import sys
 import tempfile
 import threading
 
@@ -24,10 +25,15 @@ def _ensure_numba_cache():
     Numba caches beside the source (``__pycache__``) or else in the user's
     cache directory, and raises at import when neither is writable. In that
     case point ``NUMBA_CACHE_DIR`` at a private temporary directory.
-    """
-    import numba
 
-    if numba.config.CACHE_DIR:
+    Numba itself is not imported here unless it must be (it costs ~0.2 s of
+    ``import sktune``): the environment says what Numba will read when the
+    first fit imports it.
+    """
+    numba = sys.modules.get("numba")
+    configured = (numba.config.CACHE_DIR if numba is not None
+                  else os.environ.get("NUMBA_CACHE_DIR"))
+    if configured:
         return
     here = os.path.join(os.path.dirname(__file__), "_kernels", "__pycache__")
     if _writable_dir(here):
@@ -39,8 +45,10 @@ def _ensure_numba_cache():
         return
     fallback = os.path.join(tempfile.gettempdir(), f"sktune-numba-{os.getuid()}")
     if _writable_dir(fallback):
-        numba.config.CACHE_DIR = fallback
         os.environ["NUMBA_CACHE_DIR"] = fallback
+        import numba
+
+        numba.config.CACHE_DIR = fallback
 
 
 _ensure_numba_cache()

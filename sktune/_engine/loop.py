@@ -16,7 +16,6 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._kernels import _codes as C
-from .._kernels._rng import permutation
 from .._progress import ProgressBar
 from ..exceptions import DivergenceError, GradientWarning
 from ..callbacks import EpochInfo, callback_list
@@ -157,6 +156,8 @@ class EpochLoop:
         self.stats = np.zeros(C.N_STATS)
         self.order = np.empty(n, dtype=np.int64)
         # fills the order of an epoch; a batched search shares equal ones
+        from .._kernels._rng import permutation  # Numba loads at the first fit
+
         self.permute = permutation
         # the plateau schedule watches for stalls even when tol=None
         self.min_gain = 0.0 if est.tol is None else est.tol

@@ -9,7 +9,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import _config
 from .._kernels import _codes as C
-from .._kernels import cpu, linear
 from ..base import (
     ATTRIBUTES_DOC,
     BaseGradientEstimator,
@@ -48,6 +47,8 @@ class _BaseLinear(BaseGradientEstimator):
         return super()._prepare_fit(X, y, sample_weight, **kwargs)
 
     def _run_epoch(self, X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads):
+        from .._kernels import cpu, linear  # Numba loads at the first fit, not at import
+
         n_out = Y.shape[1]
         n_params = state.params.shape[0]
         if sp.issparse(X):

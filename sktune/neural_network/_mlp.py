@@ -12,7 +12,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._kernels import _codes as C
 from .. import _config
-from .._kernels import cpu
 from ..base import (
     ATTRIBUTES_DOC,
     BaseGradientEstimator,
@@ -176,6 +175,8 @@ class _BaseMLP(BaseGradientEstimator):
         sizes = self._sizes
         bs = int(icodes[C.I_BATCH])
         dtype = state.params.dtype
+        from .._kernels import cpu  # Numba loads at the first fit, not at import
+
         n_chunks = cpu.mlp_chunks(bs)
         # every chunk buffer is sized for a whole batch: row offsets use ``bs``
         acts = np.empty((n_chunks, bs * int(sizes.sum())), dtype=dtype)
