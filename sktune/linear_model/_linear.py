@@ -8,6 +8,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted
 
 from .. import _config
+from .._engine.encode import average_start
 from .._kernels import _codes as C
 from ..base import (
     ATTRIBUTES_DOC,
@@ -18,7 +19,6 @@ from ..base import (
     shared_params_doc,
     store_params,
 )
-from .._engine.encode import average_start
 from ..losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
 # Batches with at least this many multiply-adds use the parallel kernel.
@@ -47,7 +47,10 @@ class _BaseLinear(BaseGradientEstimator):
         return super()._prepare_fit(X, y, sample_weight, **kwargs)
 
     def _run_epoch(self, X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads):
-        from .._kernels import cpu, linear  # Numba loads at the first fit, not at import
+        from .._kernels import (  # Numba loads at the first fit, not at import
+            cpu,
+            linear,
+        )
 
         n_out = Y.shape[1]
         n_params = state.params.shape[0]
