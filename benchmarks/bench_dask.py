@@ -18,7 +18,9 @@ rows (default 1 000 000: two partitions, one per worker of the speed test).
    within 0.01.
 2. Speed: epoch throughput (rows per second over the whole fit) with 1 and
    with 2 single-threaded worker processes, the data persisted on the
-   workers before the timing. Target: 2 workers at least 1.6x 1 worker.
+   workers before the timing; both clusters stay up and their fits
+   alternate for ``--rounds`` rounds (default 3). Target: the median ratio,
+   2 workers at least 1.6x 1 worker.
    Also printed: the same fit with other ``sync_every`` (``--sweep``) on 2
    workers (time and R^2: how synchronisation trades speed for accuracy),
    the bytes each synchronisation moves per partition (the
@@ -127,21 +129,33 @@ def accuracy_and_speed(args):
     r2_local = r2(yt, local.predict(Xt))
     del Xn, yn
 
-    results, sweep = {}, {}
-    for n_workers in (1, 2):
-        c, client = cluster(n_workers)
-        try:
+    # both clusters up at once, fits alternating between them: the machine's
+    # drift falls on both sides alike, and the median ratio is judged
+    clusters, data = {}, {}
+    try:
+        for n_workers in (1, 2):
+            c, client = cluster(n_workers)
+            clusters[n_workers] = (c, client)
             client.wait_for_workers(n_workers)
             client.run(_warm)  # load the kernels in each worker, untimed
             Xp, yp = client.persist([X, y])
             wait([Xp, yp])
-            results[n_workers] = _dask_fit(client, Xp, yp, Xt, yt, params, sync)
-            if n_workers == 2:
-                for other in args.sweep:
-                    sweep[other] = _dask_fit(client, Xp, yp, Xt, yt, params, other)
-        finally:
+            data[n_workers] = (Xp, yp)
+        runs = {1: [], 2: []}
+        for _ in range(args.rounds):
+            for n_workers in (1, 2):
+                client = clusters[n_workers][1]
+                runs[n_workers].append(_dask_fit(client, *data[n_workers], Xt, yt,
+                                                 params, sync))
+        sweep = {other: _dask_fit(clusters[2][1], *data[2], Xt, yt, params, other)
+                 for other in args.sweep}
+    finally:
+        for c, client in clusters.values():
             client.close()
             c.close()
+    ratios = sorted(a["wall"] / b["wall"] for a, b in zip(runs[1], runs[2]))
+    # the median round of each side stands for it in the table
+    results = {k: sorted(v, key=lambda r: r["wall"])[len(v) // 2] for k, v in runs.items()}
 
     n_params = results[2]["est"]._train_state.params.size
     n_part = len(X.chunks[0])
@@ -164,7 +178,7 @@ def accuracy_and_speed(args):
     print("(idle: share of the workers' time outside training tasks: waiting on the "
           "driver, the scheduler and communication)")
     gap = r2_local - results[2]["r2"]
-    speedup = results[1]["wall"] / results[2]["wall"]
+    speedup = ratios[len(ratios) // 2]
     print(f"\nBytes per synchronisation and partition (sync_every={sync}: {rounds} per "
           f"epoch): {sent} sent (the state), {back} returned (partial sums); "
           f"{n_part * (sent + back)} per round for {n_part} partitions")
@@ -190,7 +204,9 @@ def accuracy_and_speed(args):
     ok_speed = speedup >= 1.6
     print(f"\nAccuracy: R2 gap to the in-memory fit {gap:+.4f} (target |gap| <= 0.01): "
           f"{'MET' if ok_acc else 'MISSED'}")
-    print(f"Speed: 2 workers {speedup:.2f}x the epoch throughput of 1 (target >= 1.6): "
+    print(f"Speed: 2 workers {speedup:.2f}x the epoch throughput of 1 (median of "
+          f"{len(ratios)} alternating rounds, range {ratios[0]:.2f}-{ratios[-1]:.2f}; "
+          f"target >= 1.6): "
           f"{'MET' if ok_speed else 'MISSED'}")
     return ok_acc and ok_speed
 
@@ -264,6 +280,9 @@ def main():
     parser.add_argument("--sync-every", type=int, default=1000,
                         help="mini-batches between synchronisations (default 1000: "
                              "a round's compute, ~0.1 s, outweighs its overhead)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating 1-worker / 2-worker fits; the median ratio "
+                             "is judged")
     parser.add_argument("--memory-chunk", type=int, default=100_000,
                         help="rows per partition in the memory test")
     parser.add_argument("--sweep", default="100,epoch",
@@ -278,7 +297,7 @@ def main():
     if args.quick:
         args.n_samples, args.chunk, args.epochs = 4000, 2000, 1
         args.memory_chunk = 5000
-        args.sync_every, args.sweep = 5, ["epoch"]
+        args.sync_every, args.sweep, args.rounds = 5, ["epoch"], 1
         args.memory_limit = 4 << 30  # in-process workers share this process
         args.memory_factor = 0.0  # the smoke test does not fill the memory
         PROCESSES[0] = False

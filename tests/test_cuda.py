@@ -222,6 +222,23 @@ def _worker_misc():
         es[dev] = {"weights": _weights(model).tolist(),
                    "scores": list(model.validation_scores_)}
     out["early_stopping"] = es
+
+    # a moment that only decays is flushed to zero below float32's smallest
+    # normal on the GPU as on the CPU (no subnormal state)
+    sub = {}
+    Xs = X[:16].astype(np.float32)
+    Xs[4:, 1] = 0.0
+    sws = np.ones(16)
+    sws[:4] = 0.0
+    for dev in ("cpu", "cuda"):
+        model = sktune.LinearRegressor(penalty=None, batch_size=8, max_iter=1, tol=None,
+                                       warm_start=True, random_state=0, device=dev)
+        model.fit(Xs, Xs[:, 0], sample_weight=sws)
+        state = model._train_state
+        state.params[1] = state.m[1] = np.float32(np.finfo(np.float32).tiny / 4)
+        model.fit(Xs, Xs[:, 0], sample_weight=sws)
+        sub[dev] = {k: getattr(state, k).tolist() for k in ("params", "m", "v")}
+    out["subnormal"] = sub
     return out
 
 
@@ -467,6 +484,17 @@ def test_partial_fit_continues_the_state(misc_results):
     assert gpu["t"] == cpu["t"] == [2, 4, 6]
     np.testing.assert_allclose(gpu["weights"], cpu["weights"], rtol=1e-6)
     np.testing.assert_allclose(gpu["m"], cpu["m"], rtol=1e-6, atol=1e-12)
+
+
+def test_no_subnormal_state_on_cuda(misc_results):
+    tiny = np.finfo(np.float32).tiny
+    for dev, state in misc_results["subnormal"].items():
+        for name, values in state.items():
+            a = np.array(values)
+            assert not np.any((a != 0) & (np.abs(a) < tiny)), (dev, name, a)
+        assert state["m"][1] == 0.0, dev
+    np.testing.assert_allclose(misc_results["subnormal"]["cuda"]["params"],
+                               misc_results["subnormal"]["cpu"]["params"], rtol=1e-6)
 
 
 def test_early_stopping_on_cuda(misc_results):

@@ -77,6 +77,22 @@ def elem_loss_grad(code, y, p, delta):
     return 0.0, 0.0
 
 
+#: float32's smallest normal number. Stored parameters and optimizer moments
+#: below it in magnitude are flushed to zero: a subnormal operand costs a
+#: CPU ~100 cycles per operation, and Adam's moments and weights that only
+#: decay (a dead unit's, a weight the L2 term pulls to zero) become subnormal
+#: after some 10^4 steps (measured: epochs of a float32 MLP on 1M rows went
+#: 0.4 s -> 1.9 s -> 9.9 s as they did). The same threshold for float64 keeps
+#: one rule for both dtypes and devices; below it a value changes no output.
+TINY = 1.1754943508222875e-38
+
+
+@njit(cache=True, inline="always")
+def flush(x):
+    """``x``, or 0 when ``|x| < TINY`` (NaN and inf pass unchanged)."""
+    return 0.0 if abs(x) < TINY else x
+
+
 @njit(cache=True, inline="always")
 def optimizer_step(code, w, g, m, v, lr, momentum, beta_1, beta_2, eps, c1, c2):
     """One optimizer update of a single parameter.

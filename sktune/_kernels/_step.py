@@ -13,7 +13,7 @@ from numba import njit
 
 from . import _codes as C
 from ._jit import arr, caller, types
-from ._scalar import optimizer_step, soft_threshold, update_factors
+from ._scalar import flush, optimizer_step, soft_threshold, update_factors
 
 # replaced in each compiled variant (see _jit.twin): the optimizer,
 # whether the decoupled decay and L1 proximal step run, and whether pruned
@@ -33,7 +33,8 @@ def _update_loop(opt, prox, mask, params, grad, m, v, n_pen, inv_n, coupled, sca
     gradient. With ``mask``, a weight whose second moment is negative
     (``_codes.PRUNED``) keeps its zero weight and moments: the step is
     computed and discarded by selects, so the loop stays branch-free.
-    Returns the number of new weights that are not finite (integer adds,
+    Stored values below float32's smallest normal are flushed to zero
+    (``_scalar.flush``). Returns the number of new weights that are not finite (integer adds,
     which vectorize). The penalty enters as a select, not a branch."""
     bad = 0
     for j in range(params.shape[0]):
@@ -53,9 +54,9 @@ def _update_loop(opt, prox, mask, params, grad, m, v, n_pen, inv_n, coupled, sca
             w = w if keep else 0.0
             mj = mj if keep else 0.0
             vj = vj if keep else v0
-        params[j] = w
-        m[j] = mj
-        v[j] = vj
+        params[j] = flush(w)
+        m[j] = flush(mj)
+        v[j] = flush(vj)  # a pruned weight's code (negative) is kept
         bad += (w - w) != 0.0  # NaN exactly when w is inf or NaN
     return bad
 

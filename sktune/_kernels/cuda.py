@@ -80,7 +80,7 @@ import numpy as np
 from numba import cuda
 
 from . import _codes as C
-from ._scalar import activation, activation_grad, optimizer_step, soft_threshold, \
+from ._scalar import activation, activation_grad, flush, optimizer_step, soft_threshold, \
     update_factors
 from ._rng import dropout_keep as _dropout_keep
 from ._scalar import row_loss_grad as _row_loss_grad
@@ -183,6 +183,7 @@ def _device_function(func):
 
 _row_loss_grad_d = _device_function(_row_loss_grad)
 _optimizer_step_d = _device_function(optimizer_step)
+_flush_d = _device_function(flush)
 _soft_threshold_d = _device_function(soft_threshold)
 _activation_d = _device_function(activation)
 _activation_grad_d = _device_function(activation_grad)
@@ -352,9 +353,9 @@ def _update(params, m, v, avg, gpart, gsum, hyper, icodes, scal, dstats):
             w = _soft_threshold_d(w - decay * w0, step * l1)
         if cut:
             w, mq, vq = 0.0, 0.0, v0
-        params[q] = w
-        m[q] = mq
-        v[q] = vq
+        params[q] = _flush_d(w)  # as the CPU step: no subnormal state
+        m[q] = _flush_d(mq)
+        v[q] = _flush_d(vq)
         if not math.isfinite(w):
             dstats[_DIV] = 1.0
         if inv_k > 0.0:
