@@ -139,6 +139,24 @@ def test_data_parallel_fit_on_worker_processes_has_the_same_bits(client,
         assert est.loss_curve_ == ref.loss_curve_
 
 
+@pytest.mark.parametrize("persist", [True, False])
+def test_results_summed_on_the_workers_have_the_same_bits(client, data_parallel_reference,
+                                                          monkeypatch, persist):
+    # big partial results are summed by a tree of tasks on the workers, small
+    # ones on the client (persisted partitions take tasks submitted to their
+    # futures, others a graph of delayed calls): the same pairwise tree
+    monkeypatch.setattr(_estimators, "_LOCAL_REDUCE_BYTES", 0)
+    rng = np.random.RandomState(1)
+    X = rng.randn(240, 4)
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.randn(240)
+    est = DaskLinearRegressor(learning_rate=0.05, batch_size=20, max_iter=3, tol=None,
+                              sync_every=2, random_state=0, client=client, persist=persist)
+    est.fit(da.from_array(X, chunks=(60, 4)), da.from_array(y, chunks=60))
+    ref = data_parallel_reference[0]
+    np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
+    assert est.loss_curve_ == ref.loss_curve_
+
+
 def test_data_parallel_fit_survives_a_killed_worker(client, data_parallel_reference,
                                                     monkeypatch):
     compute = _estimators._DaskMixin._compute
