@@ -21,8 +21,8 @@ rows (default 1 000 000: two partitions, one per worker of the speed test).
    workers before the timing; both clusters stay up and their fits
    alternate for ``--rounds`` rounds (default 3). Target: the median ratio,
    2 workers at least 1.6x 1 worker.
-   Also printed: the same fit with other ``sync_every`` (``--sweep``) on 2
-   workers (time and R^2: how synchronisation trades speed for accuracy),
+   Also printed: the same fit with other ``sync_every`` (``--sweep``) on 1
+   and 2 workers (time and R^2: how synchronisation trades speed for accuracy),
    the bytes each synchronisation moves per partition (the
    state sent, the partial result returned), the share of the workers'
    time not spent in training tasks (waiting on the driver, the
@@ -147,8 +147,8 @@ def accuracy_and_speed(args):
                 client = clusters[n_workers][1]
                 runs[n_workers].append(_dask_fit(client, *data[n_workers], Xt, yt,
                                                  params, sync))
-        sweep = {other: _dask_fit(clusters[2][1], *data[2], Xt, yt, params, other)
-                 for other in args.sweep}
+        sweep = {(k, other): _dask_fit(clusters[k][1], *data[k], Xt, yt, params, other)
+                 for other in args.sweep for k in (1, 2)}
     finally:
         for c, client in clusters.values():
             client.close()
@@ -170,13 +170,17 @@ def accuracy_and_speed(args):
     print(f"{'in memory (MLPRegressor, 1 thread)':<44}{t_local:>9.2f}"
           f"{args.n_samples * args.epochs / t_local:>11.0f}{r2_local:>11.4f}")
     rows = [(f"{k} worker(s), sync_every={sync}", k, res) for k, res in results.items()]
-    rows += [(f"2 workers, sync_every={other}", 2, res) for other, res in sweep.items()]
+    rows += [(f"{k} worker(s), sync_every={other}", k, res)
+             for (k, other), res in sweep.items()]
     for label, k, res in rows:
         idle = max(0.0, 1.0 - res["busy"] / (res["wall"] * k))
         print(f"{label:<44}{res['wall']:>9.2f}{args.n_samples * args.epochs / res['wall']:>11.0f}"
               f"{res['r2']:>11.4f}{idle:>7.0%}")
     print("(idle: share of the workers' time outside training tasks: waiting on the "
           "driver, the scheduler and communication)")
+    for other in args.sweep:
+        one, two = sweep[(1, other)]["wall"], sweep[(2, other)]["wall"]
+        print(f"sync_every={other}: 2 workers {one / two:.2f}x 1 worker (one round each)")
     gap = r2_local - results[2]["r2"]
     speedup = ratios[len(ratios) // 2]
     print(f"\nBytes per synchronisation and partition (sync_every={sync}: {rounds} per "
