@@ -27,7 +27,8 @@ over many weak or constant inputs) and spares the narrow output layer
 training, one-shot pruning to 0.9 plus 5 epochs of fine-tuning lost 8
 points globally against 25 per layer, 2 seeds). So that no layer is cut off, each keeps at
 least as many weights as it has output units (its largest), and no weight
-stays on a hidden unit that cannot carry a signal (:func:`connected_masks`).
+stays on a hidden unit that cannot carry a signal, as far as the epoch's
+budget allows (:func:`connected_masks`).
 The mask only grows: a pruned weight never comes back while
 ``sparsity > 0``.
 """
@@ -130,6 +131,14 @@ def connected_masks(keys, k):
     incoming weight (it sends a constant), are marked ``STRANDED_KEY`` in
     ``keys`` (in place) and the masks chosen again, until no kept weight is
     newly stranded. Each round marks weights kept until then, so it ends.
+
+    The count stays exactly ``k``, so when the weights to mark outnumber
+    what the call may cut (a late epoch of the schedule cuts a unit's last
+    input, and its output weight is stranded with no budget left), the
+    first marked ones in buffer order are cut and the rest stay: measured on
+    friedman1 at 0.9, one kept weight of 70 on an input-less unit (it sends
+    a constant, as a bias would). Cutting every stranded weight instead cut
+    up to 7 weights more than asked and lost 0.013 R² against 0.012.
 
     Measured on friedman1 (``MLPRegressor((64,))``, 100 epochs, 5 seeds):
     ``sparsity=0.9`` lost 0.108 R² against the dense model by global
