@@ -159,7 +159,6 @@ def _build_table(kind, dtype, hyper, icodes):
     fns[C.F_PASS] = _unit_address("pass", None, f)
     fns[C.F_ACT] = _unit_address("act", act, f)
     fns[C.F_ACT_GRAD] = _unit_address("act_grad", act, f)
-    fns[C.F_OUT] = _unit_address("act", C.IDENTITY, f)
     fns[C.F_LOSS] = _unit_address("loss", int(icodes[C.I_LOSS]), f)
     if hyper[C.H_DROPOUT] > 0.0:
         fns[C.F_DROP] = _unit_address("dropout", None, f)
@@ -212,8 +211,7 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
     the given optimizer, loss and activation codes. Returns the number of
     units."""
     optimizers = sorted({_STEP_VARIANT.get(int(o), int(o)) for o in optimizers})
-    # the identity is every network's output layer
-    activations = sorted(set(int(a) for a in activations) | {C.IDENTITY})
+    activations = sorted(set(int(a) for a in activations))
     from ._rng import permutation
 
     permutation(0, 0, np.zeros(1, dtype=np.int64))  # every fit's shuffle
