@@ -15,7 +15,7 @@ from numba import njit, prange
 from . import _codes as C
 from ._batches import batch_range, begin_epoch, chunk_range
 from ._jit import arr, types
-from ._scalar import flush, optimizer_step, row_loss_grad
+from ._scalar import optimizer_step, row_loss_grad
 from ._step import end_batch, update_scalars
 
 _LOSS = C.SQUARED_ERROR  # replaced in each compiled variant (see _jit.twin)
@@ -658,9 +658,13 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
                                                  c1, c2)
                 # the stepped true weight, decayed with every other weight:
                 # stored as w * ws_new / ws over the new scale ws_new
-                params[j] = flush(w * inv_scale)
-                m[j] = flush(mj)
-                v[j] = flush(vj)
+                # no flush of subnormal values (``_scalar.flush``) here: an
+                # epoch that touches only the batch's features pays for a
+                # subnormal value in its own feature's updates only, and the
+                # flush cost 4-5 % of the epoch
+                params[j] = w * inv_scale
+                m[j] = mj
+                v[j] = vj
                 bad += (w - w) != 0.0
         ws_new = ws * (1.0 - lr * l2)
         ws = ws_new
