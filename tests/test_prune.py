@@ -261,6 +261,23 @@ def test_prune_ramps_the_sparsity_over_the_fine_tuning(cls):
     assert _n_zero(pruned) == _n_target(pruned, 0.8)
 
 
+@pytest.mark.parametrize("method", ["magnitude", "units"])
+def test_prune_fine_tunes_in_small_batches(method):
+    # "auto": at most 16 rows a step (more steps in the same epochs), None:
+    # the estimator's own batch; the returned model keeps the input's
+    est = _make(MLPRegressor, hidden_layer_sizes=(8,), max_iter=3, batch_size=40)
+    X, y = _data(est, n=80)
+    est.fit(X, y)
+    steps = {}
+    for size, per_epoch in (("auto", 5), (None, 2), (20, 4)):
+        out = prune(est, X, y, sparsity=0.5, method=method, fine_tune_epochs=2,
+                    fine_tune_batch_size=size)
+        steps[size] = out.t_ - est.t_
+        assert steps[size] == 2 * per_epoch
+        assert out.batch_size == 40
+    assert est.batch_size == 40 and not est.warm_start
+
+
 def test_prune_refit_weighs_the_rows():
     # rows of weight 0 count for nothing in the refit: the same as without them
     est = _make(MLPRegressor, hidden_layer_sizes=(8,), max_iter=10)
@@ -343,6 +360,9 @@ def test_prune_errors_and_pipelines():
         prune(linear, X, y, method="random")
     with pytest.raises(ValueError, match="fine_tune_epochs"):
         prune(linear, X, y, fine_tune_epochs=-1)
+    for bad in (0, 2.5, "full", True):
+        with pytest.raises(ValueError, match="fine_tune_batch_size"):
+            prune(linear, X, y, fine_tune_batch_size=bad)
     with pytest.raises(ValueError, match="sample_weight"):
         prune(_make(MLPRegressor).fit(X, y), X, y, sample_weight=np.ones(7))
     pipe = make_pipeline(StandardScaler(), _make(MLPRegressor)).fit(X, y)

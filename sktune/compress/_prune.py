@@ -20,7 +20,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted
 
 from .._engine.sparsity import (
     PRUNED_KEY,
@@ -38,7 +38,7 @@ METHODS = ("magnitude", "units")
 
 
 def prune(estimator, X, y, *, sparsity=0.9, method="magnitude", fine_tune_epochs=5,
-          sample_weight=None):
+          fine_tune_batch_size="auto", sample_weight=None):
     """Prune a fitted sktune model, then fine-tune it: a new fitted model.
 
     ``method="magnitude"`` sets the ``round(sparsity * n)`` smallest of the
@@ -85,6 +85,15 @@ def prune(estimator, X, y, *, sparsity=0.9, method="magnitude", fine_tune_epochs
     pruning all at once before the epochs. ``fine_tune_epochs=0`` prunes
     all at once.
 
+    Fine-tuning takes smaller batches than training by default
+    (``fine_tune_batch_size="auto"``: at most 16 rows): more, smaller steps
+    in the same epochs bring a network knocked far from its optimum back
+    further. Measured as above (5 seeds, the estimator's batch of 200):
+    digits lost 2.04 points with the estimator's batch, 1.42 with 64, 1.29
+    with 32, 1.07 with 16 and 1.16 with 8; friedman1 lost 0.061 R², 0.019
+    with 32 and with 16, 0.012 with 8. The returned model's ``batch_size``
+    is the input's.
+
     Parameters
     ----------
     estimator : fitted sktune estimator or Pipeline
@@ -107,6 +116,10 @@ def prune(estimator, X, y, *, sparsity=0.9, method="magnitude", fine_tune_epochs
     fine_tune_epochs : int, default=5
         Epochs of training after pruning; 0 returns the pruned model as it
         is.
+    fine_tune_batch_size : "auto", int or None, default="auto"
+        Rows per mini-batch while fine-tuning: ``"auto"`` is the smaller of
+        16 and the estimator's own batch size, an int that many rows, None
+        the estimator's own ``batch_size``.
     sample_weight : array-like of shape (n_samples,), default=None
         Weights of the fine-tuning samples.
 
@@ -120,7 +133,8 @@ def prune(estimator, X, y, *, sparsity=0.9, method="magnitude", fine_tune_epochs
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
     ValueError
-        If ``sparsity``, ``method`` or ``fine_tune_epochs`` is invalid, or
+        If ``sparsity``, ``method``, ``fine_tune_epochs`` or
+        ``fine_tune_batch_size`` is invalid, or
         ``method="units"`` is asked of a linear model.
     TypeError
         If ``estimator`` is not (a pipeline ending in) a sktune estimator.
@@ -156,20 +170,25 @@ def prune(estimator, X, y, *, sparsity=0.9, method="magnitude", fine_tune_epochs
             or fine_tune_epochs < 0:
         raise ValueError("fine_tune_epochs must be an int >= 0; got "
                          f"{fine_tune_epochs!r}.")
+    if not (fine_tune_batch_size is None or fine_tune_batch_size == "auto"
+            or (isinstance(fine_tune_batch_size, Integral)
+                and not isinstance(fine_tune_batch_size, bool)
+                and fine_tune_batch_size >= 1)):
+        raise ValueError("fine_tune_batch_size must be 'auto', an int >= 1 or None; got "
+                         f"{fine_tune_batch_size!r}.")
+    tune = (int(fine_tune_epochs), fine_tune_batch_size)
     if isinstance(estimator, Pipeline):
         name, final = estimator.steps[-1]
         _check_estimator(final)
         Xt = estimator[:-1].transform(X) if len(estimator.steps) > 1 else X
         new = copy.deepcopy(estimator[:-1]) if len(estimator.steps) > 1 else None
-        pruned = _prune(final, Xt, y, sample_weight, float(sparsity), method,
-                        int(fine_tune_epochs))
+        pruned = _prune(final, Xt, y, sample_weight, float(sparsity), method, tune)
         steps = (list(new.steps) if new is not None else []) + [(name, pruned)]
         out = copy.copy(estimator)
         out.steps = steps
         return out
     _check_estimator(estimator)
-    return _prune(estimator, X, y, sample_weight, float(sparsity), method,
-                  int(fine_tune_epochs))
+    return _prune(estimator, X, y, sample_weight, float(sparsity), method, tune)
 
 
 def _check_estimator(est):
@@ -182,7 +201,8 @@ def _check_estimator(est):
                          "fine-tune from.")
 
 
-def _prune(estimator, X, y, sample_weight, sparsity, method, epochs):
+def _prune(estimator, X, y, sample_weight, sparsity, method, tune):
+    epochs, batch_size = tune
     if method == "units" and not isinstance(estimator, _BaseMLP):
         raise ValueError(
             f"method='units' removes hidden units, and {type(estimator).__name__} has "
@@ -192,14 +212,14 @@ def _prune(estimator, X, y, sample_weight, sparsity, method, epochs):
         hidden = _remove_units(est, sparsity, X, sample_weight)
         est.set_params(hidden_layer_sizes=hidden)
         est._set_fitted_attributes(est._train_state.predictive_params())
-        return _fine_tune(est, X, y, sample_weight, epochs)
+        return _fine_tune(est, X, y, sample_weight, epochs, batch_size)
     if epochs == 0:
         return _prune_magnitude(est, sparsity, X, sample_weight)
     # the cubic ramp of the ``sparsity`` parameter, over the fine-tuning
     # epochs: each prunes further, then trains one epoch on the new mask
     for epoch in range(1, epochs + 1):
         _prune_magnitude(est, target_sparsity(sparsity, epoch, epochs), X, sample_weight)
-        _fine_tune(est, X, y, sample_weight, 1)
+        _fine_tune(est, X, y, sample_weight, 1, batch_size)
     est.set_params(sparsity=sparsity)
     return est
 
@@ -217,12 +237,16 @@ def _prune_magnitude(est, fraction, X, sample_weight):
     return est
 
 
-def _fine_tune(est, X, y, sample_weight, epochs):
-    """``epochs`` more epochs of ``est``'s own training on ``(X, y)``, in place."""
+def _fine_tune(est, X, y, sample_weight, epochs, batch_size=None):
+    """``epochs`` more epochs of ``est``'s own training on ``(X, y)``, in
+    place, in batches of ``batch_size`` rows (see :func:`prune`)."""
     if epochs == 0:
         return est
-    keep = {k: getattr(est, k) for k in ("warm_start", "max_iter", "tol")}
-    est.set_params(warm_start=True, max_iter=epochs, tol=None)
+    keep = {k: getattr(est, k) for k in ("warm_start", "max_iter", "tol", "batch_size")}
+    if batch_size == "auto":
+        batch_size = min(16, est._resolve_batch_size(_num_samples(X)))
+    est.set_params(warm_start=True, max_iter=epochs, tol=None,
+                   batch_size=est.batch_size if batch_size is None else int(batch_size))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if sample_weight is None:
