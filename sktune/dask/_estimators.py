@@ -55,7 +55,7 @@ _DASK_PARAMS_DOC = """
 _DASK_PARAMS = ("client", "sync_every", "persist")
 
 # partial results up to this size in all are summed on the client (see
-# ``_reduce``); bigger ones by a tree of tasks on the workers, so that the
+# ``_Rounds``); bigger ones by a tree of tasks on the workers, so that the
 # client's link carries one result per round, not one per partition
 _LOCAL_REDUCE_BYTES = 16 << 20
 
@@ -156,7 +156,6 @@ class _Rounds:
         self.delayed = delayed
 
     def run(self, func, args):
-        local = len(args) * self.leaf_bytes <= _LOCAL_REDUCE_BYTES
         if self.futures is None:
             # one graph with one output: dask orders its tasks to finish each
             # partition's chain before loading many more (a list of leaves
@@ -169,7 +168,7 @@ class _Rounds:
         client = self.client
         futures = [client.submit(func, self.model_f, self.futures[a[0]], *a, pure=False)
                    for a in args]
-        if not local:
+        if len(args) * self.leaf_bytes > _LOCAL_REDUCE_BYTES:
             return self.est._compute(_tasks.tree_reduce(futures, self._submitter), client)
         return _tasks.tree_reduce(self.est._compute(futures, client), _tasks.eager)
 
