@@ -34,8 +34,9 @@ def _update_loop(opt, prox, mask, params, grad, m, v, n_pen, inv_n, coupled, sca
     (``_codes.PRUNED``) keeps its zero weight and moments: the step is
     computed and discarded by selects, so the loop stays branch-free.
     Stored values below float32's smallest normal are flushed to zero
-    (``_scalar.flush``). Returns the number of new weights that are not finite (integer adds,
-    which vectorize). The penalty enters as a select, not a branch."""
+    (``_scalar.flush``). Returns the number of new weights that are not
+    finite (integer adds, which vectorize). The penalty enters as a select,
+    not a branch."""
     bad = 0
     for j in range(params.shape[0]):
         w0 = np.float64(params[j])
