@@ -88,8 +88,9 @@ SHARED_PARAMS_DOC = """
         magnitude over all layers at once: after epoch ``t`` (counted since
         the weights were initialised) the ``round(s_t * n_weights)``
         smallest ``|w|`` are zero, where ``s_t = sparsity * (1 - (1 -
-        min(t, max_iter) / max_iter) ** 3)`` (the cubic schedule of Zhu &
-        Gupta, 2017); each layer keeps at least as many weights as it has
+        r) ** 3)``, ``r = clip((t - t_0) / (max_iter - t_0), 0, 1)`` and
+        ``t_0 = 0.2 * max_iter`` (the cubic schedule of Zhu & Gupta, 2017,
+        after a dense fifth of the epochs); each layer keeps at least as many weights as it has
         output units, and an MLP keeps no weight on a hidden unit left
         without kept incoming or outgoing weights (their share goes to the
         next weights by magnitude). Until the last epoch, the ``tol`` rule, the

@@ -62,10 +62,15 @@ def test_sparsity_prunes_the_fraction_of_the_weights(cls):
     assert all(np.count_nonzero(W) >= b.size for W, b in zip(_weights(est), _intercepts(est)))
     assert all(np.count_nonzero(b) > 0 for b in _intercepts(est))
     assert np.all(np.isfinite(est.predict(X)))
-    # the cubic schedule: nothing before training, all of it at max_iter
-    assert target_sparsity(0.7, 0, 4) == 0.0
-    assert target_sparsity(0.7, 2, 4) == pytest.approx(0.7 * (1 - 0.5 ** 3))
+    # the cubic schedule after a dense fifth of max_iter: nothing before
+    # t_0 = 0.2 * max_iter, all of it at max_iter
+    assert target_sparsity(0.7, 0, 10) == target_sparsity(0.7, 2, 10) == 0.0
+    assert target_sparsity(0.7, 6, 10) == pytest.approx(0.7 * (1 - 0.5 ** 3))
+    assert target_sparsity(0.7, 2, 4) == pytest.approx(0.7 * (1 - (1 - 1.2 / 3.2) ** 3))
     assert target_sparsity(0.7, 4, 4) == target_sparsity(0.7, 9, 4) == 0.7
+    assert target_sparsity(0.7, 1, 1) == 0.7
+    # prune's ramp over fine-tuning epochs starts at once
+    assert target_sparsity(0.7, 2, 4, dense_share=0.0) == pytest.approx(0.7 * (1 - 0.5 ** 3))
 
 
 def test_global_pruning_spares_the_narrow_layer():
@@ -278,6 +283,52 @@ def test_prune_fine_tunes_in_small_batches(method):
     assert est.batch_size == 40 and not est.warm_start
 
 
+@pytest.mark.parametrize("method", ["magnitude", "units"])
+def test_prune_fine_tunes_toward_the_unpruned_model(method):
+    # a regressor's targets are distill_alpha * its own predictions +
+    # (1 - distill_alpha) * y: alpha=1 is fine-tuning on the predictions
+    est = _make(MLPRegressor, hidden_layer_sizes=(8,), max_iter=3)
+    X, y = _data(est)
+    est.fit(X, y)
+    kw = dict(sparsity=0.5, method=method, fine_tune_epochs=2)
+    taught = prune(est, X, y, distill_alpha=1.0, **kw)
+    copied = prune(est, X, est.predict(X), distill_alpha=0.0, **kw)
+    mixed = prune(est, X, y, **kw)
+    for A, B in zip(taught.coefs_ + taught.intercepts_, copied.coefs_ + copied.intercepts_):
+        np.testing.assert_array_equal(A, B)
+    assert not np.array_equal(mixed.coefs_[0], taught.coefs_[0])
+    # a classifier learns the softened probabilities; with hinge loss there
+    # are none, and it fine-tunes on y alone
+    clf = _make(MLPClassifier).fit(*_data(MLPClassifier()))
+    Xc, yc = _data(clf)
+    soft = prune(clf, Xc, yc, **kw)
+    hard = prune(clf, Xc, yc, distill_alpha=0.0, **kw)
+    assert not np.array_equal(soft.coefs_[0], hard.coefs_[0])
+    hinge = _make(LinearClassifier, loss="hinge").fit(Xc, yc)
+    a = prune(hinge, Xc, yc, sparsity=0.5, fine_tune_epochs=2)
+    b = prune(hinge, Xc, yc, sparsity=0.5, fine_tune_epochs=2, distill_alpha=0.0)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+@pytest.mark.parametrize("optimizer, factor", [("adam", 2.0), ("rmsprop", 2.0),
+                                               ("sgd", 1.0), ("momentum", 1.0)])
+def test_prune_fine_tuning_rate(optimizer, factor):
+    # "auto" doubles an adaptive optimizer's rate and keeps SGD's; the
+    # returned model's learning_rate is the input's
+    est = _make(MLPRegressor, hidden_layer_sizes=(8,), optimizer=optimizer,
+                learning_rate=0.01)
+    X, y = _data(est)
+    est.fit(X, y)
+    auto = prune(est, X, y, sparsity=0.5, fine_tune_epochs=2)
+    given = prune(est, X, y, sparsity=0.5, fine_tune_epochs=2,
+                  fine_tune_learning_rate=0.01 * factor)
+    for A, B in zip(auto.coefs_ + auto.intercepts_, given.coefs_ + given.intercepts_):
+        np.testing.assert_array_equal(A, B)
+    own = prune(est, X, y, sparsity=0.5, fine_tune_epochs=2, fine_tune_learning_rate=None)
+    assert np.array_equal(own.coefs_[0], auto.coefs_[0]) == (factor == 1.0)
+    assert auto.learning_rate == own.learning_rate == est.learning_rate == 0.01
+
+
 def test_prune_refit_weighs_the_rows():
     # rows of weight 0 count for nothing in the refit: the same as without them
     est = _make(MLPRegressor, hidden_layer_sizes=(8,), max_iter=10)
@@ -363,6 +414,15 @@ def test_prune_errors_and_pipelines():
     for bad in (0, 2.5, "full", True):
         with pytest.raises(ValueError, match="fine_tune_batch_size"):
             prune(linear, X, y, fine_tune_batch_size=bad)
+    for bad in (0, -0.1, "fast", True, float("nan")):
+        with pytest.raises(ValueError, match="fine_tune_learning_rate"):
+            prune(linear, X, y, fine_tune_learning_rate=bad)
+    for bad in (-0.1, 1.5, None, "half"):
+        with pytest.raises(ValueError, match="distill_alpha"):
+            prune(linear, X, y, distill_alpha=bad)
+    for bad in (0, -1.0, None):
+        with pytest.raises(ValueError, match="distill_temperature"):
+            prune(linear, X, y, distill_temperature=bad)
     with pytest.raises(ValueError, match="sample_weight"):
         prune(_make(MLPRegressor).fit(X, y), X, y, sample_weight=np.ones(7))
     pipe = make_pipeline(StandardScaler(), _make(MLPRegressor)).fit(X, y)

@@ -194,6 +194,31 @@ def distill(teacher, student, X, y=None, *, temperature=2.0, alpha=0.5,
 def _fit_student(teacher, model, X_teacher, X, y, temperature, alpha, sample_weight):
     """Fit ``model`` on ``X`` against the teacher's outputs on ``X_teacher``."""
     if not is_classifier(model):
+        return model.fit(X, teacher_targets(teacher, model, X_teacher, y, temperature,
+                                            alpha)[0], sample_weight=sample_weight)
+    model._validate_params()
+    return fit_to_teacher(teacher, model, X_teacher, X, y, temperature, alpha,
+                          sample_weight, incremental=False)
+
+
+def fit_to_teacher(teacher, model, X_teacher, X, y, temperature, alpha, sample_weight,
+                   *, incremental):
+    """``model._fit`` on ``X`` against the teacher's outputs on ``X_teacher``
+    mixed with ``y`` (see :func:`distill`), with ``incremental`` passed on
+    (``warm_start`` applies as in ``fit``)."""
+    y_fit, classes, targets = teacher_targets(teacher, model, X_teacher, y, temperature,
+                                              alpha)
+    return model._fit(X, y_fit, sample_weight, incremental=incremental, classes=classes,
+                      targets=targets)
+
+
+def teacher_targets(teacher, model, X_teacher, y, temperature, alpha):
+    """What ``model`` trains on to learn the teacher's outputs on
+    ``X_teacher``, mixed with ``y`` (see :func:`distill`):
+    ``(y_fit, classes, targets)`` for ``model._fit``. A regressor's
+    ``y_fit`` is the mixed target itself, with no ``classes`` or
+    ``targets``."""
+    if not is_classifier(model):
         target = np.asarray(teacher.predict(X_teacher), dtype=np.float64)
         if y is not None:
             y = np.asarray(y, dtype=np.float64)
@@ -201,17 +226,14 @@ def _fit_student(teacher, model, X_teacher, X, y, temperature, alpha, sample_wei
                 raise ValueError(f"y has shape {y.shape}; the teacher predicts "
                                  f"shape {target.shape}.")
             target = alpha * target + (1.0 - alpha) * y
-        return model.fit(X, target, sample_weight=sample_weight)
-
-    model._validate_params()
+        return target, None, None
     soft, labels, multilabel = soft_targets(teacher, X_teacher, temperature)
     classes = np.asarray(teacher.classes_)
     hard = labels if y is None else np.asarray(y)
     if multilabel:
         if y is not None:
             soft = alpha * soft + (1.0 - alpha) * hard
-        return model._fit(X, hard, sample_weight, incremental=False, targets=soft)
-
+        return hard, None, soft
     if y is not None:
         unseen = np.setdiff1d(np.unique(hard), classes)
         if unseen.size:
@@ -223,5 +245,4 @@ def _fit_student(teacher, model, X_teacher, X, y, temperature, alpha, sample_wei
         soft = alpha * soft + (1.0 - alpha) * onehot
     if len(classes) == 2:
         soft = soft[:, 1:]  # the kernel's binary target: P(classes_[1])
-    return model._fit(X, hard, sample_weight, incremental=False, classes=classes,
-                      targets=soft)
+    return hard, classes, soft
