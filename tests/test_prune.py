@@ -290,7 +290,7 @@ def test_prune_fine_tunes_toward_the_unpruned_model(method):
     est = _make(MLPRegressor, hidden_layer_sizes=(8,), max_iter=3)
     X, y = _data(est)
     est.fit(X, y)
-    kw = dict(sparsity=0.5, method=method, fine_tune_epochs=2)
+    kw = {"sparsity": 0.5, "method": method, "fine_tune_epochs": 2}
     taught = prune(est, X, y, distill_alpha=1.0, **kw)
     copied = prune(est, X, est.predict(X), distill_alpha=0.0, **kw)
     mixed = prune(est, X, y, **kw)

@@ -43,7 +43,6 @@ import numpy as np
 
 from .._kernels import _codes as C
 
-
 #: share of ``max_iter`` trained dense before the ramp starts (``t_0``)
 DENSE_SHARE = 0.2
 
