@@ -170,3 +170,68 @@ def test_inline_copy_shares_one_scope_per_copy():
     assert shim.deepcopy([1, [2]]) == [1, [2]]
     assert isinstance(_jit._fast_inline(lambda: inline_closurecall.copy), _jit._InlineCopy)
     assert inline_closurecall.copy is copy
+
+
+FORKED = textwrap.dedent("""
+    import json, os, sys, warnings
+    import numpy as np
+    from sktune import LinearRegressor, MLPRegressor
+    from sktune._kernels import _jit
+
+    warnings.simplefilter("ignore")
+    allowed = _jit.fork_allowed()
+    if sys.argv[1] == "timeout":  # a child that delivers nothing in time
+        real = _jit.compile_in_two
+        _jit.compile_in_two = lambda units: real(units, timeout=0.0)
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 6)
+    y = X[:, 0] - 2 * X[:, 1]
+    mlp = MLPRegressor((8,), max_iter=2, tol=None, random_state=0).fit(X, y)
+    lin = LinearRegressor(max_iter=2, tol=None, random_state=0).fit(X, y)
+    # after a parallel kernel ran, the threading layer is up: no more forks
+    from numba import njit, prange
+
+    @njit(parallel=True)
+    def total(a):
+        s = 0.0
+        for i in prange(a.shape[0]):
+            s += a[i]
+        return s
+
+    total(np.ones(10))
+    print(json.dumps({"allowed": allowed, "after_parallel": _jit.fork_allowed(),
+                      "elsewhere": len(_jit._ELSEWHERE),
+                      "log": [name for name, _ in _jit.compile_log()],
+                      "cached": _jit.loaded_from_cache(),
+                      "weights": [w.tolist() for w in mlp.coefs_] + [lin.coef_.tolist()]}))
+""")
+
+
+def _run_env(code, cache, arg, **env):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), **env)
+    proc = subprocess.run([sys.executable, "-c", code, arg], capture_output=True,
+                          text=True, env=env, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Terminating" not in proc.stderr, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_units_compiled_in_a_forked_process_are_the_same(tmp_path):
+    # a first fit compiles its units in two processes where it may fork
+    # (Linux, two cores): the same units, each compiled once, the same bits
+    # as compiling them all here; a child that delivers nothing in time
+    # leaves the work to this process
+    alone = _run_env(FORKED, tmp_path / "alone", "plain", SKTUNE_COMPILE_FORK="0")
+    forked = _run_env(FORKED, tmp_path / "forked", "plain")
+    late = _run_env(FORKED, tmp_path / "late", "timeout")
+    assert not alone["allowed"] and alone["elsewhere"] == 0
+    for out in (forked, late):
+        assert out["weights"] == alone["weights"]
+        assert sorted(out["log"]) == sorted(alone["log"]), (out["log"], alone["log"])
+        assert len(out["log"]) == len(set(out["log"]))
+        assert not out["after_parallel"]
+    # units the child compiled count as compiled, not as found in the cache
+    assert not any(forked["cached"].values()), forked["cached"]
+    assert late["elsewhere"] == 0  # (what the killed child did write is a cache hit)
+    if forked["allowed"]:
+        assert forked["elsewhere"] >= 2, forked

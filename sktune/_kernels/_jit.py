@@ -16,10 +16,13 @@ kernels compile once per dtype whatever the options.
 """
 import copy
 import hashlib
+import json
 import os
+import sys
 import threading
 import time
 import types as pytypes
+import warnings
 
 from llvmlite import ir
 from numba import njit, types
@@ -199,11 +202,17 @@ def compiled(func, name, sig, variant="", consts=None, parallel=False, load_only
     """The dispatcher of ``func`` compiled for ``sig`` (a variant named
     ``variant`` with the globals ``consts``), compiled on first use, then
     loaded from Numba's cache in later processes. With ``load_only``, None
-    unless it is in memory or in the cache (nothing is compiled)."""
+    unless it is in memory or in the cache (nothing is compiled). While
+    :func:`planned` runs, a unit not in memory is listed instead and
+    :data:`PLANNED` stands in for it."""
     key = (name, variant, sig, parallel)
     disp = _UNITS.get(key)
     if disp is not None:
         return disp
+    plan = getattr(_PLANNING, "units", None)
+    if plan is not None and not load_only:
+        plan.append((func, name, sig, variant, consts, parallel))
+        return PLANNED
     with _LOCK:
         disp = _UNITS.get(key)
         if disp is not None:
@@ -221,10 +230,168 @@ def compiled(func, name, sig, variant="", consts=None, parallel=False, load_only
             _PROBED.add(key)
         else:
             disp = _compile_with_recovery(pyfunc, sig, parallel)
-        _COMPILE_LOG.append((name + ("[%s]" % variant if variant else ""),
-                             time.perf_counter() - t0))
+        seconds = time.perf_counter() - t0
+        if key in _CHILD_TIMES and sum(disp._cache_hits.values()) > 0:
+            # compiled by the forked process of :func:`compile_in_two`
+            _ELSEWHERE.add(key)
+            seconds = _CHILD_TIMES[key]
+        _COMPILE_LOG.append((name + ("[%s]" % variant if variant else ""), seconds))
         _UNITS[key] = disp
         return disp
+
+
+# --------------------------------------------------------------------------
+# Compiling a fit's units in two processes
+
+#: stands in for a unit's dispatcher while :func:`planned` runs
+PLANNED = object()
+_PLANNING = threading.local()
+_ELSEWHERE = set()  # keys of units a forked process compiled for this one
+_CHILD_TIMES = {}  # key -> seconds the forked process took to compile it
+
+# a unit's share of a fit's compile time, for splitting the work (an epoch
+# kernel costs several units; measured with bench_compile's compile log)
+_WEIGHTS = {"mlp_epoch": 4.0, "dense_epoch": 2.0, "csr_epoch": 2.0, "dense_sgd_epoch": 2.0,
+            "csr_sgd_epoch": 2.0, "csr_lazy_epoch": 2.0, "end_batch": 1.5, "pass": 1.5}
+
+
+def planned(build):
+    """The units ``build()`` would compile: ``(func, name, sig, variant,
+    consts, parallel)`` of each not yet in memory, nothing compiled or
+    loaded (``build`` must not use what :func:`compiled` returns but to
+    pass it to :func:`address`)."""
+    _PLANNING.units = []
+    try:
+        build()
+        return _PLANNING.units
+    finally:
+        _PLANNING.units = None
+
+
+def fork_allowed():
+    """Whether :func:`compile_in_two` may fork a compiling process here:
+    Linux, two cores free to this process, Numba's JIT on, and no threading
+    layer started yet (GNU OpenMP kills a process forked after it ran:
+    "Terminating: fork() called from a process already using GNU
+    OpenMP"). ``SKTUNE_COMPILE_FORK=0`` turns it off."""
+    if os.environ.get("SKTUNE_COMPILE_FORK", "1") == "0":
+        return False
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    try:
+        if len(os.sched_getaffinity(0)) < 2:
+            return False
+    except (AttributeError, OSError):
+        return False
+    import numba
+    from numba.np.ufunc import parallel as numba_parallel
+
+    return not (numba.config.DISABLE_JIT or getattr(numba_parallel, "_is_initialized", True))
+
+
+def compile_in_two(units, timeout=120.0):
+    """Compile ``units`` (from :func:`planned`) that are in neither memory
+    nor the cache in two processes: a forked child compiles about half
+    into Numba's cache while this process compiles the rest, then loads
+    the child's from the cache. On two cores a first fit's compile takes
+    about the time of the larger half. Anything the child does not deliver
+    (an error, a cache it could not write, ``timeout`` seconds passed) is
+    compiled here afterwards, as without it. Returns the number of units
+    the child compiled."""
+    todo, seen = [], set()
+    for unit in units:
+        func, name, sig, variant, consts, parallel = unit
+        key = (name, variant, sig, parallel)
+        if key in seen or key in _UNITS:
+            continue
+        seen.add(key)
+        if compiled(func, name, sig, variant, consts, parallel, load_only=True) is None:
+            todo.append(unit)
+    if len(todo) < 2 or not fork_allowed():
+        return 0
+    # heaviest first, each to the lighter side; the child takes one side
+    mine, theirs, loads = [], [], [0.0, 0.0]
+    for unit in sorted(todo, key=lambda u: -_WEIGHTS.get(u[1], 1.0)):
+        side = 0 if loads[0] <= loads[1] else 1
+        (mine, theirs)[side].append(unit)
+        loads[side] += _WEIGHTS.get(unit[1], 1.0)
+    from numba.core.compiler_lock import global_compiler_lock
+
+    read_fd, write_fd = os.pipe()
+    # holding the locks across the fork: no other thread of this process
+    # holds them in the child's copy
+    with _LOCK, global_compiler_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
+        if pid == 0:  # the child: compile its side into the cache, report, leave
+            status = 1
+            try:
+                os.close(read_fd)
+                # nothing to the parent's streams (a notebook's are sockets
+                # served by threads the child does not have)
+                sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - until _exit
+                warnings.simplefilter("ignore")
+                log = []
+                for func, name, sig, variant, consts, parallel in theirs:
+                    key = (name, variant, sig, parallel)
+                    compiled(func, name, sig, variant, consts, parallel)
+                    log.append((list(key[:2]), _COMPILE_LOG[-1][1]))
+                os.write(write_fd, json.dumps(log).encode())
+                status = 0
+            finally:
+                os._exit(status)
+    os.close(write_fd)
+    started = time.perf_counter()
+    try:
+        for func, name, sig, variant, consts, parallel in mine:
+            compiled(func, name, sig, variant, consts, parallel)
+        report = _wait_child(pid, read_fd, started + max(timeout, 0.0))
+    except BaseException:  # an interrupted fit leaves no child behind
+        _kill(pid)
+        raise
+    finally:
+        os.close(read_fd)
+    for (name, variant), seconds in report:
+        for unit in theirs:
+            if (unit[1], unit[3]) == (name, variant):
+                _CHILD_TIMES[(unit[1], unit[3], unit[2], unit[5])] = seconds
+    return len(report)
+
+
+def _kill(pid):
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:  # already reaped
+        pass
+
+
+def _wait_child(pid, fd, deadline):
+    """The child's report (``[((name, variant), seconds), ...]``), or ``[]``
+    when it failed or outlived ``deadline`` (then it is killed)."""
+    import select
+
+    data = b""
+    while True:
+        wait = deadline - time.perf_counter()
+        if wait <= 0:
+            _kill(pid)
+            return []
+        ready, _, _ = select.select([fd], [], [], min(wait, 1.0))
+        if ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:  # the child closed its end: it has left
+                break
+            data += chunk
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        return []
+    try:
+        return [(tuple(key), float(seconds)) for key, seconds in json.loads(data)]
+    except ValueError:
+        return []
 
 
 # Parallel kernels parallelise their ``prange`` loops only: turning array
@@ -324,7 +491,9 @@ def _try_rewrite_cache(disp):
 
 def address(disp, sig):
     """Address of the compiled ``sig`` overload of ``disp`` (Numba's calling
-    convention, for :func:`caller`)."""
+    convention, for :func:`caller`); 0 for :data:`PLANNED`."""
+    if disp is PLANNED:
+        return 0
     cres = disp.overloads[sig.args]
     return cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
 
@@ -336,5 +505,6 @@ def loaded_from_cache():
     for key, disp in _UNITS.items():
         name, variant, _, par = key
         label = name + ("[%s]" % variant if variant else "") + ("[par]" if par else "")
-        out[label] = key in _PROBED or sum(disp._cache_hits.values()) > 0
+        out[label] = key not in _ELSEWHERE and (key in _PROBED
+                                                or sum(disp._cache_hits.values()) > 0)
     return out

@@ -91,10 +91,15 @@ def dropout_keep_after(prefix, unit, rate):
 def permutation(seed, epoch, out):
     """Fill ``out`` (int64) with the permutation of ``range(len(out))``
     drawn from ``(seed, epoch)`` (compiled unit of :func:`shuffle`)."""
+    permutation_unit()(seed, epoch, out)
+    return out
+
+
+def permutation_unit():
+    """The compiled unit of :func:`shuffle`."""
     from . import _jit
 
-    _jit.compiled(shuffle, "permutation", _SHUFFLE_SIG)(seed, epoch, out)
-    return out
+    return _jit.compiled(shuffle, "permutation", _SHUFFLE_SIG)
 
 
 _SHUFFLE_SIG = types.void(types.int64, types.int64, types.Array(types.int64, 1, "C"))

@@ -130,15 +130,19 @@ def function_table(kind, dtype, hyper, icodes):
     """The unit-address table ``fns`` of a fit (slots ``F_*``): the units
     its options need, compiled on first use (a read-only array, built once
     per combination of options)."""
-    key = (kind != "mlp", np.dtype(dtype).name, int(icodes[C.I_OPTIMIZER]),
-           needs_prox(hyper, icodes), int(icodes[C.I_LOSS]), int(icodes[C.I_ACTIVATION]),
-           bool(hyper[C.H_DROPOUT] > 0.0), bool(icodes[C.I_PRUNED]))
+    key = _table_key(kind, dtype, hyper, icodes)
     fns = _TABLES.get(key)
     if fns is None:
         fns = _build_table(kind, dtype, hyper, icodes)
         fns.flags.writeable = False
         _TABLES[key] = fns
     return fns
+
+
+def _table_key(kind, dtype, hyper, icodes):
+    return (kind != "mlp", np.dtype(dtype).name, int(icodes[C.I_OPTIMIZER]),
+            needs_prox(hyper, icodes), int(icodes[C.I_LOSS]), int(icodes[C.I_ACTIVATION]),
+            bool(hyper[C.H_DROPOUT] > 0.0), bool(icodes[C.I_PRUNED]))
 
 
 def _build_table(kind, dtype, hyper, icodes):
@@ -188,6 +192,17 @@ def prepare(kind, dtype, parallel, hyper, icodes, index_dtype=np.int32, verbose=
                               optimizer=opt) is not None
     timer = _jit.notice(verbose)
     try:
+        if _jit.fork_allowed():
+            # what this fit compiles, in two processes (the shuffle too)
+            def build():
+                from ._rng import permutation_unit
+
+                permutation_unit()
+                get_kernel(kind, dtype, parallel, index_dtype, loss, optimizer=opt)
+                if _table_key(kind, dtype, hyper, icodes) not in _TABLES:
+                    _build_table(kind, dtype, hyper, icodes)
+
+            _jit.compile_in_two(_jit.planned(build))
         kernel = get_kernel(kind, dtype, parallel, index_dtype, loss, optimizer=opt)
         fns = function_table(kind, dtype, hyper, icodes)
     finally:
