@@ -15,8 +15,6 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -538,6 +536,8 @@ class BaseGradientEstimator(*_BASES):
                 f"training or validation set with {X.shape[0]} samples; use more "
                 "samples, another validation_fraction, or early_stopping=False."
             )
+        from sklearn.model_selection import train_test_split  # on first use: import time
+
         train, val = train_test_split(idx, test_size=n_val, random_state=seed,
                                       stratify=self._stratify(y))
         train.sort()
@@ -676,6 +676,8 @@ class GradientRegressorMixin(RegressorMixin):
         return raw.ravel() if self._y_1d else raw
 
     def _validation_score(self, raw, y, sample_weight):
+        from sklearn.metrics import r2_score
+
         return r2_score(y, self._predict_from_raw(raw), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
@@ -874,6 +876,8 @@ class GradientClassifierMixin(ClassifierMixin):
         return self.classes_[np.argmax(raw, axis=1)]
 
     def _validation_score(self, raw, y, sample_weight):
+        from sklearn.metrics import accuracy_score
+
         return accuracy_score(y, self._predict_from_raw(raw), sample_weight=sample_weight)
 
     def _has_proba(self):
