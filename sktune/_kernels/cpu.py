@@ -223,13 +223,22 @@ def precompile_all(dtypes=("float64", "float32"), kinds=("dense", "csr", "mlp"),
                    parallel=(False, True), optimizers=OPTIMIZER_CODES, losses=LOSS_CODES,
                    activations=ACTIVATION_CODES):
     """Compile (or load) every kernel and unit for ``dtypes``, ``kinds`` and
-    the given optimizer, loss and activation codes. Returns the number of
-    units."""
+    the given optimizer, loss and activation codes, in two processes where
+    :func:`._jit.compile_in_two` may fork. Returns the number of units."""
+    def build():
+        return _precompile_all(dtypes, kinds, parallel, optimizers, losses, activations)
+
+    if _jit.fork_allowed():
+        _jit.compile_in_two(_jit.planned(build), timeout=3600.0)
+    return build()
+
+
+def _precompile_all(dtypes, kinds, parallel, optimizers, losses, activations):
     optimizers = sorted({_STEP_VARIANT.get(int(o), int(o)) for o in optimizers})
     activations = sorted(set(int(a) for a in activations))
-    from ._rng import permutation
+    from ._rng import permutation_unit
 
-    permutation(0, 0, np.zeros(1, dtype=np.int64))  # every fit's shuffle
+    permutation_unit()  # every fit's shuffle
     count = 1
     linear_kinds = [k for k in kinds if k != "mlp"]
     for dtype in dtypes:
