@@ -178,6 +178,9 @@ def _build_table(kind, dtype, hyper, icodes):
 PARALLEL_PAYS = 2e9
 
 
+_PLANNED_FITS = set()  # the fits whose units prepare() has compiled or loaded
+
+
 def prepare(kind, dtype, parallel, hyper, icodes, index_dtype=np.int32, verbose=0,
             total_work=np.inf):
     """``(kernel, fns)`` of a fit: the epoch kernel and its unit table.
@@ -192,7 +195,10 @@ def prepare(kind, dtype, parallel, hyper, icodes, index_dtype=np.int32, verbose=
                               optimizer=opt) is not None
     timer = _jit.notice(verbose)
     try:
-        if _jit.fork_allowed():
+        # once per kind of fit (prepare runs every epoch)
+        planned = (kind, np.dtype(dtype).name, bool(parallel), np.dtype(index_dtype).name,
+                   loss, opt, _table_key(kind, dtype, hyper, icodes))
+        if planned not in _PLANNED_FITS and _jit.fork_allowed():
             # what this fit compiles, in two processes (the shuffle too)
             def build():
                 from ._rng import permutation_unit
@@ -205,6 +211,7 @@ def prepare(kind, dtype, parallel, hyper, icodes, index_dtype=np.int32, verbose=
             _jit.compile_in_two(_jit.planned(build))
         kernel = get_kernel(kind, dtype, parallel, index_dtype, loss, optimizer=opt)
         fns = function_table(kind, dtype, hyper, icodes)
+        _PLANNED_FITS.add(planned)
     finally:
         if timer is not None:
             timer.cancel()
