@@ -166,8 +166,11 @@ class _Rounds:
                       for a in args]
             return self.est._compute(_tasks.tree_reduce(leaves, delayed), self.client)
         client = self.client
-        futures = [client.submit(func, self.model_f, self.futures[a[0]], *a, pure=False)
-                   for a in args]
+        # one message for the round's tasks: submitted one by one, the
+        # client's batched stream held each after the first for its 10 ms
+        # interval, and the round waited for the last to start
+        futures = client.map(func, [self.model_f] * len(args),
+                             [self.futures[a[0]] for a in args], *zip(*args), pure=False)
         if len(args) * self.leaf_bytes > _LOCAL_REDUCE_BYTES:
             return self.est._compute(_tasks.tree_reduce(futures, self._submitter), client)
         return _tasks.tree_reduce(self.est._compute(futures, client), _tasks.eager)
