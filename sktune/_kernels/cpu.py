@@ -196,22 +196,22 @@ def prepare(kind, dtype, parallel, hyper, icodes, index_dtype=np.int32, verbose=
     timer = _jit.notice(verbose)
     try:
         # once per kind of fit (prepare runs every epoch)
-        planned = (kind, np.dtype(dtype).name, bool(parallel), np.dtype(index_dtype).name,
+        fit_key = (kind, np.dtype(dtype).name, bool(parallel), np.dtype(index_dtype).name,
                    loss, opt, _table_key(kind, dtype, hyper, icodes))
-        if planned not in _PLANNED_FITS and _jit.fork_allowed():
+        if fit_key not in _PLANNED_FITS and _jit.fork_allowed():
             # what this fit compiles, in two processes (the shuffle too)
             def build():
                 from ._rng import permutation_unit
 
                 permutation_unit()
                 get_kernel(kind, dtype, parallel, index_dtype, loss, optimizer=opt)
-                if _table_key(kind, dtype, hyper, icodes) not in _TABLES:
+                if fit_key[-1] not in _TABLES:
                     _build_table(kind, dtype, hyper, icodes)
 
             _jit.compile_in_two(_jit.planned(build))
         kernel = get_kernel(kind, dtype, parallel, index_dtype, loss, optimizer=opt)
         fns = function_table(kind, dtype, hyper, icodes)
-        _PLANNED_FITS.add(planned)
+        _PLANNED_FITS.add(fit_key)
     finally:
         if timer is not None:
             timer.cancel()
