@@ -183,6 +183,13 @@ FORKED = textwrap.dedent("""
     if sys.argv[1] == "timeout":  # a child that delivers nothing in time
         real = _jit.compile_in_two
         _jit.compile_in_two = lambda units: real(units, timeout=0.0)
+    if sys.argv[1] == "no-child":  # fork refused (no memory or processes left)
+        import os
+
+        def refuse():
+            raise OSError(12, "Cannot allocate memory")
+
+        os.fork = refuse
     rng = np.random.RandomState(0)
     X = rng.randn(200, 6)
     lin = LinearRegressor(max_iter=2, tol=None, random_state=0).fit(X, X[:, 0] - 2 * X[:, 1])
@@ -216,8 +223,8 @@ def _run_env(code, cache, arg):
 def test_units_compiled_in_a_forked_process_are_the_same(tmp_path):
     # a first fit compiles its units in two processes where it may fork
     # (Linux, two cores): the same units, each compiled once, the same bits
-    # as compiled here; a child that delivers nothing in time leaves the
-    # work to this process
+    # as compiled here; a child that delivers nothing in time, or a fork
+    # refused, leaves the work to this process
     import numpy as np
 
     from sktune import LinearRegressor
@@ -229,13 +236,15 @@ def test_units_compiled_in_a_forked_process_are_the_same(tmp_path):
              "step[%d_float64_float64]" % C.ADAM, "end_batch[float64_float64]"]
     forked = _run_env(FORKED, tmp_path / "forked", "plain")
     late = _run_env(FORKED, tmp_path / "late", "timeout")
-    for out in (forked, late):
+    alone = _run_env(FORKED, tmp_path / "alone", "no-child")
+    for out in (forked, late, alone):
         assert out["coef"] == here
         assert sorted(out["log"]) == sorted(units), out["log"]
         assert not out["after_parallel"]
     # units the child compiled count as compiled, not as found in the cache
     assert not any(forked["cached"].values()), forked["cached"]
     assert late["elsewhere"] == 0  # (what the killed child did write is a cache hit)
+    assert alone["elsewhere"] == 0 and not any(alone["cached"].values())
     if forked["allowed"]:
         assert forked["elsewhere"] >= 1, forked
 

@@ -322,7 +322,12 @@ def compile_in_two(units, timeout=120.0):
     # holds them in the child's copy
     with _LOCK, global_compiler_lock, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no memory or process left for a child: compile here
+            os.close(read_fd)
+            os.close(write_fd)
+            return 0
         if pid == 0:  # the child: compile its side into the cache, report, leave
             status = 1
             try:
