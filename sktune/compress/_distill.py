@@ -197,18 +197,9 @@ def _fit_student(teacher, model, X_teacher, X, y, temperature, alpha, sample_wei
         return model.fit(X, teacher_targets(teacher, model, X_teacher, y, temperature,
                                             alpha)[0], sample_weight=sample_weight)
     model._validate_params()
-    return fit_to_teacher(teacher, model, X_teacher, X, y, temperature, alpha,
-                          sample_weight, incremental=False)
-
-
-def fit_to_teacher(teacher, model, X_teacher, X, y, temperature, alpha, sample_weight,
-                   *, incremental):
-    """``model._fit`` on ``X`` against the teacher's outputs on ``X_teacher``
-    mixed with ``y`` (see :func:`distill`), with ``incremental`` passed on
-    (``warm_start`` applies as in ``fit``)."""
     y_fit, classes, targets = teacher_targets(teacher, model, X_teacher, y, temperature,
                                               alpha)
-    return model._fit(X, y_fit, sample_weight, incremental=incremental, classes=classes,
+    return model._fit(X, y_fit, sample_weight, incremental=False, classes=classes,
                       targets=targets)
 
 

@@ -34,7 +34,7 @@ from .._engine.sparsity import (
 from .._kernels import _codes as C
 from ..base import BaseGradientEstimator
 from ..neural_network._mlp import _NUMPY_ACTIVATIONS, _BaseMLP
-from ._distill import fit_to_teacher
+from ._distill import teacher_targets
 
 METHODS = ("magnitude", "units")
 
@@ -88,7 +88,7 @@ def prune(estimator, X, y, *, sparsity=0.9, method="magnitude", fine_tune_epochs
     pruning all at once before the epochs. ``fine_tune_epochs=0`` prunes
     all at once.
 
-Fine-tuning takes smaller batches than training by default
+    Fine-tuning takes smaller batches than training by default
     (``fine_tune_batch_size="auto"``: at most 16 rows): more, smaller steps
     in the same epochs bring a network knocked far from its optimum back
     further. Measured as above (5 seeds, the estimator's batch of 200):
@@ -257,13 +257,14 @@ class _Tuning:
     def __init__(self, epochs, batch_size, learning_rate, alpha, temperature):
         self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
         self.alpha, self.temperature = alpha, temperature
-        self.teacher = None
+        self.teacher = self.targets = None
 
     def learn_from(self, teacher):
         """Fine-tune toward ``teacher``'s outputs (the unpruned model)."""
         distills = self.alpha > 0.0 and (not is_classifier(teacher)
                                          or getattr(teacher, "loss", "log_loss") == "log_loss")
         self.teacher = teacher if distills else None
+        self.targets = None
         return self
 
     def run(self, est, X, y, sample_weight, epochs):
@@ -287,9 +288,13 @@ class _Tuning:
                 if self.teacher is None:
                     est.fit(X, y, sample_weight=sample_weight)
                 else:
+                    if self.targets is None:  # the teacher's outputs, once per prune
+                        self.targets = teacher_targets(self.teacher, est, X, y,
+                                                       self.temperature, self.alpha)
+                    y_fit, classes, targets = self.targets
                     est._validate_params()
-                    fit_to_teacher(self.teacher, est, X, X, y, self.temperature, self.alpha,
-                                   sample_weight, incremental=False)
+                    est._fit(X, y_fit, sample_weight, incremental=False, classes=classes,
+                             targets=targets)
         finally:
             est.set_params(**keep)
         return est
