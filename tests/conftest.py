@@ -38,3 +38,14 @@ def force_parallel(monkeypatch):
     from sktune._kernels import cpu
 
     monkeypatch.setattr(cpu, "PARALLEL_PAYS", 0.0)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """``pytest -n auto``: one worker per CPU this process may run on (the
+    affinity, not the host's count, which a container or a CI runner's
+    ``taskset`` can narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
