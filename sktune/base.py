@@ -15,7 +15,6 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
@@ -717,6 +716,9 @@ class GradientClassifierMixin(ClassifierMixin):
         if unseen.size:
             raise ValueError(f"y contains labels {unseen.tolist()} not in classes "
                              f"{self.classes_.tolist()}.")
+        # imported here: sklearn.preprocessing is a tenth of `import sktune`
+        from sklearn.preprocessing import LabelBinarizer
+
         binarizer = LabelBinarizer().fit(self.classes_)
         Y = binarizer.transform(y).astype(dtype)
         return np.ascontiguousarray(Y)
