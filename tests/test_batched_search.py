@@ -5,6 +5,9 @@ Every test runs scikit-learn's search and ours on the same problem and
 compares ``cv_results_`` key by key (times excepted), ``best_params_`` and
 the refitted ``best_estimator_``.
 """
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -443,3 +446,48 @@ def test_unbatched_search_lists_scikit_learns_attributes_only():
     assert search.batched_info_ is None
     assert "batched_info_" not in dir(search)
     assert "best_params_" in dir(search)
+
+
+def test_slots_run_in_python_threads_without_numbas_threading_layer():
+    """The thread slots of a population run in Python threads (the cohort
+    epochs release the GIL), so a search gives the same scores at any thread
+    count and leaves Numba's threading layer unstarted: a later first fit
+    may still compile in a forked process (GNU OpenMP forbids it once
+    started)."""
+    script = textwrap.dedent("""
+        import threading
+        import numpy as np
+        from numba.np.ufunc import parallel
+        from sktune import LinearRegressor, MLPRegressor
+        from sktune._kernels import population
+        from sktune.model_selection._batched import GridSearchCV
+
+        seen = set()  # the threads that ran a cohort
+        in_slots = population._in_slots
+
+        def spy(slots, units, unit_start, cohort):
+            def traced(s, mem):
+                seen.add(threading.get_ident())
+                return cohort(s, mem)
+            return in_slots(slots, units, unit_start, traced)
+
+        population._in_slots = spy
+        rng = np.random.RandomState(0)
+        X = rng.randn(120, 4)
+        y = X @ np.arange(4.0) + 0.1 * rng.randn(120)
+        for est, grid in ((LinearRegressor, {"learning_rate": [0.01, 0.1], "batch_size": [4, 8]}),
+                          (MLPRegressor, {"learning_rate": [0.01, 0.1], "batch_size": [4, 8]})):
+            scores = []
+            for threads in (1, 2):
+                search = GridSearchCV(est(max_iter=3, tol=None, random_state=0,
+                                          n_threads=threads), grid, cv=3).fit(X, y)
+                assert search.batched_info_["kernel_calls"] == 3
+                scores.append(search.cv_results_["mean_test_score"])
+            assert np.array_equal(scores[0], scores[1]), scores
+        assert len(seen) == 2, seen
+        assert not parallel._is_initialized
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=600, check=False)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]

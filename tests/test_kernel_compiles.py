@@ -254,3 +254,33 @@ def test_compiling_in_two_processes_can_be_turned_off(monkeypatch):
 
     monkeypatch.setenv("SKTUNE_COMPILE_FORK", "0")
     assert not _jit.fork_allowed()
+
+
+def test_borrowed_views_share_the_data_and_refuse_non_arrays():
+    import numpy as np
+    import pytest
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    from sktune._kernels._jit import borrowed
+
+    @njit
+    def scale_rows(a, f):
+        b = borrowed(a)
+        for i in range(b.shape[0]):
+            row = b[i]  # a view of a borrowed array: no owner to count
+            row *= f[i]
+        return b.sum()
+
+    a = np.arange(6.0).reshape(3, 2)
+    total = scale_rows(a, np.array([1.0, 2.0, 3.0]))
+    # writes through the borrowed view land in the caller's array
+    assert np.array_equal(a, [[0.0, 1.0], [4.0, 6.0], [12.0, 15.0]])
+    assert total == a.sum()
+
+    @njit
+    def not_an_array(x):
+        return borrowed(x)
+
+    with pytest.raises(TypingError, match="an array is expected"):
+        not_an_array(1.0)

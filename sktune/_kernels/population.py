@@ -5,8 +5,9 @@ fold of a search together. Models that share a compiled shape (kind, dtype,
 number of features, outputs and, for MLPs, layer sizes) form a population:
 their parameters, optimizer moments and counters are rows of 2-D arrays, and
 one call of a population kernel runs one epoch of each active model, spread
-over threads (``prange`` over thread slots, each slot a list of models
-balanced by estimated cost). Everything else (batch size, optimizer, loss,
+over threads (one Python thread per thread slot, each slot a list of models
+balanced by estimated cost, calling compiled cohort epochs that release the
+GIL). Everything else (batch size, optimizer, loss,
 schedule, penalty, dropout, seed) is per model: it travels in the rows of
 ``hyper``, ``icodes`` and ``lrs``.
 
@@ -19,8 +20,8 @@ model fitted on its own; an MLP has them up to rounding.
   single-fit code per model (``mlp.mlp_pass``, ``_step.end_batch``).
   A batch is one chunk here, so gradient sums round differently than in a
   single fit that splits the batch.
-* Linear models that share their data, sample order and batch size (the
-  candidates of one fold with the same ``random_state``) train fused
+* Linear models that share their data, sample order, batch size and loss
+  (the candidates of one fold with the same ``random_state``) train fused
   (:func:`_linear_cohort_epoch`): each row is read once for all of them and
   the models are the innermost loop, while every model's sums are formed in
   the single-fit kernel's order with its scalar code, and its end-of-batch
@@ -33,19 +34,23 @@ its set by offsets (``data[k]`` = X offset, Y offset, sw offset, rows); the
 kernels view them as 2-D arrays, no copy. Scratch buffers are per thread
 slot, not per model.
 """
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import _codes as C
 from ._batches import batch_range, begin_epoch, chunk_range
-from ._jit import FLAGS as _FLAGS, SOURCE_TAG as _TAG, twin
+from ._jit import FLAGS as _FLAGS
+from ._jit import SOURCE_TAG as _TAG
+from ._jit import borrowed, twin
 from ._scalar import row_loss_grad
 from ._step import end_batch
 from .linear import add_row_grad, n_chunks
 from .mlp import _call_pass
 
 
-@njit(cache=True, inline="always")
 def _data(k, data, Xa, Ya, swa, n_features, n_out):
     """Model ``k``'s training set, viewed in the arenas: ``X, Y, sw``."""
     n = data[k, 3]
@@ -101,9 +106,18 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
     after feature: the same additions in the same order per output, but
     independent across rows (vectorized). Losses and gradients then follow
     row by row as in the single-fit kernel, with the loss code a
-    compile-time constant, and each model's end-of-batch step is the
+    compile-time constant (``_LOSS``: one kernel per loss, and a cohort
+    has one loss), and each model's end-of-batch step is the
     single-fit one (``_step.end_batch``) on its own gradient ``GA[q]``.
     """
+    # no reference counting of the many views below (see ``borrowed``)
+    X, Y, sw, order, mem, lrs = (borrowed(X), borrowed(Y), borrowed(sw), borrowed(order),
+                                 borrowed(mem), borrowed(lrs))
+    params, m, v, avg = borrowed(params), borrowed(m), borrowed(v), borrowed(avg)
+    hyper, icodes, counters, stats, fns = (borrowed(hyper), borrowed(icodes),
+                                           borrowed(counters), borrowed(stats), borrowed(fns))
+    XB, PR, Pm, Gm, GA = borrowed(XB), borrowed(PR), borrowed(Pm), borrowed(Gm), borrowed(GA)
+    closs, cl, alive = borrowed(closs), borrowed(cl), borrowed(alive)
     n_features = X.shape[1]
     n_out = Y.shape[1]
     n_params = params.shape[1]
@@ -141,28 +155,10 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
                         xb = XB[j]
                         for r in range(R):
                             pr[r] += xb[r] * wj
-                code = icodes[k, C.I_LOSS]
-                delta = hyper[k, C.H_HUBER]
                 g = GA[q, c]
-                if code == C.SQUARED_ERROR:
-                    cl_q = _loss_grad_rows(C.SQUARED_ERROR, X, Y, sw, order, lo, R, PR, Pm, Gm,
-                                           g, delta)
-                elif code == C.HUBER:
-                    cl_q = _loss_grad_rows(C.HUBER, X, Y, sw, order, lo, R, PR, Pm, Gm, g, delta)
-                elif code == C.POISSON:
-                    cl_q = _loss_grad_rows(C.POISSON, X, Y, sw, order, lo, R, PR, Pm, Gm, g,
-                                           delta)
-                elif code == C.LOGISTIC:
-                    cl_q = _loss_grad_rows(C.LOGISTIC, X, Y, sw, order, lo, R, PR, Pm, Gm, g,
-                                           delta)
-                elif code == C.SOFTMAX:
-                    cl_q = _loss_grad_rows(C.SOFTMAX, X, Y, sw, order, lo, R, PR, Pm, Gm, g,
-                                           delta)
-                elif code == C.HINGE:
-                    cl_q = _loss_grad_rows(C.HINGE, X, Y, sw, order, lo, R, PR, Pm, Gm, g, delta)
-                else:
-                    cl_q = _loss_grad_rows(code, X, Y, sw, order, lo, R, PR, Pm, Gm, g, delta)
-                closs[q, c] = cl_q
+                # the loss is the kernel's compile-time constant (its cohort's)
+                closs[q, c] = _loss_grad_rows(_LOSS, X, Y, sw, order, lo, R, PR, Pm, Gm, g,
+                                              hyper[k, C.H_HUBER])
         for q in range(K):
             if not alive[q]:
                 continue
@@ -174,31 +170,71 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
                 alive[q] = False
 
 
-def _linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params, m,
-                       v, avg, hyper, icodes, counters, stats, fns, units, unit_start, slots,
-                       XB, PR, Pm, Gm, GA, closs, cl, alive):
+def _in_slots(slots, units, unit_start, cohort):
+    """Run ``cohort(s, members)`` for every unit of every thread slot: slot
+    ``s`` in a thread of its own (slot 0 in the calling one), its units in
+    order. The cohort epochs release the GIL, so the slots run in parallel,
+    and each unit belongs to one slot: the results do not depend on the
+    number of threads."""
+    def run(s):
+        for u in slots[s]:
+            if u < 0:
+                break
+            cohort(s, units[unit_start[u]: unit_start[u + 1]])
+
+    n_slots = slots.shape[0]
+    if n_slots == 1:
+        run(0)
+        return
+    pool = _pool(n_slots - 1)
+    others = [pool.submit(run, s) for s in range(1, n_slots)]
+    try:
+        run(0)
+    finally:
+        for done in others:
+            done.result()
+
+
+_POOL = {"pool": None, "size": 0}
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(size):
+    """A thread pool of at least ``size`` threads, kept between calls (a new
+    one per epoch cost ~0.2 ms, a sixth of a small search's epoch)."""
+    with _POOL_LOCK:
+        if _POOL["size"] < size:
+            _POOL["pool"] = ThreadPoolExecutor(size, thread_name_prefix="sktune-population")
+            _POOL["size"] = size
+        return _POOL["pool"]
+
+
+def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params, m,
+                      v, avg, hyper, icodes, counters, stats, fns, units, unit_start, slots,
+                      XB, PR, Pm, Gm, GA, closs, cl, alive):
     """One epoch of every model of ``units`` (linear, dense), in parallel.
 
     ``units[unit_start[u]:unit_start[u + 1]]`` are the models of unit ``u``:
-    models sharing data, sample order and batch size, trained fused by
-    :func:`_linear_cohort_epoch`. ``slots[s]`` lists the units thread slot ``s`` trains
-    (-1 pads); the other trailing arrays are the slots' scratch.
-    ``data[k]`` = (X offset, Y offset, sw offset, rows) of model ``k`` in
-    the arenas, ``orders[k, :rows]`` its sample order and
+    models sharing data, sample order, batch size and loss, trained fused
+    by :func:`_linear_cohort_epoch`. ``slots[s]`` lists the units thread
+    slot ``s`` trains (-1 pads); the other trailing arrays are the slots'
+    scratch. ``data[k]`` = (X offset, Y offset, sw offset, rows) of model
+    ``k`` in the arenas, ``orders[k, :rows]`` its sample order and
     ``lrs[k, :n_batches[k]]`` its per-step learning rates.
     """
     n_out = PR.shape[1]
-    for s in prange(slots.shape[0]):
-        for r in range(slots.shape[1]):
-            u = slots[s, r]
-            if u < 0:
-                break
-            mem = units[unit_start[u]: unit_start[u + 1]]
-            k = mem[0]
-            X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
-            _linear_cohort(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg,
-                           hyper, icodes, counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GA[s],
-                           closs[s], cl[s], alive[s])
+
+    def cohort(s, mem):
+        k = mem[0]
+        X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
+        kernel = _linear_cohort(int(icodes[k, C.I_LOSS]))
+        kernel(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper, icodes,
+               counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GA[s], closs[s], cl[s],
+               alive[s])
+
+    for code in np.unique(icodes[units[: unit_start[-1]], C.I_LOSS]):
+        _linear_cohort(int(code))  # made here, not raced for by the threads
+    _in_slots(slots, units, unit_start, cohort)
 
 
 def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icodes,
@@ -219,6 +255,16 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
     A batch is one chunk, where a single fit may split it in several, so
     the weights equal those of single fits up to rounding, not bitwise.
     """
+    # no reference counting of the many views below (see ``borrowed``)
+    X, Y, sw, order, mem, lrs = (borrowed(X), borrowed(Y), borrowed(sw), borrowed(order),
+                                 borrowed(mem), borrowed(lrs))
+    params, m, v, avg = borrowed(params), borrowed(m), borrowed(v), borrowed(avg)
+    hyper, icodes, counters, stats, fns = (borrowed(hyper), borrowed(icodes),
+                                           borrowed(counters), borrowed(stats), borrowed(fns))
+    sizes, XB, W1, Z1, D1, G1 = (borrowed(sizes), borrowed(XB), borrowed(W1), borrowed(Z1),
+                                 borrowed(D1), borrowed(G1))
+    acts, deltas, GA, cl, alive, live = (borrowed(acts), borrowed(deltas), borrowed(GA),
+                                         borrowed(cl), borrowed(alive), borrowed(live))
     F = sizes[0]
     H = sizes[1]
     K = mem.shape[0]
@@ -273,49 +319,52 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
                 alive[q] = False
 
 
-def _mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params, m, v,
-                    avg, hyper, icodes, counters, stats, fns, units, unit_start, slots, sizes,
-                    XB, W1, Z1, D1, G1, acts, deltas, GA, cl, alive, live):
+def mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params, m, v,
+                   avg, hyper, icodes, counters, stats, fns, units, unit_start, slots, sizes,
+                   XB, W1, Z1, D1, G1, acts, deltas, GA, cl, alive, live):
     """One epoch of every MLP of ``units`` (one shape: ``sizes``), in parallel.
 
-    Same layout as :func:`_linear_population`: ``units`` are cohorts trained
+    Same layout as :func:`linear_population`: ``units`` are cohorts trained
     by :func:`_mlp_cohort_epoch`, ``slots[s]`` the units of thread slot ``s``,
     the trailing arrays the slots' scratch.
     """
     n_out = sizes[sizes.shape[0] - 1]
-    for s in prange(slots.shape[0]):
-        for r in range(slots.shape[1]):
-            u = slots[s, r]
-            if u < 0:
-                break
-            mem = units[unit_start[u]: unit_start[u + 1]]
-            k = mem[0]
-            X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
-            _mlp_cohort(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg,
-                        hyper, icodes, counters, stats, fns, sizes, XB[s], W1[s], Z1[s], D1[s],
-                        G1[s], acts[s], deltas[s], GA[s], cl[s], alive[s], live[s])
+
+    def cohort(s, mem):
+        k = mem[0]
+        X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
+        _mlp_cohort(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper,
+                    icodes, counters, stats, fns, sizes, XB[s], W1[s], Z1[s], D1[s], G1[s],
+                    acts[s], deltas[s], GA[s], cl[s], alive[s], live[s])
+
+    _in_slots(slots, units, unit_start, cohort)
 
 
 # --------------------------------------------------------------------------
-# Compilation. The fused epochs are compiled once (per dtype) as functions
-# of their own and called from the parallel loop; every model's pass, step
-# and end of batch are the single fit's units, called by address from its
-# row of ``fns`` (:mod:`._jit`), so they are not compiled again here.
+# Compilation. The fused epochs are compiled (per dtype, and for linear
+# models per loss) as serial functions that release the GIL; threads, not a
+# parallel Numba loop, spread the cohorts, which spares the compile of a
+# parfor wrapper (3-4.5 s) and leaves Numba's threading layer unstarted. Every
+# model's pass, step and end of batch are the single fit's units, called by
+# address from its row of ``fns`` (:mod:`._jit`), so they are not compiled
+# again here.
 
-_linear_cohort = njit(**_FLAGS)(twin(_linear_cohort_epoch, "_" + _TAG))
-_linear_population_jit = njit(parallel=True, **_FLAGS)(twin(_linear_population, "_" + _TAG))
+_LOSS = C.SQUARED_ERROR  # each linear cohort kernel's own loss (see twin)
+_LINEAR_COHORTS = {}
+
+
+def _linear_cohort(code):
+    """The cohort epoch of linear models with loss ``code``, compiled on
+    first use (one loss per kernel: all seven in one took ~11 s)."""
+    kernel = _LINEAR_COHORTS.get(code)
+    if kernel is None:
+        kernel = njit(**_FLAGS)(twin(_linear_cohort_epoch, f"_{code}_{_TAG}",
+                                     {"_LOSS": code}))
+        _LINEAR_COHORTS[code] = kernel
+    return kernel
+
+
 _mlp_cohort = njit(**_FLAGS)(twin(_mlp_cohort_epoch, "_" + _TAG))
-_mlp_population_jit = njit(parallel=True, **_FLAGS)(twin(_mlp_population, "_" + _TAG))
-
-
-def linear_population(*args):
-    """One epoch of a population of linear models: see :func:`_linear_population`."""
-    return _linear_population_jit(*args)
-
-
-def mlp_population(*args):
-    """One epoch of a population of MLPs: see :func:`_mlp_population`."""
-    return _mlp_population_jit(*args)
 
 
 def read_only(a):

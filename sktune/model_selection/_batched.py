@@ -479,10 +479,11 @@ def _max_chunk_rows(bs_max, work_per_row, cpu):
 
 
 def _cohorts(running, data, icodes, orders):
-    """Models that can train fused: same data, batch size and sample order."""
+    """Models that can train fused: same data, batch size, loss (a linear
+    cohort's kernel is compiled for one) and sample order."""
     groups = defaultdict(list)
     for k in running:
-        groups[(*data[k], icodes[k, C.I_BATCH])].append(k)
+        groups[(*data[k], icodes[k, C.I_BATCH], icodes[k, C.I_LOSS])].append(k)
     cohorts = []
     for members in groups.values():
         parts = []  # (representative, members) by sample order
@@ -906,7 +907,7 @@ class _BatchTrainer:
                           else population.linear_population)
                 args = common + state + (ro(units), ro(unit_start), ro(slots)) + scratch
                 start = time.perf_counter()
-                _config.parallel_call(kernel, args, slots.shape[0])
+                kernel(*args)  # a thread per slot
                 self.kernel_calls += 1
                 self.epochs += len(running)
                 elapsed = time.perf_counter() - start
