@@ -23,7 +23,7 @@ from numba import njit, prange
 from . import _codes as C
 from ._batches import batch_range, begin_epoch, chunk_range
 from ._gemm import gemm_nn, vector_width
-from ._jit import arr, caller, types
+from ._jit import arr, borrowed, caller, types
 from ._rng import dropout_keep_after, hash_prefix
 from ._scalar import activation, activation_grad, elem_loss_grad
 from ._step import (add_grad_sum, batch_loss, call_step, end_batch, sum_chunks,
@@ -405,6 +405,14 @@ def mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, deltas
     ``SPLIT_UPDATE`` parameters or more (without clipping) runs as two
     parameter ranges, one per thread: the same bits, one more fork per batch.
     """
+    # no atomic reference counting of the views made below (``borrowed``)
+    X, Y, sw, order, lrs = (borrowed(X), borrowed(Y), borrowed(sw), borrowed(order),
+                            borrowed(lrs))
+    params, m, v, avg = borrowed(params), borrowed(m), borrowed(v), borrowed(avg)
+    grad, sizes = borrowed(grad), borrowed(sizes)
+    acts, deltas = borrowed(acts), borrowed(deltas)
+    hyper, icodes, counters = borrowed(hyper), borrowed(icodes), borrowed(counters)
+    stats, fns = borrowed(stats), borrowed(fns)
     n = order.shape[0]
     bs = icodes[C.I_BATCH]
     n_batches = begin_epoch(stats, n, bs)
