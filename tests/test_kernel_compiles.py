@@ -62,8 +62,14 @@ MLP_FIT = textwrap.dedent("""
     X = rng.randn(256, 50)
     MLPRegressor((64,), optimizer="sgd", batch_size=64, max_iter=1, n_threads=2,
                  random_state=0).fit(X, X[:, 0])
+    # the batched search's fused epoch is precompiled too
+    from sktune.model_selection import GridSearchCV
+
+    GridSearchCV(MLPRegressor((8,), optimizer="sgd", max_iter=1, n_threads=1, random_state=0),
+                 {"learning_rate": [0.01, 0.1]}, cv=2).fit(X[:64, :5], X[:64, 0])
     loaded = _jit.loaded_from_cache()
     assert any("[par]" in name for name in loaded), loaded
+    assert "mlp_cohort[float64]" in loaded, loaded
     counts = {str(k): len(d.signatures) for k, d in _jit._UNITS.items()}
     assert all(n == 1 for n in counts.values()), counts
     print(json.dumps(loaded))

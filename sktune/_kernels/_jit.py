@@ -279,7 +279,8 @@ _CHILD_TIMES = {}  # key -> seconds the forked process took to compile it
 # a unit's share of a fit's compile time, for splitting the work (an epoch
 # kernel costs several units; measured with bench_compile's compile log)
 _WEIGHTS = {"mlp_epoch": 4.0, "dense_epoch": 2.0, "csr_epoch": 2.0, "dense_sgd_epoch": 2.0,
-            "csr_sgd_epoch": 2.0, "csr_lazy_epoch": 2.0, "end_batch": 1.5, "pass": 1.5}
+            "csr_sgd_epoch": 2.0, "csr_lazy_epoch": 2.0, "end_batch": 1.5, "pass": 1.5,
+            "linear_cohort": 2.0, "mlp_cohort": 2.0}
 
 
 def planned(build):

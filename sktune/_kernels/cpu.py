@@ -139,6 +139,15 @@ def function_table(kind, dtype, hyper, icodes):
     return fns
 
 
+def build_tables(kind, dtype, hyper_rows, icode_rows):
+    """Compile (or, while ``_jit.planned`` runs, list) the units of each
+    row's table, without keeping the tables (a planned table holds no
+    addresses): what :func:`function_table` then finds compiled."""
+    for hyper, icodes in zip(hyper_rows, icode_rows):
+        if _table_key(kind, dtype, hyper, icodes) not in _TABLES:
+            _build_table(kind, dtype, hyper, icodes)
+
+
 def _table_key(kind, dtype, hyper, icodes):
     return (kind != "mlp", np.dtype(dtype).name, int(icodes[C.I_OPTIMIZER]),
             needs_prox(hyper, icodes), int(icodes[C.I_LOSS]), int(icodes[C.I_ACTIVATION]),
@@ -281,6 +290,16 @@ def _precompile_all(dtypes, kinds, parallel, optimizers, losses, activations):
                 for code in codes:
                     _unit_address(name, code, f)
                     count += 1
+        # the batched search's fused epochs (it trains on dense data only)
+        from . import population
+
+        if "dense" in linear_kinds:
+            for loss in losses:
+                population.cohort_kernel("dense", dtype, loss)
+                count += 1
+        if "mlp" in kinds:
+            population.cohort_kernel("mlp", dtype)
+            count += 1
     return count
 
 

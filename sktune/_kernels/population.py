@@ -42,9 +42,7 @@ from numba import njit
 
 from . import _codes as C
 from ._batches import batch_range, begin_epoch, chunk_range
-from ._jit import FLAGS as _FLAGS
-from ._jit import SOURCE_TAG as _TAG
-from ._jit import borrowed, twin
+from ._jit import NUMBA_FLOAT, arr, borrowed, compiled, types
 from ._scalar import row_loss_grad
 from ._step import end_batch
 from .linear import add_row_grad, n_chunks
@@ -227,13 +225,13 @@ def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, par
     def cohort(s, mem):
         k = mem[0]
         X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
-        kernel = _linear_cohort(int(icodes[k, C.I_LOSS]))
+        kernel = cohort_kernel("linear", params.dtype, int(icodes[k, C.I_LOSS]))
         kernel(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper, icodes,
                counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GA[s], closs[s], cl[s],
                alive[s])
 
     for code in np.unique(icodes[units[: unit_start[-1]], C.I_LOSS]):
-        _linear_cohort(int(code))  # made here, not raced for by the threads
+        cohort_kernel("linear", params.dtype, int(code))  # here, not raced for by threads
     _in_slots(slots, units, unit_start, cohort)
 
 
@@ -329,11 +327,12 @@ def mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params
     the trailing arrays the slots' scratch.
     """
     n_out = sizes[sizes.shape[0] - 1]
+    kernel = cohort_kernel("mlp", params.dtype)
 
     def cohort(s, mem):
         k = mem[0]
         X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
-        _mlp_cohort(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper,
+        kernel(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper,
                     icodes, counters, stats, fns, sizes, XB[s], W1[s], Z1[s], D1[s], G1[s],
                     acts[s], deltas[s], GA[s], cl[s], alive[s], live[s])
 
@@ -341,30 +340,72 @@ def mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params
 
 
 # --------------------------------------------------------------------------
-# Compilation. The fused epochs are compiled (per dtype, and for linear
-# models per loss) as serial functions that release the GIL; threads, not a
-# parallel Numba loop, spread the cohorts, which spares the compile of a
-# parfor wrapper (3-4.5 s) and leaves Numba's threading layer unstarted. Every
-# model's pass, step and end of batch are the single fit's units, called by
-# address from its row of ``fns`` (:mod:`._jit`), so they are not compiled
-# again here.
+# Compilation. The fused epochs are units of the compile registry
+# (:mod:`._jit`): compiled per dtype, and for linear models per loss, with
+# explicit signatures, cached, and listed by ``_jit.planned`` so that a first
+# search compiles them in two processes with the models' own units. They are
+# serial functions that release the GIL; threads, not a parallel Numba loop,
+# spread the cohorts, which spares the compile of a parfor wrapper (3-4.5 s)
+# and leaves Numba's threading layer unstarted. Every model's pass, step and
+# end of batch are the single fit's units, called by address from its row of
+# ``fns``, so they are not compiled again here.
 
-_LOSS = C.SQUARED_ERROR  # each linear cohort kernel's own loss (see twin)
-_LINEAR_COHORTS = {}
-
-
-def _linear_cohort(code):
-    """The cohort epoch of linear models with loss ``code``, compiled on
-    first use (one loss per kernel: all seven in one took ~11 s)."""
-    kernel = _LINEAR_COHORTS.get(code)
-    if kernel is None:
-        kernel = njit(**_FLAGS)(twin(_linear_cohort_epoch, f"_{code}_{_TAG}",
-                                     {"_LOSS": code}))
-        _LINEAR_COHORTS[code] = kernel
-    return kernel
+_LOSS = C.SQUARED_ERROR  # a linear cohort kernel's own loss (a variant's constant)
 
 
-_mlp_cohort = njit(**_FLAGS)(twin(_mlp_cohort_epoch, "_" + _TAG))
+def cohort_signature(kind, f):
+    """Signature of :func:`_linear_cohort_epoch` (``kind="linear"``) or
+    :func:`_mlp_cohort_epoch` for parameters of Numba type ``f``."""
+    f64, i64 = types.float64, types.int64
+    data = (arr(f, 2, True), arr(f, 2, True), arr(f, 1, True),  # X, Y, sw
+            arr(i64, 1, True), arr(i64, 1, True), arr(f64, 2, True))  # order, mem, lrs
+    state = (arr(f, 2), arr(f, 2), arr(f, 2), arr(f, 2),  # params, m, v, avg
+             arr(f64, 2, True), arr(i64, 2, True),  # hyper, icodes
+             arr(i64, 2), arr(f64, 2), arr(i64, 2, True))  # counters, stats, fns
+    if kind == "linear":
+        scratch = (arr(f64, 2), arr(f64, 2), arr(f64, 2), arr(f64, 2),  # XB, PR, Pm, Gm
+                   arr(f64, 3), arr(f64, 2), arr(f64, 1), arr(types.boolean, 1))
+    else:
+        scratch = ((arr(i64, 1, True),)  # sizes
+                   + (arr(f, 1),) * 7  # XB, W1, Z1, D1, G1, acts, deltas
+                   + (arr(f, 3), arr(f64, 1), arr(types.boolean, 1), arr(i64, 1)))
+    return types.void(*data, *state, *scratch)
+
+
+def prepare(kind, dtype, hyper, icodes):
+    """The unit tables ``fns`` (a row per model) of a population of
+    ``kind`` ("mlp" or "dense"), with the models' units and the cohort
+    kernels compiled: a first search compiles them in two processes where
+    :func:`._jit.compile_in_two` may fork, as a first fit does."""
+    from . import _jit, cpu
+
+    losses = [None] if kind == "mlp" else sorted({int(c) for c in icodes[:, C.I_LOSS]})
+    if _jit.fork_allowed():
+        def build():
+            from ._rng import permutation_unit
+
+            permutation_unit()  # the models' shuffles
+            cpu.build_tables(kind, dtype, hyper, icodes)
+            for loss in losses:
+                cohort_kernel(kind, dtype, loss)
+
+        _jit.compile_in_two(_jit.planned(build))
+    for loss in losses:
+        cohort_kernel(kind, dtype, loss)
+    return np.stack([cpu.function_table(kind, dtype, hyper[k], icodes[k])
+                     for k in range(hyper.shape[0])])
+
+
+def cohort_kernel(kind, dtype, loss=None):
+    """The compiled cohort epoch of ``kind`` ("mlp", else linear: of loss
+    code ``loss``; one loss per kernel, where all seven in one took ~11 s
+    to compile) for parameters of ``dtype``."""
+    dtype = np.dtype(dtype).name
+    sig = cohort_signature("mlp" if kind == "mlp" else "linear", NUMBA_FLOAT[dtype])
+    if kind != "mlp":
+        return compiled(_linear_cohort_epoch, "linear_cohort", sig,
+                        variant=f"{int(loss)}_{dtype}", consts={"_LOSS": int(loss)})
+    return compiled(_mlp_cohort_epoch, "mlp_cohort", sig, variant=dtype)
 
 
 def read_only(a):

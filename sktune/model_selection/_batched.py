@@ -827,7 +827,7 @@ class _BatchTrainer:
         common = (ro(Xa), ro(Ya), ro(swa), ro(data), n_features, ro(orders), ro(lrs),
                   ro(n_batches), params, m, v, avg)
         # each model's units (its optimizer, loss, activation), by address
-        fns = np.stack([cpu.function_table(kind, dtype, hyper[k], icodes[k]) for k in range(K)])
+        fns = population.prepare(kind, dtype, hyper, icodes)
         state = (ro(hyper), ro(icodes), counters, stats, ro(fns))
 
         n_slots = max(1, min(self.n_threads, K))
