@@ -5,6 +5,7 @@ Every test runs scikit-learn's search and ours on the same problem and
 compares ``cv_results_`` key by key (times excepted), ``best_params_`` and
 the refitted ``best_estimator_``.
 """
+import os
 import subprocess
 import sys
 import textwrap
@@ -491,3 +492,23 @@ def test_slots_run_in_python_threads_without_numbas_threading_layer():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=600, check=False)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_search_in_a_forked_child_after_one_in_the_parent():
+    """The slot threads' pool is not inherited by a forked child (it would
+    hold none of the threads): a search there runs as in the parent."""
+    import multiprocessing
+
+    X, y = make_data(False)
+    grid = {"learning_rate": [0.01, 0.1], "batch_size": [4, 8]}
+    est = make_estimator(LinearRegressor, max_iter=2, n_threads=2)
+    here = _search_scores(est, grid, X, y)  # the pool is made here
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        there = pool.apply_async(_search_scores, (est, grid, X, y)).get(timeout=60)
+    assert np.array_equal(here, there)
+
+
+def _search_scores(est, grid, X, y):
+    return GridSearchCV(est, grid, cv=3, refit=False).fit(X, y).cv_results_["mean_test_score"]

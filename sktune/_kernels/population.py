@@ -34,6 +34,7 @@ its set by offsets (``data[k]`` = X offset, Y offset, sw offset, rows); the
 kernels view them as 2-D arrays, no copy. Scratch buffers are per thread
 slot, not per model.
 """
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -195,6 +196,18 @@ def _in_slots(slots, units, unit_start, cohort):
 
 _POOL = {"pool": None, "size": 0}
 _POOL_LOCK = threading.Lock()
+
+
+def _forget_pool():
+    # a forked child has none of the pool's threads: a search there would
+    # wait forever on tasks queued to them
+    global _POOL_LOCK
+    _POOL.update(pool=None, size=0)
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _pool(size):
