@@ -512,3 +512,17 @@ def test_search_in_a_forked_child_after_one_in_the_parent():
 
 def _search_scores(est, grid, X, y):
     return GridSearchCV(est, grid, cv=3, refit=False).fit(X, y).cv_results_["mean_test_score"]
+
+
+def test_threads_take_every_unit_once_costliest_first():
+    units = np.arange(10, dtype=np.int64)
+    unit_start = np.array([0, 3, 4, 6, 10], dtype=np.int64)  # four units
+    for n_slots in (1, 2, 3):
+        ran = []
+        slots = np.zeros((n_slots, 1), dtype=np.int64)
+        population._in_slots(slots, units, unit_start,
+                             lambda s, mem: ran.append((s, mem.tolist())))
+        assert sorted(m for _, m in ran) == [[0, 1, 2], [3], [4, 5], [6, 7, 8, 9]]
+        assert all(0 <= s < n_slots for s, _ in ran)
+        if n_slots == 1:  # in the listed order (the caller lists the costliest first)
+            assert [m for _, m in ran] == [[0, 1, 2], [3], [4, 5], [6, 7, 8, 9]]

@@ -34,6 +34,7 @@ its set by offsets (``data[k]`` = X offset, Y offset, sw offset, rows); the
 kernels view them as 2-D arrays, no copy. Scratch buffers are per thread
 slot, not per model.
 """
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -170,19 +171,26 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
 
 
 def _in_slots(slots, units, unit_start, cohort):
-    """Run ``cohort(s, members)`` for every unit of every thread slot: slot
-    ``s`` in a thread of its own (slot 0 in the calling one), its units in
-    order. The cohort epochs release the GIL, so the slots run in parallel,
-    and each unit belongs to one slot: the results do not depend on the
-    number of threads."""
+    """Run ``cohort(s, members)`` for every unit, on ``slots.shape[0]``
+    threads (thread slot 0 is the calling thread; slot ``s`` works in
+    scratch row ``s``). Each thread takes the next unit not yet taken, in
+    the units' order (the caller lists the costliest first): measured costs
+    stray from the estimates behind a fixed assignment (``slots``, longest
+    processing time first), which left one of two threads idle for a third
+    of a search. Each unit's arithmetic is its own, so the results do not
+    depend on which thread ran it, nor on the number of threads. The
+    cohort epochs release the GIL, so the threads run in parallel."""
+    n_units = unit_start.shape[0] - 1
+    n_slots = min(slots.shape[0], n_units)
+    taken = itertools.count()  # next() on a count is atomic under the GIL
+
     def run(s):
-        for u in slots[s]:
-            if u < 0:
-                break
+        for u in iter(taken.__next__, None):
+            if u >= n_units:
+                return
             cohort(s, units[unit_start[u]: unit_start[u + 1]])
 
-    n_slots = slots.shape[0]
-    if n_slots == 1:
+    if n_slots <= 1:
         run(0)
         return
     pool = _pool(n_slots - 1)
@@ -227,8 +235,9 @@ def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, par
 
     ``units[unit_start[u]:unit_start[u + 1]]`` are the models of unit ``u``:
     models sharing data, sample order, batch size and loss, trained fused
-    by :func:`_linear_cohort_epoch`. ``slots[s]`` lists the units thread
-    slot ``s`` trains (-1 pads); the other trailing arrays are the slots'
+    by :func:`_linear_cohort_epoch`, costliest first; ``slots`` has a row
+    per thread slot (a planned assignment: the threads take the units in
+    order, see :func:`_in_slots`); the other trailing arrays are the slots'
     scratch. ``data[k]`` = (X offset, Y offset, sw offset, rows) of model
     ``k`` in the arenas, ``orders[k, :rows]`` its sample order and
     ``lrs[k, :n_batches[k]]`` its per-step learning rates.
@@ -336,8 +345,8 @@ def mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params
     """One epoch of every MLP of ``units`` (one shape: ``sizes``), in parallel.
 
     Same layout as :func:`linear_population`: ``units`` are cohorts trained
-    by :func:`_mlp_cohort_epoch`, ``slots[s]`` the units of thread slot ``s``,
-    the trailing arrays the slots' scratch.
+    by :func:`_mlp_cohort_epoch`, ``slots`` a row per thread slot, the
+    trailing arrays the slots' scratch.
     """
     n_out = sizes[sizes.shape[0] - 1]
     kernel = cohort_kernel("mlp", params.dtype)

@@ -900,7 +900,10 @@ class _BatchTrainer:
                 work = _units(_cohorts(running, data, icodes, orders),
                               _MLP_UNIT_SLOTS if kind == "mlp" else n_slots, U)
                 unit_costs = np.array([sum(costs[k] for k in u) for u in work])
-                slots = population.assign_slots(unit_costs, n_slots)
+                # the costliest units first: the threads take them in order
+                by_cost = np.argsort(-unit_costs, kind="stable")
+                work = [work[i] for i in by_cost]
+                slots = population.assign_slots(unit_costs[by_cost], n_slots)
                 units = np.array([k for u in work for k in u], dtype=np.int64)
                 unit_start = np.cumsum([0] + [len(u) for u in work]).astype(np.int64)
                 kernel = (population.mlp_population if kind == "mlp"
