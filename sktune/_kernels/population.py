@@ -5,8 +5,8 @@ fold of a search together. Models that share a compiled shape (kind, dtype,
 number of features, outputs and, for MLPs, layer sizes) form a population:
 their parameters, optimizer moments and counters are rows of 2-D arrays, and
 one call of a population kernel runs one epoch of each active model, spread
-over threads (one Python thread per thread slot, each slot a list of models
-balanced by estimated cost, calling compiled cohort epochs that release the
+over threads (Python threads, each taking the next group of models, the
+costliest first, and calling its compiled cohort epoch, which releases the
 GIL). Everything else (batch size, optimizer, loss,
 schedule, penalty, dropout, seed) is per model: it travels in the rows of
 ``hyper``, ``icodes`` and ``lrs``.
@@ -176,8 +176,8 @@ def _in_slots(slots, units, unit_start, cohort):
     scratch row ``s``). Each thread takes the next unit not yet taken, in
     the units' order (the caller lists the costliest first): measured costs
     stray from the estimates behind a fixed assignment (``slots``, longest
-    processing time first), which left one of two threads idle for a third
-    of a search. Each unit's arithmetic is its own, so the results do not
+    processing time first; on a 243-model MLP grid two threads trained 1.6x
+    as fast as one with it, 1.77x taking units in order). Each unit's arithmetic is its own, so the results do not
     depend on which thread ran it, nor on the number of threads. The
     cohort epochs release the GIL, so the threads run in parallel."""
     n_units = unit_start.shape[0] - 1
