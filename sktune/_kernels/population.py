@@ -244,16 +244,18 @@ def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, par
     """
     n_out = PR.shape[1]
 
+    # looked up here, once per epoch, not per unit (nor raced for by threads)
+    kernels = {int(code): cohort_kernel("linear", params.dtype, int(code))
+               for code in np.unique(icodes[units[: unit_start[-1]], C.I_LOSS])}
+
     def cohort(s, mem):
         k = mem[0]
         X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
-        kernel = cohort_kernel("linear", params.dtype, int(icodes[k, C.I_LOSS]))
+        kernel = kernels[int(icodes[k, C.I_LOSS])]
         kernel(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper, icodes,
                counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GA[s], closs[s], cl[s],
                alive[s])
 
-    for code in np.unique(icodes[units[: unit_start[-1]], C.I_LOSS]):
-        cohort_kernel("linear", params.dtype, int(code))  # here, not raced for by threads
     _in_slots(slots, units, unit_start, cohort)
 
 
@@ -355,8 +357,8 @@ def mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params
         k = mem[0]
         X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
         kernel(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper,
-                    icodes, counters, stats, fns, sizes, XB[s], W1[s], Z1[s], D1[s], G1[s],
-                    acts[s], deltas[s], GA[s], cl[s], alive[s], live[s])
+               icodes, counters, stats, fns, sizes, XB[s], W1[s], Z1[s], D1[s], G1[s],
+               acts[s], deltas[s], GA[s], cl[s], alive[s], live[s])
 
     _in_slots(slots, units, unit_start, cohort)
 
