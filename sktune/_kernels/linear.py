@@ -13,7 +13,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import _codes as C
-from ._batches import batch_range, begin_epoch, chunk_range
+from ._batches import (batch_range, begin_epoch, chunk_range, prefetch_csr_row,
+                       prefetch_dense_row)
 from ._jit import arr, types
 from ._scalar import optimizer_step, row_loss_grad
 from ._step import end_batch, update_scalars
@@ -77,6 +78,7 @@ def dense_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, icod
             lo, hi = chunk_range(start, nb, c, nc)
             closs = 0.0
             for ii in range(lo, hi):
+                prefetch_dense_row(X, Y, sw, order, ii)
                 i = order[ii]
                 if n_out == 1:
                     # a local accumulator keeps the dot product in registers
@@ -143,6 +145,7 @@ def csr_sgd_sparse_updates(loss, data, indices, indptr, Y, sw, order, lrs, param
         direct_bad = 0
         bloss = 0.0
         for ii in range(start, stop):
+            prefetch_csr_row(data, indices, indptr, Y, sw, order, ii)
             i = order[ii]
             if n_out == 1:
                 p = 0.0
@@ -292,6 +295,7 @@ def csr_sgd_per_sample(loss, data, indices, indptr, Y, sw, order, lrs, params, a
     seen = 0
     bad = 0
     for ii in range(n):
+        prefetch_csr_row(data, indices, indptr, Y, sw, order, ii)
         i = np.uint64(order[ii])
         # the row as 0-based views, its column indices unsigned: Numba
         # then skips its per-access test for negative indices
@@ -398,6 +402,7 @@ def csr_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, grad,
             lo, hi = chunk_range(start, nb, c, nc)
             closs = 0.0
             for ii in range(lo, hi):
+                prefetch_csr_row(data, indices, indptr, Y, sw, order, ii)
                 i = np.uint64(order[ii])
                 # the row as 0-based views, its column indices unsigned: no
                 # per-access test for negative indices
@@ -478,6 +483,7 @@ def dense_sgd_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, P, G, hyper, 
     total = 0.0
     seen = 0
     for ii in range(n):
+        prefetch_dense_row(X, Y, sw, order, ii)
         i = order[ii]
         x = X[i]
         p = 0.0
@@ -589,6 +595,7 @@ def csr_lazy_epoch(data, indices, indptr, Y, sw, order, lrs, params, m, v, avg, 
         n_touched = 0
         bloss = 0.0
         for ii in range(start, start + nb):
+            prefetch_csr_row(data, indices, indptr, Y, sw, order, ii)
             i = np.uint64(order[ii])
             xd = data[indptr[i]:indptr[i + 1]]
             xi = indices[indptr[i]:indptr[i + 1]]
