@@ -290,3 +290,55 @@ def test_borrowed_views_share_the_data_and_refuse_non_arrays():
 
     with pytest.raises(TypingError, match="an array is expected"):
         not_an_array(1.0)
+
+
+def test_prefetch_is_a_hint_that_changes_nothing_and_never_reads_past_the_rows():
+    import numpy as np
+    import pytest
+    import scipy.sparse as sp
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    from sktune._kernels._batches import prefetch_csr_row, prefetch_dense_row
+    from sktune._kernels._jit import prefetch
+
+    @njit
+    def csr_dots(data, indices, indptr, Y, sw, order, w):
+        out = np.zeros(order.shape[0])
+        for ii in range(order.shape[0]):
+            prefetch_csr_row(data, indices, indptr, Y, sw, order, ii)
+            i = order[ii]
+            for q in range(indptr[i], indptr[i + 1]):
+                out[ii] += data[q] * w[indices[q]]
+        return out
+
+    @njit
+    def dense_dots(X, Y, sw, order, w):
+        out = np.zeros(order.shape[0])
+        for ii in range(order.shape[0]):
+            prefetch_dense_row(X, Y, sw, order, ii)
+            out[ii] = X[order[ii]] @ w
+        return out
+
+    rng = np.random.RandomState(0)
+    X = sp.random(7, 40, density=0.2, format="csr", random_state=0)
+    X[3] = 0.0  # an empty row among them
+    X.eliminate_zeros()
+    Y = rng.rand(7, 1)
+    sw = np.ones(7)
+    w = rng.rand(40)
+    order = rng.permutation(7)  # the last rows have nothing two ahead
+    expected = X[order] @ w
+    np.testing.assert_array_equal(
+        csr_dots(X.data, X.indices, X.indptr, Y, sw, order, w), expected)
+    np.testing.assert_allclose(dense_dots(X.toarray(), Y, sw, order, w), expected)
+    # compiled to the CPU's prefetch instruction, not to loads
+    sig = csr_dots.signatures[0]
+    assert "llvm.prefetch" in csr_dots.inspect_llvm(sig)
+
+    @njit
+    def not_an_array(x):
+        prefetch(x, 0, 0)
+
+    with pytest.raises(TypingError, match="an array and two integers"):
+        not_an_array(1.0)
