@@ -10,7 +10,8 @@ For each dataset the script fits
 * ``LinearRegressor(optimizer="sgd", batch_size=1, learning_rate=LR,
   max_iter=E, tol=None)`` -- the same algorithm (per-sample SGD with a
   constant step, squared error, no penalty) in sktune's Numba kernel.
-  Target: at most 1.0x sklearn's time per epoch;
+  Target: at most 1.0x sklearn's time per epoch, held-out R^2 at most
+  0.003 below sklearn's;
 * ``LinearRegressor(optimizer="adam", batch_size=64, max_iter=E, tol=None)``
   -- sktune's mini-batch Adam. Target on the dense data: faster per epoch
   than SGDRegressor. On the sparse data exact Adam is shown, not judged:
@@ -21,7 +22,7 @@ For each dataset the script fits
   target is on ``lazy_updates=True``: at most 1.0x, R^2 at most 0.01 below
   exact Adam's;
 * on the sparse data, averaged per-sample SGD (``average=True``) against
-  ``SGDRegressor(average=True)``. Target: at most 1.0x;
+  ``SGDRegressor(average=True)``. Target: at most 1.0x, R^2 as above;
 * on the sparse data, Vowpal Wabbit (``vowpalwabbit``, optional: skipped
   with a line when not installed) as a second peer, its defaults, from a
   text file it parses itself, with its held-out R^2;
@@ -708,8 +709,9 @@ def _main(args, cache_dir):
                   f"update alone: {r['floor']:.2f}x (floor)")
             continue
         if r["target"] == "sgd":
-            met = r["ratio"] <= SGD_TARGET_RATIO
-            goal = f"<= {SGD_TARGET_RATIO}x sklearn time"
+            # the same algorithm: held-out R2 within 0.003 of scikit-learn's
+            met = r["ratio"] <= SGD_TARGET_RATIO and r["r2"] >= r["ref_r2"] - 0.003
+            goal = f"<= {SGD_TARGET_RATIO}x time, R2 -0.003"
         elif r["target"] == "lazy":
             exact = [e for e in rows if e["dataset"] == r["dataset"]
                      and e["dtype"] == r["dtype"] and e["target"] == "exact"]
