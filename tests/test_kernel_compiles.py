@@ -299,8 +299,7 @@ def test_prefetch_is_a_hint_that_changes_nothing_and_never_reads_past_the_rows()
     from numba import njit
     from numba.core.errors import TypingError
 
-    from sktune._kernels._batches import prefetch_csr_row, prefetch_dense_row
-    from sktune._kernels._jit import prefetch
+    from sktune._kernels._jit import prefetch_csr_row, prefetch_dense_row
 
     @njit
     def csr_dots(data, indices, indptr, Y, sw, order, w):
@@ -337,8 +336,8 @@ def test_prefetch_is_a_hint_that_changes_nothing_and_never_reads_past_the_rows()
     assert "llvm.prefetch" in csr_dots.inspect_llvm(sig)
 
     @njit
-    def not_an_array(x):
-        prefetch(x, 0, 0)
+    def not_an_array(x, order):
+        prefetch_dense_row(x, x, x, order, 0)
 
-    with pytest.raises(TypingError, match="an array and two integers"):
-        not_an_array(1.0)
+    with pytest.raises(TypingError, match="arrays and an integer position"):
+        not_an_array(1.0, order)

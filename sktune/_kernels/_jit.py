@@ -182,40 +182,126 @@ def borrowed(typingctx, a):
     return a(a), codegen
 
 
-@intrinsic
-def prefetch(typingctx, a, i, offset):
-    """Ask the CPU to bring the cache line ``offset`` bytes after the start
-    of ``a[i]`` (``i`` along the first axis, in bounds) into its caches,
-    and go on: LLVM's ``llvm.prefetch`` (read, high locality). A hint, not
-    a load: it changes no value and never faults.
+# Prefetching. Rows visited in shuffled order are latency-bound: a CSR row's
+# non-zeros sit in two cache lines or more, far from the previous row's, and
+# a per-sample update cannot start the next row's loads before its own dot
+# product and update are done (200k x 20k tf-idf-like rows: 0.141 s an epoch
+# shuffled, 0.019 s in storage order). A kernel asks for the row ``AHEAD``
+# of the one it trains (``llvm.prefetch``: a hint, not a load; it changes no
+# value and never faults): the same epoch then took 0.050 s. One row ahead
+# hid 80 % of the wait, two all of it, more gained nothing. These are
+# intrinsics written in LLVM IR, not jitted helpers: a helper inlined into a
+# kernel cost that kernel ~0.45 s more compile time, the IR next to nothing.
 
-    Rows visited in shuffled order are latency-bound: a CSR row's
-    non-zeros sit in two cache lines or more, far from the previous row's,
-    and a per-sample update cannot start the next row's loads before its
-    own dot product is done. Asking for the row two ahead made a
-    per-sample epoch on 200k x 20k tf-idf-like rows 2.8x faster (0.141 ->
-    0.050 s; 0.019 s in storage order)."""
-    if not (isinstance(a, types.Array) and isinstance(i, types.Integer)
-            and isinstance(offset, types.Integer)):
-        raise errors.TypingError(f"prefetch: an array and two integers are expected, "
-                                 f"got {a}, {i}, {offset}")
+#: how many rows ahead of the one being trained a kernel asks for
+AHEAD = 2
+#: bytes per cache line on the CPUs Numba targets
+LINE = 64
+
+
+def _prefetch_address(builder, addr):
+    """Emit ``llvm.prefetch`` (read, high locality, data) of the integer
+    address ``addr``."""
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+    builder.call(fn, [builder.inttoptr(addr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                      ir.Constant(i32, 1)])
+
+
+def _prefetch_bytes(builder, start, nbytes):
+    """Prefetch every cache line of the ``nbytes`` (> 0) bytes from the
+    address ``start``."""
+    line = ir.Constant(cgutils.intp_t, LINE)
+    count = builder.udiv(builder.add(nbytes, ir.Constant(cgutils.intp_t, LINE - 1)), line)
+    with cgutils.for_range(builder, count) as loop:
+        _prefetch_address(builder, builder.add(start, builder.mul(loop.index, line)))
+    # the last line, when ``start`` is not on a line's boundary
+    _prefetch_address(builder, builder.add(start, builder.sub(nbytes, cgutils.intp_t(1))))
+
+
+def _row_address(context, builder, aty, aval, index):
+    """``(address of a[index] along the first axis, the array struct)``."""
+    ary = context.make_array(aty)(context, builder, value=aval)
+    stride = builder.extract_value(ary.strides, 0)
+    base = builder.ptrtoint(ary.data, cgutils.intp_t)
+    return builder.add(base, builder.mul(index, stride)), ary
+
+
+def _load_index(context, builder, aty, aval, index):
+    """``a[index]`` of a 1-D integer array, as ``intp`` (no bounds check)."""
+    addr, _ = _row_address(context, builder, aty, aval, index)
+    ptr = builder.inttoptr(addr, context.get_data_type(aty.dtype).as_pointer())
+    return context.cast(builder, builder.load(ptr), aty.dtype, types.intp)
+
+
+def _next_row(context, builder, order_ty, order, ii_ty, ii):
+    """``(k < n, k)`` with ``k = ii + AHEAD`` and ``n`` the length of
+    ``order``."""
+    n = builder.extract_value(context.make_array(order_ty)(context, builder, order).shape, 0)
+    k = builder.add(context.cast(builder, ii, ii_ty, types.intp),
+                    ir.Constant(cgutils.intp_t, AHEAD))
+    return builder.icmp_signed("<", k, n), k
+
+
+def _check_arrays(name, arrays, ii):
+    if not (all(isinstance(a, types.Array) for a in arrays)
+            and isinstance(ii, types.Integer)):
+        raise errors.TypingError(f"{name}: arrays and an integer position are expected, "
+                                 f"got {arrays}, {ii}")
+
+
+@intrinsic
+def prefetch_csr_row(typingctx, data, indices, indptr, Y, sw, order, ii):
+    """Prefetch the non-zeros (``data`` and ``indices``), the targets ``Y``
+    and the weight ``sw`` of the CSR row ``order[ii + AHEAD]``, if there is
+    one: called before training the row ``order[ii]``, the next rows'
+    loads overlap this row's arithmetic."""
+    _check_arrays("prefetch_csr_row", (data, indices, indptr, Y, sw, order), ii)
 
     def codegen(context, builder, signature, args):
-        ary = context.make_array(a)(context, builder, value=args[0])
-        index = context.cast(builder, args[1], i, types.intp)
-        skip = context.cast(builder, args[2], offset, types.intp)
-        stride = builder.extract_value(ary.strides, 0)
-        base = builder.ptrtoint(ary.data, cgutils.intp_t)
-        addr = builder.add(builder.add(base, builder.mul(index, stride)), skip)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        builder.call(fn, [builder.inttoptr(addr, i8p), ir.Constant(i32, 0),
-                          ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        data_v, indices_v, indptr_v, y_v, sw_v, order_v, ii_v = args
+        inside, k = _next_row(context, builder, order, order_v, ii, ii_v)
+        with builder.if_then(inside):
+            r = _load_index(context, builder, order, order_v, k)
+            lo = _load_index(context, builder, indptr, indptr_v, r)
+            hi = _load_index(context, builder, indptr, indptr_v,
+                             builder.add(r, cgutils.intp_t(1)))
+            for aty, aval in ((data, data_v), (indices, indices_v)):
+                start, ary = _row_address(context, builder, aty, aval, lo)
+                nbytes = builder.mul(builder.sub(hi, lo), builder.extract_value(ary.strides, 0))
+                with builder.if_then(builder.icmp_signed(">", nbytes, cgutils.intp_t(0))):
+                    _prefetch_bytes(builder, start, nbytes)
+            for aty, aval in ((Y, y_v), (sw, sw_v)):
+                _prefetch_address(builder, _row_address(context, builder, aty, aval, r)[0])
         return context.get_dummy_value()
 
-    return types.void(a, i, offset), codegen
+    return types.void(data, indices, indptr, Y, sw, order, ii), codegen
+
+
+@intrinsic
+def prefetch_dense_row(typingctx, X, Y, sw, order, ii):
+    """Prefetch the C-ordered row ``X[order[ii + AHEAD]]``, its targets and
+    weight, if there is one (see :func:`prefetch_csr_row`)."""
+    _check_arrays("prefetch_dense_row", (X, Y, sw, order), ii)
+
+    def codegen(context, builder, signature, args):
+        x_v, y_v, sw_v, order_v, ii_v = args
+        inside, k = _next_row(context, builder, order, order_v, ii, ii_v)
+        with builder.if_then(inside):
+            r = _load_index(context, builder, order, order_v, k)
+            start, ary = _row_address(context, builder, X, x_v, r)
+            itemsize = context.get_abi_sizeof(context.get_data_type(X.dtype))
+            width = builder.extract_value(ary.shape, X.ndim - 1)
+            nbytes = builder.mul(width, cgutils.intp_t(itemsize))
+            with builder.if_then(builder.icmp_signed(">", nbytes, cgutils.intp_t(0))):
+                _prefetch_bytes(builder, start, nbytes)
+            for aty, aval in ((Y, y_v), (sw, sw_v)):
+                _prefetch_address(builder, _row_address(context, builder, aty, aval, r)[0])
+        return context.get_dummy_value()
+
+    return types.void(X, Y, sw, order, ii), codegen
 
 
 # --------------------------------------------------------------------------

@@ -13,9 +13,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import _codes as C
-from ._batches import (batch_range, begin_epoch, chunk_range, prefetch_csr_row,
-                       prefetch_dense_row)
-from ._jit import arr, types
+from ._batches import batch_range, begin_epoch, chunk_range
+from ._jit import arr, prefetch_csr_row, prefetch_dense_row, types
 from ._scalar import optimizer_step, row_loss_grad
 from ._step import end_batch, update_scalars
 
