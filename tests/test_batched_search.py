@@ -118,6 +118,20 @@ GRIDS = {
 }
 
 
+def test_mlp_batches_split_into_chunks_match_sklearn():
+    # 400 training rows a fold: batches of 128 and 200 rows, which the MLP
+    # cohort kernel trains in chunks of ``COHORT_CHUNK_ROWS``
+    from sktune._kernels.population import COHORT_CHUNK_ROWS
+
+    assert 128 // COHORT_CHUNK_ROWS >= 2
+    X, y = make_data(False, n=600)
+    est = make_estimator(MLPRegressor)
+    ours, ref = run_both(GridSearchCV, est, {"batch_size": [128, 200],
+                                             "learning_rate": [0.01, 0.05]}, X, y, cv=3)
+    assert_same_results(ours, ref)
+    assert ours.batched_info_["fits_restored"] == 12
+
+
 @pytest.mark.parametrize("cls", list(GRIDS), ids=lambda c: c.__name__)
 def test_grid_search_matches_sklearn(cls):
     X, y = make_data(cls in CLASSIFIERS)

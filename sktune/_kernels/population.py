@@ -18,8 +18,8 @@ model fitted on its own; an MLP has them up to rounding.
   train fused (:func:`_mlp_cohort_epoch`): the first layer's two matrix
   products are one wide product for all of them, the rest is the
   single-fit code per model (``mlp.mlp_pass``, ``_step.end_batch``).
-  A batch is one chunk here, so gradient sums round differently than in a
-  single fit that splits the batch.
+  A batch runs in chunks of ``COHORT_CHUNK_ROWS`` rows, not the single
+  fit's, so gradient sums round differently than in a single fit.
 * Linear models that share their data, sample order, batch size and loss
   (the candidates of one fold with the same ``random_state``) train fused
   (:func:`_linear_cohort_epoch`): each row is read once for all of them and
@@ -49,6 +49,9 @@ from ._scalar import row_loss_grad
 from ._step import end_batch
 from .linear import add_row_grad, n_chunks
 from .mlp import _call_pass
+
+#: rows per chunk of an MLP cohort's batch (at most ``GA.shape[1]`` chunks)
+COHORT_CHUNK_ROWS = 64
 
 
 def _data(k, data, Xa, Ya, swa, n_features, n_out):
@@ -265,8 +268,8 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
     """One epoch of the MLPs ``mem``, which share their data, sample order,
     batch size and layer sizes.
 
-    Per batch, the rows are gathered once and the first layer's two matrix
-    products (outputs ``XB @ W1`` and weight gradient ``XB.T @ D1``) are one
+    Per chunk of a batch, the rows are gathered once and the first layer's
+    two matrix products (outputs ``XB @ W1`` and weight gradient ``XB.T @ D1``) are one
     product each for all models, their first-layer weights side by side
     (``W1``, ``Z1``, ``D1``, ``G1`` are flat scratch viewed as
     ``rows x (models x units)``): on small layers this product dominates the
@@ -274,8 +277,13 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
     where many narrow ones do not. Everything else is each model's own pass
     (:func:`mlp.mlp_pass`: activations, dropout, loss, the deeper
     layers) and its single-fit end-of-batch step (:func:`_step.end_batch`).
-    A batch is one chunk, where a single fit may split it in several, so
-    the weights equal those of single fits up to rounding, not bitwise.
+    A batch runs in chunks of ``COHORT_CHUNK_ROWS`` rows (up to ``GA``'s
+    second axis), each through both products and every model's pass, and
+    their gradients are summed in order by the step: a batch of 512 rows
+    as one pass of nine (64,) models ran a third slower than in chunks of
+    64 (the working set left the caches). The chunks are not the single
+    fit's (16 rows there; 64 ran faster here), so the weights equal those
+    of single fits up to rounding, not bitwise.
     """
     # no reference counting of the many views below (see ``borrowed``)
     X, Y, sw, order, mem, lrs = (borrowed(X), borrowed(Y), borrowed(sw), borrowed(order),
@@ -290,11 +298,11 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
     F = sizes[0]
     H = sizes[1]
     K = mem.shape[0]
+    MC = GA.shape[1]  # room for a batch's chunks, per model
     n, bs, n_batches = _cohort_begin(mem, order, icodes, stats, alive)
     for b in range(n_batches):
         start, nb = batch_range(b, bs, n)
-        stop = start + nb
-        idx = order[start:stop]
+        nc = max(1, min(MC, nb // COHORT_CHUNK_ROWS))
         na = 0
         for q in range(K):
             if alive[q]:  # a model that diverged sits out the rest of the epoch
@@ -303,41 +311,48 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
         if na == 0:
             return
         width = na * H
-        Xv = XB[: nb * F].reshape(nb, F)
         Wv = W1[: F * width].reshape(F, width)
-        Zv = Z1[: nb * width].reshape(nb, width)
-        Dv = D1[: nb * width].reshape(nb, width)
-        Gv = G1[: F * width].reshape(F, width)
-        for r in range(nb):
-            i = idx[r]
-            for j in range(F):
-                Xv[r, j] = X[i, j]
         for a in range(na):
             w = params[mem[live[a]]]
             for j in range(F):
                 for h in range(H):
                     Wv[j, a * H + h] = w[j * H + h]
-        np.dot(Xv, Wv, Zv)
-        for a in range(na):
-            k = mem[live[a]]
-            Z = acts[bs * F: bs * F + nb * H].reshape(nb, H)
-            for r in range(nb):
-                for h in range(H):
-                    Z[r, h] = Zv[r, a * H + h]
-            cl[a] = _call_pass(fns[k, C.F_PASS], (
-                X, Y, sw, order, start, stop, params[k], GA[a, 0], sizes, acts, deltas,
-                hyper[k], icodes[k], fns[k], Dv, np.int64(a * H)))
-        np.dot(Xv.T, Dv, Gv)
+        # the single fit's chunks: the same rows per pass, and a working set
+        # that stays in the caches (one pass over a batch of 512 rows and
+        # nine (64,) models was a third slower than these chunks)
+        for c in range(nc):
+            lo, hi = chunk_range(start, nb, c, nc)
+            rows = hi - lo
+            Xv = XB[: rows * F].reshape(rows, F)
+            Zv = Z1[: rows * width].reshape(rows, width)
+            Dv = D1[: rows * width].reshape(rows, width)
+            Gv = G1[: F * width].reshape(F, width)
+            for r in range(rows):
+                i = order[lo + r]
+                for j in range(F):
+                    Xv[r, j] = X[i, j]
+            np.dot(Xv, Wv, Zv)
+            for a in range(na):
+                k = mem[live[a]]
+                Z = acts[bs * F: bs * F + rows * H].reshape(rows, H)
+                for r in range(rows):
+                    for h in range(H):
+                        Z[r, h] = Zv[r, a * H + h]
+                cl[a * MC + c] = _call_pass(fns[k, C.F_PASS], (
+                    X, Y, sw, order, lo, hi, params[k], GA[a, c], sizes, acts, deltas,
+                    hyper[k], icodes[k], fns[k], Dv, np.int64(a * H)))
+            np.dot(Xv.T, Dv, Gv)
+            for a in range(na):
+                g = GA[a, c]
+                for j in range(F):
+                    for h in range(H):
+                        g[j * H + h] = Gv[j, a * H + h]
         for a in range(na):
             q = live[a]
             k = mem[q]
-            g = GA[a, 0]
-            for j in range(F):
-                for h in range(H):
-                    g[j * H + h] = Gv[j, a * H + h]
-            if not end_batch(fns[k], params[k], GA[a], m[k], v[k], avg[k], cl[a:a + 1],
-                             np.int64(1), nb, lrs[k, b], hyper[k], icodes[k], counters[k],
-                             stats[k]):
+            if not end_batch(fns[k], params[k], GA[a], m[k], v[k], avg[k],
+                             cl[a * MC: a * MC + nc], np.int64(nc), nb, lrs[k, b], hyper[k],
+                             icodes[k], counters[k], stats[k]):
                 alive[q] = False
 
 

@@ -777,7 +777,7 @@ class _BatchTrainer:
 
     def _run_population(self, kind, jobs, rec):
         """Train one population (models of one compiled shape) to the end."""
-        from .._kernels import cpu, population
+        from .._kernels import cpu, mlp, population
 
         K = len(jobs)
         loops = [j.loop for j in jobs]
@@ -850,8 +850,9 @@ class _BatchTrainer:
                 np.empty((n_slots, n_features * wide), dtype=dtype),  # G1
                 np.empty((n_slots, bs_max * int(sizes.sum())), dtype=dtype),  # acts
                 np.empty((n_slots, 3 * bs_max * int(sizes[1:].max())), dtype=dtype),
-                np.zeros((n_slots, U, 1, n_params), dtype=dtype),  # GA: gradients
-                np.zeros((n_slots, U)),  # batch losses
+                # gradients and losses of a batch's chunks, per model
+                np.zeros((n_slots, U, mlp.MAX_CHUNKS, n_params), dtype=dtype),  # GA
+                np.zeros((n_slots, U * mlp.MAX_CHUNKS)),
                 np.zeros((n_slots, U), dtype=np.bool_),  # alive this epoch
                 np.zeros((n_slots, U), dtype=np.int64),  # the alive ones, listed
             )
