@@ -540,3 +540,19 @@ def test_threads_take_every_unit_once_costliest_first():
         assert all(0 <= s < n_slots for s, _ in ran)
         if n_slots == 1:  # in the listed order (the caller lists the costliest first)
             assert [m for _, m in ran] == [[0, 1, 2], [3], [4, 5], [6, 7, 8, 9]]
+
+
+@pytest.mark.parametrize("shape, dtype", [((1, 1), np.float64), ((3,), np.bool_),
+                                          ((2, 4, 5), np.float32), ((7,), np.int64)])
+def test_slot_scratch_shares_no_cache_line_between_threads(shape, dtype):
+    from sktune.model_selection._batched import _per_slot
+
+    a = _per_slot(3, shape, dtype)
+    assert a.shape == (3,) + shape and a.dtype == dtype and not a.any()
+    for s in range(3):
+        assert a[s].flags["C_CONTIGUOUS"]  # what the kernels' signatures take
+    # from the last byte of one slot's part to the first of the next: a whole
+    # line pair apart, so no 64-byte line holds both
+    first = a[0].__array_interface__["data"][0]
+    second = a[1].__array_interface__["data"][0]
+    assert second - (first + a[0].nbytes) >= 128
