@@ -120,12 +120,12 @@ GRIDS = {
 
 def test_mlp_batches_split_into_chunks_match_sklearn():
     # 400 training rows a fold: batches of 128 and 200 rows, which the MLP
-    # cohort kernel trains in chunks of ``COHORT_CHUNK_ROWS``
-    from sktune._kernels.population import COHORT_CHUNK_ROWS
+    # cohort kernel trains in chunks of 64 rows for 64 hidden units
+    from sktune._kernels.population import COHORT_CHUNK_ROWS, COHORT_PASS_BYTES
 
-    assert 128 // COHORT_CHUNK_ROWS >= 2
+    assert max(COHORT_CHUNK_ROWS, COHORT_PASS_BYTES // (4 * 64 * 8)) == 64
     X, y = make_data(False, n=600)
-    est = make_estimator(MLPRegressor)
+    est = make_estimator(MLPRegressor, hidden_layer_sizes=(64,))
     ours, ref = run_both(GridSearchCV, est, {"batch_size": [128, 200],
                                              "learning_rate": [0.01, 0.05]}, X, y, cv=3)
     assert_same_results(ours, ref)
