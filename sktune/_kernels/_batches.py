@@ -31,4 +31,3 @@ def batch_range(b, bs, n):
 def chunk_range(start, nb, c, nc):
     """``(lo, hi)`` of chunk ``c`` of ``nc`` of the batch ``start:start + nb``."""
     return start + (c * nb) // nc, start + ((c + 1) * nb) // nc
-

@@ -469,6 +469,11 @@ _UNIT_BYTES = 64 << 20
 _MLP_UNIT_SLOTS = 4
 
 
+#: bytes between two slots' scratch: two cache lines (the CPU fetches lines
+#: in adjacent pairs)
+_LINE_GAP = 128
+
+
 def _per_slot(n_slots, shape, dtype=np.float64):
     """Zeroed scratch of ``shape`` for each of ``n_slots`` thread slots,
     ``(n_slots,) + shape``, each slot's part on cache lines of its own.
@@ -481,13 +486,8 @@ def _per_slot(n_slots, shape, dtype=np.float64):
     size = int(np.prod(shape))
     item = np.dtype(dtype).itemsize
     gap = _LINE_GAP // item
-    row = -(-size // gap) * gap + gap  # whole lines, and a spare one between slots
+    row = -(-size // gap) * gap + gap  # whole line pairs, and a spare pair
     return np.zeros((n_slots, row), dtype=dtype)[:, :size].reshape((n_slots,) + tuple(shape))
-
-
-#: bytes between two slots' scratch: two cache lines (the CPU fetches lines
-#: in adjacent pairs)
-_LINE_GAP = 128
 
 
 def _max_chunk_rows(bs_max, work_per_row, cpu):
@@ -859,7 +859,8 @@ class _BatchTrainer:
             F, H = n_features, int(sizes[1])
             # models per unit: up to _UNIT, fewer when the side-by-side
             # first-layer buffers of a unit would pass _UNIT_BYTES
-            per_model = dtype.itemsize * (2 * F * H + 2 * bs_max * H + n_params)
+            per_model = dtype.itemsize * (2 * F * H + 2 * bs_max * H
+                                          + mlp.MAX_CHUNKS * n_params)
             U = int(np.clip(_UNIT_BYTES // per_model, 1, _UNIT))
             wide = H * U  # first-layer units of a whole unit
             scratch = (
