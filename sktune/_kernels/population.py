@@ -329,9 +329,7 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
             for j in range(F):
                 for h in range(H):
                     Wv[j, a * H + h] = w[j * H + h]
-        # the single fit's chunks: the same rows per pass, and a working set
-        # that stays in the caches (one pass over a batch of 512 rows and
-        # nine (64,) models was a third slower than these chunks)
+        # a working set that stays in the caches (see the docstring)
         for c in range(nc):
             lo, hi = chunk_range(start, nb, c, nc)
             rows = hi - lo
