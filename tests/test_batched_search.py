@@ -340,6 +340,43 @@ def test_one_kernel_call_per_epoch_and_shape(monkeypatch):
     assert calls["mlp"] == 3 * 2  # epochs x compiled shapes
 
 
+def test_pretrained_fits_are_evaluated_without_scikit_learns_fit_and_score(monkeypatch):
+    """The fits trained ahead are scored by the registry's lean evaluation
+    (same results); a failed fit and any other estimator's fit go through
+    scikit-learn's ``_fit_and_score``."""
+    from sklearn.model_selection import _search
+
+    from sktune.model_selection import _batched
+
+    assert _search._fit_and_score is _batched._fit_and_score
+    calls = []
+    original = _batched._SK_FIT_AND_SCORE
+
+    def counted(estimator, X, y, **kw):
+        calls.append(type(estimator).__name__)
+        return original(estimator, X, y, **kw)
+
+    monkeypatch.setattr(_batched, "_SK_FIT_AND_SCORE", counted)
+    X, y = make_data(True)
+    est = make_estimator(MLPClassifier)
+    grid = {"learning_rate": [0.01, 0.05], "alpha": [1e-4, 1e-2]}
+    kw = {"cv": 3, "scoring": ["accuracy", "neg_log_loss"], "refit": "accuracy",
+          "return_train_score": True}
+    ours = GridSearchCV(est, grid, **kw).fit(X, y)
+    assert calls == [] and ours.batched_info_["fits_restored"] == 12
+    ref = skms.GridSearchCV(est, grid, **kw).fit(X, y)
+    assert len(calls) == 12  # scikit-learn's search with its own estimator
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)
+
+    calls.clear()
+    X, y = make_data(False)
+    grid = {"learning_rate": [1e-9, 1e9], "optimizer": ["sgd"]}
+    with pytest.warns(FitFailedWarning):
+        GridSearchCV(make_estimator(LinearRegressor), grid, cv=3).fit(X * 1e3, y)
+    assert calls == ["LinearRegressor"] * 3  # the diverged candidate's folds
+
+
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_data_held_once_per_fold(monkeypatch, early_stopping):
     """The kernels see one copy of each fold's training rows, not one per candidate."""

@@ -832,3 +832,27 @@ def test_glorot_init_reproduces_sklearn_training():
         ref.fit(X, y)
     for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [0, 1, 300, 2500])
+def test_forward_in_blocks_equals_the_plain_forward(dtype, n):
+    """``predict``'s forward pass runs in row blocks, in place: the plain
+    layer-by-layer numpy pass gives the same outputs (to rounding), in the
+    same dtype, for every activation."""
+    from sktune.neural_network._mlp import _NUMPY_ACTIVATIONS, _forward
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(n, 6).astype(dtype)
+    sizes = (6, 200, 30, 2)  # blocks of 163 rows (float64) on 2500 rows
+    coefs = [(rng.randn(a, b) / np.sqrt(a)).astype(dtype) for a, b in pairwise(sizes)]
+    intercepts = [rng.randn(b).astype(dtype) for b in sizes[1:]]
+    for activation, act in _NUMPY_ACTIVATIONS.items():
+        A = X
+        for layer, (W, b) in enumerate(zip(coefs, intercepts)):
+            A = A @ W + b
+            A = act(A) if layer < len(coefs) - 1 else A
+        got = _forward(X, coefs, intercepts, activation)
+        assert got.dtype == A.dtype and got.shape == (n, 2)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, A, rtol=tol, atol=tol, err_msg=activation)

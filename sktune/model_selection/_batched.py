@@ -28,6 +28,14 @@ before scikit-learn evaluates them:
    unexpected changed the splits or candidates) is simply fitted the
    normal way. Scores, ranks, ``cv_results_``, multi-metric ``refit``,
    ``error_score`` and warnings are therefore all scikit-learn's own.
+   scikit-learn's search calls ``_fit_and_score`` per candidate x split, a
+   name it looks up in its module at each call; importing this module
+   points that name at a function that answers the fits trained here with
+   less work (:meth:`_Registry.evaluate`: the restored model scored on the
+   split's test part, sliced once per split, with scikit-learn's ``_score``
+   and scorers) and hands every other call to scikit-learn's function
+   unchanged. A restored fit's evaluation went from 3.3 to 1.0 ms on a
+   (64,)-unit MLP grid of 3 334 test rows.
 3. The refit (``best_estimator_``) is an ordinary ``fit`` on the whole data;
    afterwards its class is set back to the user's class, and the search's
    ``estimator`` is restored.
@@ -50,10 +58,12 @@ from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
 from sklearn.model_selection import RandomizedSearchCV as _SkRandomizedSearchCV
+from sklearn.model_selection import _search as _sk_search
+from sklearn.model_selection._validation import _score as _sk_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, assert_all_finite, indexable
 from sklearn.utils.metaestimators import _safe_split
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import _num_samples, check_array, validate_data
 
 from .. import _config
 from .._kernels import _codes as C
@@ -321,6 +331,7 @@ class _Registry:
         self.candidates = defaultdict(list)  # params key -> [(params, id)]
         self.entries = {}  # (candidate id, training set key) -> _Trained
         self.served = {}  # (candidate id, training set key) -> seconds
+        self.splits = {}  # id(train indices) -> _Split, for the lean evaluation
 
     def candidate_id(self, params, add=False):
         bucket = self.candidates[_params_key(params)]
@@ -341,6 +352,98 @@ class _Registry:
             return None, None
         key = (cid, _training_set_key(X, y, sample_weight))
         return key, self.entries.pop(key, None)
+
+    def evaluate(self, estimator, X, y, kw):
+        """scikit-learn's ``_fit_and_score`` for a pre-trained fit, lean.
+
+        The same result (keys, scores, warnings replayed) without what the
+        fit does not need: the training part of ``X`` is not sliced nor
+        fingerprinted (the split names the training set) and each fold's
+        test part is sliced once for all its candidates. None when the fit
+        is not one of those trained here, failed, or asks for more than
+        this handles (callbacks, verbose output, score or other fit
+        parameters, the estimator back): scikit-learn's own then runs.
+        """
+        split = self.splits.get(id(kw.get("train")))
+        params = kw.get("parameters")
+        # scikit-learn >= 1.9 passes a callback context to every fit, with
+        # no callbacks unless some were set
+        ctx = kw.get("callback_ctx")
+        if (split is None or split.test is not kw.get("test") or params is None
+                or (ctx is not None and getattr(ctx, "_callbacks", True))
+                or kw.get("verbose", 0) > 1
+                or kw.get("score_params") or kw.get("return_estimator")
+                or set(kw.get("fit_params") or ()) - {"sample_weight"}):
+            return None
+        cid = self.candidate_id(params)
+        key = (cid, split.key)
+        trained = self.entries.get(key)
+        if cid is None or trained is None or trained.error is not None:
+            return None
+        estimator.set_params(**clone(params, safe=False))
+        estimator.__dict__.pop("_sktune_candidate", None)
+        start = time.time()
+        del self.entries[key]
+        _restore(trained, estimator)
+        fit_time = time.time() - start
+        self.served[key] = trained.seconds + fit_time
+        scorer, error_score = kw["scorer"], kw.get("error_score", np.nan)
+        X_test, y_test = split.part(estimator, X, y, test=True)
+        result = {"fit_error": None,
+                  "test_scores": _sk_score(estimator, X_test, y_test, scorer, {},
+                                           error_score)}
+        score_time = time.time() - start - fit_time
+        if kw.get("return_train_score"):
+            X_train, y_train = split.part(estimator, X, y, test=False)
+            result["train_scores"] = _sk_score(estimator, X_train, y_train, scorer, {},
+                                               error_score)
+        if kw.get("return_n_test_samples"):
+            result["n_test_samples"] = _num_samples(X_test)
+        if kw.get("return_times"):
+            result["fit_time"], result["score_time"] = fit_time, score_time
+        if kw.get("return_parameters"):
+            result["parameters"] = params
+        return result
+
+
+class _Split:
+    """One (train, test) split of a search, as the lean evaluation sees it:
+    its training set's key and its parts of ``X`` and ``y``, sliced once."""
+
+    __slots__ = ("key", "parts", "test", "train")
+
+    def __init__(self, train, test, key):
+        self.train, self.test, self.key = train, test, key
+        self.parts = {}
+
+    def part(self, estimator, X, y, test):
+        got = self.parts.get(test)
+        if got is None:
+            got = self.parts[test] = (
+                _safe_split(estimator, X, y, self.test, self.train) if test
+                else _safe_split(estimator, X, y, self.train))
+        return got
+
+
+def _fit_and_score(estimator, X, y, **kw):
+    """scikit-learn's ``_fit_and_score``, which a search of this module
+    answers itself for the fits it trained ahead (see
+    :meth:`_Registry.evaluate`); any other call is scikit-learn's own."""
+    registry = type(estimator).__dict__.get("_sktune_registry")
+    if registry is not None:
+        result = registry.evaluate(estimator, X, y, kw)
+        if result is not None:
+            return result
+    return _SK_FIT_AND_SCORE(estimator, X, y, **kw)
+
+
+# scikit-learn's search looks ``_fit_and_score`` up in its module at each
+# call: the name now answers the fits trained here, and passes every other
+# call (any other estimator, any other search) to scikit-learn's function
+_SK_FIT_AND_SCORE = getattr(_sk_search._fit_and_score, "_sktune_original",
+                            _sk_search._fit_and_score)
+_fit_and_score._sktune_original = _SK_FIT_AND_SCORE
+_sk_search._fit_and_score = _fit_and_score
 
 
 _REPLAY_REGISTRY = {}  # once-per-location bookkeeping of replayed warnings
@@ -393,7 +496,7 @@ def _pretrained_class(cls, registry):
     namespace = {"set_params": set_params, "fit": fit, "__module__": cls.__module__,
                  "__qualname__": cls.__qualname__, "__doc__": cls.__doc__,
                  "_get_param_names": _fast_get_param_names(cls),
-                 "_sktune_original_class": cls}
+                 "_sktune_original_class": cls, "_sktune_registry": registry}
     return type(cls.__name__, (cls,), namespace)
 
 
@@ -649,8 +752,11 @@ class _BatchTrainer:
         cids = [registry.candidate_id(c, add=True) for c in candidates]
         jobs = []
         with _Recorder() as rec:
-            for train, _ in splits:
-                jobs.extend(self._fold_jobs(candidates, cids, np.asarray(train), rec))
+            for train, test in splits:
+                fold_jobs = self._fold_jobs(candidates, cids, np.asarray(train), rec)
+                if fold_jobs:
+                    registry.splits[id(train)] = _Split(train, test, fold_jobs[0].key)
+                jobs.extend(fold_jobs)
             groups = defaultdict(list)
             for job in jobs:
                 if job.loop is not None:
@@ -1101,6 +1207,7 @@ class _BatchedSearchMixin:
         if getattr(self.scorer_, "_estimator", None) is pretrained:
             self.scorer_._estimator = estimator  # as scikit-learn leaves it
         registry.entries.clear()
+        registry.splits.clear()
         self._fix_fit_times(registry)
         n_fits = len(self.cv_results_["params"]) * self.n_splits_
         self.batched_info_ = {"kernel_calls": batch.kernel_calls,
