@@ -119,17 +119,23 @@ GRIDS = {
 
 
 def test_mlp_batches_split_into_chunks_match_sklearn():
-    # 400 training rows a fold: batches of 128 and 200 rows, which the MLP
-    # cohort kernel trains in chunks of 64 rows for 64 hidden units
-    from sktune._kernels.population import COHORT_CHUNK_ROWS, COHORT_PASS_BYTES
+    # 600 training rows a fold: batches of 128, 200 and 600 rows, which the
+    # MLP cohort kernel trains in 2, 3 and 8 chunks (the most it holds) of
+    # at least 64 rows for 64 hidden units
+    from sktune._kernels.population import (
+        COHORT_CHUNK_ROWS,
+        COHORT_MAX_CHUNKS,
+        COHORT_PASS_BYTES,
+    )
 
     assert max(COHORT_CHUNK_ROWS, COHORT_PASS_BYTES // (4 * 64 * 8)) == 64
-    X, y = make_data(False, n=600)
-    est = make_estimator(MLPRegressor, hidden_layer_sizes=(64,))
-    ours, ref = run_both(GridSearchCV, est, {"batch_size": [128, 200],
+    assert COHORT_MAX_CHUNKS == 8 < 600 // 64
+    X, y = make_data(False, n=900)
+    est = make_estimator(MLPRegressor, hidden_layer_sizes=(64,), max_iter=3)
+    ours, ref = run_both(GridSearchCV, est, {"batch_size": [128, 200, 600],
                                              "learning_rate": [0.01, 0.05]}, X, y, cv=3)
     assert_same_results(ours, ref)
-    assert ours.batched_info_["fits_restored"] == 12
+    assert ours.batched_info_["fits_restored"] == 18
 
 
 @pytest.mark.parametrize("cls", list(GRIDS), ids=lambda c: c.__name__)

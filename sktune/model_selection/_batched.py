@@ -966,7 +966,7 @@ class _BatchTrainer:
             # models per unit: up to _UNIT, fewer when the side-by-side
             # first-layer buffers of a unit would pass _UNIT_BYTES
             per_model = dtype.itemsize * (2 * F * H + 2 * bs_max * H
-                                          + mlp.MAX_CHUNKS * n_params)
+                                          + population.COHORT_MAX_CHUNKS * n_params)
             U = int(np.clip(_UNIT_BYTES // per_model, 1, _UNIT))
             wide = H * U  # first-layer units of a whole unit
             scratch = (
@@ -979,8 +979,8 @@ class _BatchTrainer:
                 _per_slot(n_slots, (bs_max * int(sizes.sum()),), dtype),  # acts
                 _per_slot(n_slots, (3 * bs_max * int(sizes[1:].max()),), dtype),  # deltas
                 # gradients and losses of a batch's chunks, per model
-                _per_slot(n_slots, (U, mlp.MAX_CHUNKS, n_params), dtype),  # GA
-                _per_slot(n_slots, (U * mlp.MAX_CHUNKS,)),
+                _per_slot(n_slots, (U, population.COHORT_MAX_CHUNKS, n_params), dtype),  # GA
+                _per_slot(n_slots, (U * population.COHORT_MAX_CHUNKS,)),
                 _per_slot(n_slots, (U,), np.bool_),  # alive this epoch
                 _per_slot(n_slots, (U,), np.int64),  # the alive ones, listed
             )
