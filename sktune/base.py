@@ -701,27 +701,32 @@ class GradientClassifierMixin(ClassifierMixin):
                 f"Unknown label type: {target_type!r}. {type(self).__name__} "
                 "supports binary and multiclass targets."
             )
+        labels = np.unique(y)
         if reset:
             if classes is not None:
                 self.classes_ = np.unique(np.asarray(classes))
             else:
-                self.classes_ = np.unique(y)
+                self.classes_ = labels
             if len(self.classes_) < 2:
                 raise ValueError(
                     "The number of classes has to be greater than one; got "
                     f"{len(self.classes_)} class"
                 )
             self._n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        unseen = np.setdiff1d(labels, self.classes_)
         if unseen.size:
             raise ValueError(f"y contains labels {unseen.tolist()} not in classes "
                              f"{self.classes_.tolist()}.")
-        # imported here: sklearn.preprocessing is a tenth of `import sktune`
-        from sklearn.preprocessing import LabelBinarizer
-
-        binarizer = LabelBinarizer().fit(self.classes_)
-        Y = binarizer.transform(y).astype(dtype)
-        return np.ascontiguousarray(Y)
+        # one-hot in the order of classes_ (two classes: one column, 1 for
+        # the second), as scikit-learn's LabelBinarizer encodes, without its
+        # four more type_of_target checks (a batched search encodes the same
+        # y for every candidate)
+        index = np.searchsorted(self.classes_, np.asarray(y))
+        if len(self.classes_) == 2:
+            return np.ascontiguousarray((index == 1).astype(dtype).reshape(-1, 1))
+        Y = np.zeros((index.shape[0], len(self.classes_)), dtype=dtype)
+        Y[np.arange(index.shape[0]), index] = 1
+        return Y
 
     def _sample_weight(self, sample_weight, X, y):
         sw = super()._sample_weight(sample_weight, X, y)

@@ -692,3 +692,22 @@ def test_sparse_per_sample_averaging_equals_the_general_epoch(average, alpha, lr
     np.testing.assert_allclose(fast.gradient_norms_, general.gradient_norms_, rtol=1e-8)
     np.testing.assert_array_equal(fast._train_state.counters, general._train_state.counters)
     assert not np.allclose(fast.coef_, fast._train_state.params[:-1])
+
+
+@pytest.mark.parametrize("y", [
+    np.array([0, 1, 1, 0, 1]), np.array([2, 0, 1, 2, 1, 0]),
+    np.array(["b", "a", "c", "a"], dtype=object), np.array(["y", "x", "y"]),
+    np.array([1.0, -2.0, 1.0, 3.0]),
+], ids=["binary", "multiclass", "object", "str-binary", "float"])
+def test_classifier_targets_encoded_as_label_binarizer(y):
+    """The one-hot targets are LabelBinarizer's (binary: one column)."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    clf = LinearClassifier()
+    Y = clf._encode_targets(y, np.float32, reset=True)
+    expected = LabelBinarizer().fit(clf.classes_).transform(y).astype(np.float32)
+    assert Y.dtype == np.float32 and Y.flags.c_contiguous
+    np.testing.assert_array_equal(Y, expected)
+    # a later call with a subset of the classes encodes against all of them
+    np.testing.assert_array_equal(clf._encode_targets(y[:2], np.float32, reset=False),
+                                  expected[:2])
