@@ -585,6 +585,62 @@ def test_threads_take_every_unit_once_costliest_first():
             assert [m for _, m in ran] == [[0, 1, 2], [3], [4, 5], [6, 7, 8, 9]]
 
 
+def test_populations_of_an_epoch_run_in_one_dispatch_costliest_first():
+    """Inside ``together``, population calls queue their units; the block's
+    end runs them all (on one thread: in order of cost across the calls),
+    once; nothing runs when the block raises."""
+    ran = []
+    units = np.arange(4, dtype=np.int64)
+    unit_start = np.array([0, 1, 3, 4], dtype=np.int64)  # [0], [1, 2], [3]
+    slots = np.zeros((1, 1), dtype=np.int64)
+    with population.together() as dispatch:
+        population.queue_costs([5.0, 2.0, 1.0])
+        population._in_slots(slots, units, unit_start,
+                             lambda s, mem: ran.append(("a", mem.tolist())))
+        population.queue_costs([3.0, 0.5, 9.0])  # not sorted: order by cost anyway
+        population._in_slots(slots, units, unit_start,
+                             lambda s, mem: ran.append(("b", mem.tolist())))
+        assert ran == []
+    assert ran == [("b", [3]), ("a", [0]), ("b", [0]), ("a", [1, 2]), ("a", [3]),
+                   ("b", [1, 2])]
+    assert dispatch.seconds >= 0.0
+    ran.clear()
+    with pytest.raises(RuntimeError), population.together():
+        population._in_slots(slots, units, unit_start, lambda s, mem: ran.append(mem))
+        raise RuntimeError
+    assert ran == []
+    population._in_slots(slots, units, unit_start, lambda s, mem: ran.append(mem))
+    assert len(ran) == 3  # outside the block: at once
+
+
+def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
+    """Every population of a search advances an epoch per dispatch, and the
+    populations of one dtype share the arenas of the folds' data."""
+    dispatches, arenas = [], set()
+    together = population.together
+
+    def counted():
+        dispatches.append(1)
+        return together()
+
+    kernel = population.mlp_population
+
+    def spy(*args):
+        arenas.add(args[0].ctypes.data)  # the X arena (a read-only view)
+        return kernel(*args)
+
+    monkeypatch.setattr(population, "together", counted)
+    monkeypatch.setattr(population, "mlp_population", spy)
+    X, y = make_data(False)
+    grid = {"hidden_layer_sizes": [(3,), (4,), (5,)], "learning_rate": [0.01, 0.1]}
+    est = make_estimator(MLPRegressor, max_iter=3)
+    ours, ref = run_both(GridSearchCV, est, grid, X, y, cv=3)
+    assert_same_results(ours, ref)
+    assert ours.batched_info_["kernel_calls"] == 3 * 3  # epochs x shapes
+    assert len(dispatches) == 3 + 1  # one per epoch, and the last ends the loops
+    assert len(arenas) == 1
+
+
 @pytest.mark.parametrize("shape, dtype", [((1, 1), np.float64), ((3,), np.bool_),
                                           ((2, 4, 5), np.float32), ((7,), np.int64)])
 def test_slot_scratch_shares_no_cache_line_between_threads(shape, dtype):

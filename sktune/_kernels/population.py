@@ -34,9 +34,11 @@ its set by offsets (``data[k]`` = X offset, Y offset, sw offset, rows); the
 kernels view them as 2-D arrays, no copy. Scratch buffers are per thread
 slot, not per model.
 """
+import contextlib
 import itertools
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -182,25 +184,67 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
                 alive[q] = False
 
 
-def _in_slots(slots, units, unit_start, cohort):
-    """Run ``cohort(s, members)`` for every unit, on ``slots.shape[0]``
-    threads (thread slot 0 is the calling thread; slot ``s`` works in
-    scratch row ``s``). Each thread takes the next unit not yet taken, in
-    the units' order (the caller lists the costliest first): measured costs
-    stray from the estimates behind a fixed assignment (``slots``, longest
-    processing time first; on a 243-model MLP grid two threads trained 1.6x
-    as fast as one with it, 1.77x taking units in order). Each unit's arithmetic is its own, so the results do not
-    depend on which thread ran it, nor on the number of threads. The
-    cohort epochs release the GIL, so the threads run in parallel."""
-    n_units = unit_start.shape[0] - 1
-    n_slots = min(slots.shape[0], n_units)
+_QUEUE = threading.local()  # units queued by the populations of one epoch
+
+
+@contextlib.contextmanager
+def together():
+    """Run the units of every population kernel called inside in one
+    dispatch, when the block ends (the object it yields then holds the
+    dispatch's ``seconds``).
+
+    A batched search trains one population (compiled shape) per kernel
+    call: called one after the other, each call ends at a barrier where the
+    threads that finished early wait for the last unit, three or more times
+    an epoch. Inside this block the calls queue their units (see
+    :func:`queue_costs`) and the block's end runs them all on the threads,
+    the costliest first: one barrier an epoch. Nothing runs if the block
+    raises."""
+    queued = []
+    timing = _Timing()
+    previous = getattr(_QUEUE, "tasks", None)
+    _QUEUE.tasks, _QUEUE.costs = queued, None
+    try:
+        yield timing
+    finally:
+        _QUEUE.tasks, _QUEUE.costs = previous, None
+    start = time.perf_counter()
+    if queued:
+        n_slots = min(q[0].shape[0] for q in queued)
+        flat = [(cost, i, cohort, units[unit_start[u]: unit_start[u + 1]])
+                for i, (_, units, unit_start, cohort, costs) in enumerate(queued)
+                for u, cost in enumerate(costs)]
+        flat.sort(key=lambda t: (-t[0], t[1]))  # costliest first, stable
+        _dispatch(n_slots, [(cohort, members) for _, _, cohort, members in flat])
+    timing.seconds = time.perf_counter() - start
+
+
+class _Timing:
+    """What :func:`together` yields: ``seconds`` of its dispatch, once run."""
+
+    seconds = 0.0
+
+
+def queue_costs(costs):
+    """The estimated costs of the units of the next population kernel call
+    (in the order it lists them), for :func:`together` to order them by."""
+    if getattr(_QUEUE, "tasks", None) is not None:
+        _QUEUE.costs = np.asarray(costs, dtype=np.float64)
+
+
+def _dispatch(n_slots, work):
+    """Run every ``cohort(s, members)`` of ``work`` on ``n_slots`` threads,
+    each taking the next item not yet taken, in order."""
+    n_work = len(work)
+    n_slots = min(n_slots, n_work)
     taken = itertools.count()  # next() on a count is atomic under the GIL
 
     def run(s):
         for u in iter(taken.__next__, None):
-            if u >= n_units:
+            if u >= n_work:
                 return
-            cohort(s, units[unit_start[u]: unit_start[u + 1]])
+            cohort, members = work[u]
+            cohort(s, members)
 
     if n_slots <= 1:
         run(0)
@@ -212,6 +256,30 @@ def _in_slots(slots, units, unit_start, cohort):
     finally:
         for done in others:
             done.result()
+
+
+def _in_slots(slots, units, unit_start, cohort):
+    """Run ``cohort(s, members)`` for every unit, on ``slots.shape[0]``
+    threads (thread slot 0 is the calling thread; slot ``s`` works in
+    scratch row ``s``). Each thread takes the next unit not yet taken, in
+    the units' order (the caller lists the costliest first): measured costs
+    stray from the estimates behind a fixed assignment (``slots``, longest
+    processing time first; on a 243-model MLP grid two threads trained 1.6x
+    as fast as one with it, 1.77x taking units in order). Each unit's arithmetic is its own, so the results do not
+    depend on which thread ran it, nor on the number of threads. The
+    cohort epochs release the GIL, so the threads run in parallel. Inside
+    :func:`together`, the units are queued instead."""
+    n_units = unit_start.shape[0] - 1
+    queued = getattr(_QUEUE, "tasks", None)
+    if queued is not None:
+        costs = _QUEUE.costs
+        if costs is None or costs.shape[0] != n_units:
+            costs = np.diff(unit_start).astype(np.float64)
+        _QUEUE.costs = None
+        queued.append((slots, units, unit_start, cohort, costs))
+        return
+    _dispatch(slots.shape[0], [(cohort, units[unit_start[u]: unit_start[u + 1]])
+                               for u in range(n_units)])
 
 
 _POOL = {"pool": None, "size": 0}

@@ -45,6 +45,7 @@ final step, sparse ``X``, ``device`` other than ``"cpu"``, fit parameters
 other than ``sample_weight`` of a bare estimator, metadata routing,
 per-epoch callbacks) falls back to scikit-learn's path unchanged.
 """
+import contextlib
 import copy
 import hashlib
 import pickle
@@ -526,7 +527,7 @@ class _FixedSplits:
 # the batched training
 
 class _Arena:
-    """Distinct training arrays of one population, stored back to back.
+    """Distinct training arrays of a search's populations, stored back to back.
 
     Arrays are interned: the same array object, or an equal array (e.g. the
     identical early-stopping split of two candidates with the same seed), is
@@ -575,6 +576,35 @@ _MLP_UNIT_SLOTS = 4
 #: bytes between two slots' scratch: two cache lines (the CPU fetches lines
 #: in adjacent pairs)
 _LINE_GAP = 128
+
+
+def _shared_arenas(populations):
+    """The training data of every population, each distinct array held once.
+
+    ``populations``: lists of jobs. The populations of one dtype share one
+    set of arenas (the folds' data are the same whatever the model's shape,
+    and the populations now train side by side, see
+    :meth:`_BatchTrainer._run_populations`). Returns, per population,
+    ``(Xa, Ya, swa, data)``: the flat arenas and ``data[k]`` = (X offset, Y
+    offset, sw offset, rows) of its model ``k``."""
+    by_dtype = {}
+    for i, jobs in enumerate(populations):
+        dtype = jobs[0].loop.state.params.dtype
+        arenas, members = by_dtype.setdefault(dtype.str, ([_Arena(), _Arena(), _Arena()], []))
+        refs = np.empty((len(jobs), 4), dtype=np.int64)
+        for k, job in enumerate(jobs):
+            lp = job.loop
+            refs[k, :3] = [arenas[0].add(lp.X), arenas[1].add(lp.Y), arenas[2].add(lp.sw)]
+            refs[k, 3] = lp.n
+        members.append((i, refs))
+    out = [None] * len(populations)
+    for dtype, (arenas, members) in by_dtype.items():
+        (Xa, ox), (Ya, oy), (swa, osw) = (a.build(np.dtype(dtype)) for a in arenas)
+        for i, refs in members:
+            data = np.column_stack([ox[refs[:, 0]], oy[refs[:, 1]], osw[refs[:, 2]],
+                                    refs[:, 3]])
+            out[i] = (Xa, Ya, swa, np.ascontiguousarray(data, dtype=np.int64))
+    return out
 
 
 def _per_slot(n_slots, shape, dtype=np.float64):
@@ -761,8 +791,8 @@ class _BatchTrainer:
             for job in jobs:
                 if job.loop is not None:
                     groups[self._shape(job)].append(job)
-            for (kind, *_), members in groups.items():
-                self._run_population(kind, members, rec)
+            self._run_populations([(kind, members)
+                                   for (kind, *_), members in groups.items()], rec)
             leftover = list(rec.log)
         for w in leftover:  # not attributable to one model (e.g. compiler notes)
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
@@ -902,9 +932,42 @@ class _BatchTrainer:
 
     # ------------------------------------------------------------------
 
-    def _run_population(self, kind, jobs, rec):
-        """Train one population (models of one compiled shape) to the end."""
-        from .._kernels import cpu, mlp, population
+    def _run_populations(self, populations, rec):
+        """Train every population (models of one compiled shape) to the end,
+        an epoch of all of them at a time: the populations' kernel calls of
+        an epoch run their units in one dispatch on the threads
+        (:func:`population.together`), with one barrier an epoch instead of
+        one per population."""
+        from .._kernels import population
+
+        data = _shared_arenas([jobs for _, jobs in populations])
+        steps = [self._population(kind, jobs, rec, arenas)
+                 for (kind, jobs), arenas in zip(populations, data)]
+        del data
+        shares = {}  # each population's share of the last dispatch's seconds
+        with contextlib.ExitStack() as stack:
+            for _, jobs in populations:
+                stack.enter_context(jobs[0].est._training_context())
+            while steps:
+                costs = {}
+                with population.together() as dispatch:
+                    # each ends its last epoch, begins the next and queues it
+                    for step in steps:
+                        try:
+                            costs[step] = step.send(shares.get(step))
+                        except StopIteration:
+                            pass
+                total = sum(costs.values()) or 1.0
+                shares = {step: dispatch.seconds * cost / total
+                          for step, cost in costs.items()}
+                steps = list(costs)
+
+    def _population(self, kind, jobs, rec, arenas):
+        """Train one population to the end, an epoch per step: a generator
+        that queues the epoch's kernel call, yields its estimated cost and
+        is sent its share of the dispatch's seconds. ``arenas``: its data
+        (see :func:`_shared_arenas`)."""
+        from .._kernels import cpu, population
 
         K = len(jobs)
         loops = [j.loop for j in jobs]
@@ -913,14 +976,7 @@ class _BatchTrainer:
         n_params = states[0].params.shape[0]
         n_features = loops[0].X.shape[1]
         n_out = loops[0].Y.shape[1]
-
-        # data, held once
-        arenas = [_Arena(), _Arena(), _Arena()]
-        refs = np.empty((K, 4), dtype=np.int64)
-        for k, lp in enumerate(loops):
-            refs[k, :3] = [arenas[0].add(lp.X), arenas[1].add(lp.Y), arenas[2].add(lp.sw)]
-            refs[k, 3] = lp.n
-        (Xa, ox), (Ya, oy), (swa, osw) = (a.build(dtype) for a in arenas)
+        Xa, Ya, swa, data = arenas
         del arenas
         # early-stopping validation sets: equal ones held once too
         val = [_Arena(), _Arena(), _Arena()]
@@ -930,8 +986,6 @@ class _BatchTrainer:
                     a.arrays[a.add(np.asarray(x))] if isinstance(x, np.ndarray) else x
                     for a, x in zip(val, (lp.X_val, lp.y_val, lp.sw_val)))
         del val
-        data = np.column_stack([ox[refs[:, 0]], oy[refs[:, 1]], osw[refs[:, 2]], refs[:, 3]])
-        data = np.ascontiguousarray(data, dtype=np.int64)
 
         # per-model state as rows of 2-D arrays; each loop works on its rows
         params = np.empty((K, n_params), dtype=dtype)
@@ -957,7 +1011,8 @@ class _BatchTrainer:
         fns = population.prepare(kind, dtype, hyper, icodes)
         state = (ro(hyper), ro(icodes), counters, stats, ro(fns))
 
-        n_slots = max(1, min(self.n_threads, K))
+        # the same count for every population: a thread may run any's units
+        n_slots = max(1, self.n_threads)
         bs_max = int(icodes[:, C.I_BATCH].max())
         if kind == "mlp":
             # scratch per thread slot, sized for the largest batch and unit
@@ -1007,49 +1062,48 @@ class _BatchTrainer:
             jobs[k].cost = lp.n * per_row + lp.n_batches * 8.0 * n_params
 
         active = list(range(K))
-        with jobs[0].est._training_context():
-            while active:
-                running = []
-                for k in active:
-                    job = jobs[k]
-                    more = self._step(job, rec, job.loop.begin)
-                    if job.loop is None:
-                        continue  # failed: error recorded
-                    if more:
-                        lrs[k, : n_batches[k]] = job.loop.lrs
-                        running.append(k)
-                    else:
-                        self._finish(job, rec)
-                if not running:
-                    break
-                costs = {k: jobs[k].cost for k in running}
-                # MLP units share a matrix product, whose rounding depends on
-                # its width: split them for a fixed slot count, not the actual
-                # one, so that the results do not depend on the threads
-                work = _units(_cohorts(running, data, icodes, orders),
-                              _MLP_UNIT_SLOTS if kind == "mlp" else n_slots, U)
-                unit_costs = np.array([sum(costs[k] for k in u) for u in work])
-                # the costliest units first: the threads take them in order
-                by_cost = np.argsort(-unit_costs, kind="stable")
-                work = [work[i] for i in by_cost]
-                slots = population.assign_slots(unit_costs[by_cost], n_slots)
-                units = np.array([k for u in work for k in u], dtype=np.int64)
-                unit_start = np.cumsum([0] + [len(u) for u in work]).astype(np.int64)
-                kernel = (population.mlp_population if kind == "mlp"
-                          else population.linear_population)
-                args = common + state + (ro(units), ro(unit_start), ro(slots)) + scratch
-                start = time.perf_counter()
-                kernel(*args)  # a thread per slot
-                self.kernel_calls += 1
-                self.epochs += len(running)
-                elapsed = time.perf_counter() - start
-                total = sum(costs.values())
-                active = []
-                for k in running:
-                    job = jobs[k]
-                    job.seconds += elapsed * costs[k] / total
-                    if self._step(job, rec, job.loop.end):
-                        active.append(k)
+        while active:
+            running = []
+            for k in active:
+                job = jobs[k]
+                more = self._step(job, rec, job.loop.begin)
+                if job.loop is None:
+                    continue  # failed: error recorded
+                if more:
+                    lrs[k, : n_batches[k]] = job.loop.lrs
+                    running.append(k)
+                else:
+                    self._finish(job, rec)
+            if not running:
+                return
+            costs = {k: jobs[k].cost for k in running}
+            # MLP units share a matrix product, whose rounding depends on
+            # its width: split them for a fixed slot count, not the actual
+            # one, so that the results do not depend on the threads
+            work = _units(_cohorts(running, data, icodes, orders),
+                          _MLP_UNIT_SLOTS if kind == "mlp" else n_slots, U)
+            unit_costs = np.array([sum(costs[k] for k in u) for u in work])
+            # the costliest units first: the threads take them in order
+            by_cost = np.argsort(-unit_costs, kind="stable")
+            work = [work[i] for i in by_cost]
+            slots = population.assign_slots(unit_costs[by_cost], n_slots)
+            units = np.array([k for u in work for k in u], dtype=np.int64)
+            unit_start = np.cumsum([0] + [len(u) for u in work]).astype(np.int64)
+            kernel = (population.mlp_population if kind == "mlp"
+                      else population.linear_population)
+            args = common + state + (ro(units), ro(unit_start), ro(slots)) + scratch
+            population.queue_costs(unit_costs[by_cost])
+            kernel(*args)  # queued: runs with the other populations' units
+            self.kernel_calls += 1
+            self.epochs += len(running)
+            total = sum(costs.values())
+            elapsed = yield total
+            active = []
+            for k in running:
+                job = jobs[k]
+                job.seconds += elapsed * costs[k] / total
+                if self._step(job, rec, job.loop.end):
+                    active.append(k)
 
     def _step(self, job, rec, method):
         """Call ``begin``/``end`` of a job's loop; an error ends the model."""
