@@ -48,4 +48,9 @@ def penalty_value(weights, l2, l1):
     if l2 == 0.0 and l1 == 0.0:
         return 0.0
     w = np.asarray(weights, dtype=np.float64)
-    return 0.5 * l2 * float(w @ w) + l1 * float(np.abs(w).sum())
+    # only the terms asked for: the epoch loop calls this for every model
+    # of a batched search every epoch, and |w| is an array of its own
+    value = 0.5 * l2 * float(w @ w) if l2 != 0.0 else 0.0
+    if l1 != 0.0:
+        value += l1 * float(np.abs(w).sum())
+    return value

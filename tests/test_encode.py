@@ -90,3 +90,15 @@ def test_penalty_strengths_and_loss_code_helpers():
     assert loss_code("log_loss", 5, multilabel=True) == C.LOGISTIC
     with pytest.raises(KeyError):
         loss_code("absolute_error")
+
+
+@pytest.mark.parametrize("l2, l1", [(0.0, 0.0), (0.3, 0.0), (0.0, 0.2), (0.3, 0.2)])
+def test_penalty_value_of_each_term(l2, l1):
+    from sktune.penalties import penalty_value
+
+    w = np.array([3.0, -4.0, 0.5], dtype=np.float32)
+    expected = 0.5 * l2 * 25.25 + l1 * 7.5
+    assert penalty_value(w, l2, l1) == pytest.approx(expected, rel=1e-12)
+    # a non-finite weight is a non-finite penalty whichever term is on
+    if l2 or l1:
+        assert not np.isfinite(penalty_value(np.array([np.inf, 1.0]), l2, l1))
