@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster, get_task_stream
+from distributed.diagnostics.plugin import SchedulerPlugin
 from sklearn.datasets import make_regression
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
@@ -137,6 +138,45 @@ def test_data_parallel_fit_on_worker_processes_has_the_same_bits(client,
     for est, ref in zip(_data_parallel_fits(client), data_parallel_reference):
         np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
         assert est.loss_curve_ == ref.loss_curve_
+
+
+class _RoundPlacement(SchedulerPlugin):
+    """Records, for every training round's task, the workers it was
+    restricted to, where it ran and where its partition was."""
+
+    name = "sktune-round-placement"
+
+    def start(self, scheduler):
+        self.scheduler, self.seen = scheduler, []
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        if finish != "processing" or not str(key).startswith("local_round"):
+            return
+        ts = self.scheduler.tasks[key]
+        holders = {ws.address for dep in ts.dependencies if dep.nbytes > 1000
+                   for ws in dep.who_has}
+        self.seen.append((set(ts.worker_restrictions or ()), ts.processing_on.address,
+                          holders, ts.loose_restrictions))
+
+
+def test_rounds_run_where_their_partitions_are(client, data_parallel_reference):
+    # a round's tasks ask for the worker holding their partition (loosely,
+    # so a lost worker's partition can be made again elsewhere): left to its
+    # estimates, the scheduler now and then swapped two partitions' tasks
+    plugin = _RoundPlacement()
+    client.register_plugin(plugin)
+    try:
+        fits = _data_parallel_fits(client)
+        seen = client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.plugins[_RoundPlacement.name].seen)
+    finally:
+        client.unregister_scheduler_plugin(_RoundPlacement.name)
+    for est, ref in zip(fits, data_parallel_reference):
+        np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
+    assert len(seen) == 2 * 4 * 2 * 3  # fits x partitions x rounds x epochs
+    for restricted, ran_on, holders, loose in seen:
+        assert restricted and restricted <= holders and loose
+        assert ran_on in holders
 
 
 @pytest.mark.parametrize("persist", [True, False])
