@@ -25,9 +25,9 @@ from .._engine.loop import EpochLoop, TrainState
 from .._kernels import _codes as C
 from .._kernels import cpu
 from ..base import fill_doc
-from ..penalties import penalty_value
 from ..linear_model import LinearClassifier, LinearRegressor
 from ..neural_network import MLPClassifier, MLPRegressor
+from ..penalties import penalty_value
 from . import _tasks
 
 _DASK_PARAMS_DOC = """
@@ -179,7 +179,7 @@ class _Rounds:
         # 0.3-0.5 s lost in a round of 0.2 s in bench_dask). Loosely: a
         # lost worker's partition is made again elsewhere and its tasks follow
         holders = client.who_has(blocks)
-        keys = ["%s-%s-%d" % (func.__name__, uuid.uuid4().hex, i) for i in range(len(args))]
+        keys = [f"{func.__name__}-{uuid.uuid4().hex}-{i}" for i in range(len(args))]
         where = defaultdict(list, {k: list(holders.get(b.key, ())) for k, b in zip(keys, blocks)})
         # one message for the round's tasks: submitted one by one, the
         # client's batched stream held each after the first for its 10 ms
