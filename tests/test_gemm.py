@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from numba import njit
 
+from sktune._kernels import _gemm
 from sktune._kernels._gemm import gemm_nn, vector_width
 
 
@@ -16,13 +17,15 @@ def _tol(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("M, N, K", [
-    (16, 64, 50), (1, 8, 1), (5, 8, 3), (7, 9, 4), (13, 37, 29), (50, 64, 16),
+@pytest.mark.parametrize("M, N, K", [  # "w": the vector width, the narrowest N
+    (16, 64, 50), (1, "w", 1), (5, "w", 3), (7, "w+1", 4), (13, 37, 29), (50, 64, 16),
     (6, 16, 0), (12, 100, 7), (64, 16, 64),
 ])
 @pytest.mark.parametrize("a_transposed", [False, True])
 @pytest.mark.parametrize("c_transposed", [False, True])
 def test_gemm_nn_matches_numpy(dtype, M, N, K, a_transposed, c_transposed):
+    if isinstance(N, str):
+        N = _width(np.zeros(1, dtype)) + (1 if N == "w+1" else 0)
     rng = np.random.default_rng(M * 1000 + N * 10 + K)
     # operands inside bigger flat buffers, at offsets, with padded strides
     a_off, b_off, c_off, pad = 3, 5, 7, 2
@@ -75,5 +78,30 @@ def test_gemm_nn_sums_in_a_fixed_order(dtype):
 
 
 def test_vector_width():
-    assert _width(np.zeros(1, np.float64)) == 4
-    assert _width(np.zeros(1, np.float32)) == 8
+    assert _gemm._VECTOR_BYTES in (32, 64)
+    assert _width(np.zeros(1, np.float64)) == _gemm._VECTOR_BYTES // 8
+    assert _width(np.zeros(1, np.float32)) == _gemm._VECTOR_BYTES // 4
+
+
+@pytest.mark.parametrize("name, features, expected", [
+    (None, "+avx,+avx2,+fma", 32),
+    (None, "+avx,+avx2,+fma,+avx512f,+avx512bw", 64),
+    ("generic", None, 32),
+])
+def test_vector_bytes_follow_numbas_target(monkeypatch, name, features, expected):
+    # 512-bit tiles only where the CPU Numba compiles for has AVX-512F
+    from numba.core import config
+
+    monkeypatch.setattr(config, "CPU_NAME", name)
+    monkeypatch.setattr(config, "CPU_FEATURES", features)
+    assert _gemm._vector_bytes() == expected
+
+
+def test_vector_bytes_on_the_host():
+    from llvmlite import binding
+
+    avx512 = bool(binding.get_host_cpu_features().get("avx512f"))
+    from numba.core import config
+
+    if config.CPU_NAME is None and config.CPU_FEATURES is None:
+        assert _gemm._VECTOR_BYTES == (64 if avx512 else 32)

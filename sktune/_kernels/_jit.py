@@ -44,7 +44,9 @@ def _source_tag():
     naming each unit after this hash makes an edit anywhere in ``_kernels``
     miss the stale cache entries.
     """
-    h = hashlib.sha1()
+    from ._gemm import _VECTOR_BYTES
+
+    h = hashlib.sha1(str(_VECTOR_BYTES).encode())  # kernels inline the tiles' width
     here = os.path.dirname(__file__)
     for name in sorted(os.listdir(here)):
         if name.endswith(".py") and name != "cuda.py":  # the GPU backend is apart
