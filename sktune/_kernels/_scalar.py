@@ -197,13 +197,16 @@ def row_loss_grad(code, Y, i, P, c, delta, wi, G):
         for k in range(n_out):
             mx = max(mx, P[c, k])
         s = 0.0
-        for k in range(n_out):
-            s += math.exp(P[c, k] - mx)
+        for k in range(n_out):  # the exponentials, held in G, give the probabilities
+            e = math.exp(P[c, k] - mx)
+            G[c, k] = e
+            s += e
         lse = mx + math.log(s)
+        inv = 1.0 / s
         for k in range(n_out):
             y = np.float64(Y[i, k])
             loss += y * (lse - P[c, k])
-            G[c, k] = wi * (math.exp(P[c, k] - lse) - y)
+            G[c, k] = wi * (G[c, k] * inv - y)
     else:
         for k in range(n_out):
             lk, gk = elem_loss_grad(code, np.float64(Y[i, k]), P[c, k], delta)

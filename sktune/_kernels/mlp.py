@@ -87,14 +87,21 @@ def loss_rows(code, P, D, Y, sw, order, lo, delta, bias):
             mx = -np.inf
             for k in range(n_out):
                 mx = max(mx, np.float64(P[r, k]))
+            # the exponentials, held in D, give the probabilities too
+            # (e / s, not exp(p - lse): 4 transcendental calls a row of 3
+            # classes instead of 7; classification epochs ~0.5 ms a
+            # model-epoch of 6 667 rows were these calls)
             s = 0.0
             for k in range(n_out):
-                s += math.exp(P[r, k] - mx)
+                e = math.exp(P[r, k] - mx)
+                D[r, k] = e
+                s += e
             lse = mx + math.log(s)
+            inv = 1.0 / s
             for k in range(n_out):
                 y = np.float64(Y[i, k])
                 loss += wi * y * (lse - P[r, k])
-                D[r, k] = wi * (math.exp(P[r, k] - lse) - y)
+                D[r, k] = wi * (np.float64(D[r, k]) * inv - y)
         else:
             for k in range(n_out):
                 lk, gk = elem_loss_grad(code, np.float64(Y[i, k]), np.float64(P[r, k]),
