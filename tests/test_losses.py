@@ -384,3 +384,22 @@ def test_class_weight_multiplies_sample_weight():
         X, y, sample_weight=sw * np.where(y == 1, 3.0, 1.0))
     np.testing.assert_array_equal(a.coef_, b.coef_)
     np.testing.assert_array_equal(a.intercept_, b.intercept_)
+
+
+@pytest.mark.parametrize("y", [0.0, 1.0, 0.3])
+def test_logistic_loss_has_the_bits_of_softplus_and_sigmoid_apart(y):
+    # one exp(-|p|) serves both: the same bits as computing each on its own
+    def softplus(z):
+        return z + math.log1p(math.exp(-z)) if z > 0.0 else math.log1p(math.exp(z))
+
+    def sigmoid(z):
+        if z >= 0.0:
+            return 1.0 / (1.0 + math.exp(-z))
+        return math.exp(z) / (1.0 + math.exp(z))
+
+    ps = [0.0, -0.0, 1e-300, -1e-300, 0.5, -0.5, 3.7, -3.7, 40.0, -40.0, 700.0, -745.0]
+    ps += list(np.random.default_rng(0).normal(0.0, 5.0, 200))
+    for p in ps:
+        loss, grad = elem_loss_grad(C.LOGISTIC, y, float(p), 0.0)
+        assert loss == softplus(p) - y * p
+        assert grad == sigmoid(p) - y

@@ -30,14 +30,6 @@ from ._codes import (
 
 
 @njit(cache=True, inline="always")
-def log1pexp(z):
-    """``log(1 + exp(z))`` without overflow."""
-    if z > 0.0:
-        return z + math.log1p(math.exp(-z))
-    return math.log1p(math.exp(z))
-
-
-@njit(cache=True, inline="always")
 def sigmoid(z):
     if z >= 0.0:
         return 1.0 / (1.0 + math.exp(-z))
@@ -67,7 +59,14 @@ def elem_loss_grad(code, y, p, delta):
         mu = math.exp(min(p, 700.0))
         return mu - y * p, mu - y
     if code == LOGISTIC:
-        return log1pexp(p) - y * p, sigmoid(p) - y
+        # log(1 + exp(p)) and sigmoid(p) from one exp(-|p|): the same bits
+        # as the two computed apart, one transcendental call fewer a row
+        e = math.exp(-abs(p))
+        softplus = math.log1p(e)
+        if p > 0.0:
+            softplus = p + softplus
+        prob = 1.0 / (1.0 + e) if p >= 0.0 else e / (1.0 + e)
+        return softplus - y * p, prob - y
     if code == HINGE:
         s = 2.0 * y - 1.0
         margin = s * p
