@@ -686,6 +686,13 @@ class GradientRegressorMixin(RegressorMixin):
         return tags
 
 
+def _integer_labels(y):
+    """Whether ``y`` is a non-empty 1-D NumPy array of integers or booleans:
+    labels whose target type (binary or multiclass) is their count of
+    unique values."""
+    return isinstance(y, np.ndarray) and y.ndim == 1 and y.size > 0 and y.dtype.kind in "iub"
+
+
 class GradientClassifierMixin(ClassifierMixin):
     """Class encoding, class weights, fit and predict, shared by every classifier."""
 
@@ -695,13 +702,22 @@ class GradientClassifierMixin(ClassifierMixin):
         return y if counts.min() >= 2 else None
 
     def _encode_targets(self, y, dtype, reset, classes=None):
-        target_type = type_of_target(y, input_name="y")
+        if _integer_labels(y):
+            # what type_of_target says of such labels, from the unique values
+            # needed anyway (its checks took 0.6 ms a fit, paid by every
+            # candidate x fold of a batched search)
+            labels = np.unique(y)
+            target_type = "binary" if labels.size <= 2 else "multiclass"
+        else:
+            target_type = type_of_target(y, input_name="y")
+            labels = None
         if target_type not in ("binary", "multiclass"):
             raise ValueError(
                 f"Unknown label type: {target_type!r}. {type(self).__name__} "
                 "supports binary and multiclass targets."
             )
-        labels = np.unique(y)
+        if labels is None:
+            labels = np.unique(y)
         if reset:
             if classes is not None:
                 self.classes_ = np.unique(np.asarray(classes))

@@ -102,3 +102,34 @@ def test_penalty_value_of_each_term(l2, l1):
     # a non-finite weight is a non-finite penalty whichever term is on
     if l2 or l1:
         assert not np.isfinite(penalty_value(np.array([np.inf, 1.0]), l2, l1))
+
+
+@pytest.mark.parametrize("Est", [LinearClassifier, MLPClassifier])
+@pytest.mark.parametrize("y", [
+    np.array([0, 1, 1, 0]), np.array([3, 7, 7, 9, 3]), np.array([True, False, True]),
+    np.array([-1, 1], dtype=np.int8), np.array([5, 5, 6], dtype=np.uint16),
+    np.array([0.0, 1.0, 2.0]), np.array(["a", "b", "a"]),
+])
+def test_integer_labels_encode_as_type_of_target_says(Est, y):
+    # 1-D integer labels skip scikit-learn's type_of_target: the same type,
+    # classes and one-hot columns as the general path
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils.multiclass import type_of_target
+
+    from sktune import base
+
+    est = Est()
+    Y = est._encode_targets(y, np.float64, reset=True)
+    assert type_of_target(y) in ("binary", "multiclass")
+    assert base._integer_labels(y) == (y.dtype.kind in "iub")
+    np.testing.assert_array_equal(est.classes_, np.unique(y))
+    np.testing.assert_array_equal(Y, LabelBinarizer().fit(y).transform(y))
+    assert est._n_outputs == Y.shape[1]
+
+
+@pytest.mark.parametrize("Est", [LinearClassifier, MLPClassifier])
+def test_continuous_and_single_class_targets_still_refused(Est):
+    with pytest.raises(ValueError, match="Unknown label type: 'continuous'"):
+        Est()._encode_targets(np.array([0.5, 1.0, 2.0]), np.float64, reset=True)
+    with pytest.raises(ValueError, match="greater than one"):
+        Est()._encode_targets(np.array([4, 4, 4]), np.float64, reset=True)

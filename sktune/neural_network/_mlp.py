@@ -17,6 +17,7 @@ from ..base import (
     BaseGradientEstimator,
     GradientClassifierMixin,
     GradientRegressorMixin,
+    _integer_labels,
     fill_doc,
     shared_params_doc,
     store_params,
@@ -427,7 +428,9 @@ class MLPClassifier(GradientClassifierMixin, _BaseMLP):
 
     def _encode_targets(self, y, dtype, reset, classes=None):
         if reset:
-            self._multilabel = type_of_target(y, input_name="y") == "multilabel-indicator"
+            # 1-D integer labels are never a multilabel indicator
+            self._multilabel = (not _integer_labels(y) and type_of_target(
+                y, input_name="y") == "multilabel-indicator")
         if not self._multilabel:
             if np.ndim(y) == 2 and np.shape(y)[1] == 1:
                 warnings.warn(
