@@ -586,8 +586,8 @@ def test_threads_take_every_unit_once_costliest_first():
 
 
 def test_populations_of_an_epoch_run_in_one_dispatch_costliest_first():
-    """Inside ``together``, population calls queue their units; the block's
-    end runs them all (on one thread: in order of cost across the calls),
+    """Inside ``together``, population calls queue their units; on one
+    thread the block's end runs them all, in order of cost across the calls,
     once; nothing runs when the block raises."""
     ran = []
     units = np.arange(4, dtype=np.int64)
@@ -611,6 +611,46 @@ def test_populations_of_an_epoch_run_in_one_dispatch_costliest_first():
     assert ran == []
     population._in_slots(slots, units, unit_start, lambda s, mem: ran.append(mem))
     assert len(ran) == 3  # outside the block: at once
+
+
+def test_units_queued_together_start_at_once_on_the_other_threads():
+    """With two thread slots the other thread takes queued units while the
+    block still runs (the caller meanwhile does the next population's
+    bookkeeping); if the block raises, units not yet started are dropped."""
+    import threading
+
+    slots = np.zeros((2, 1), dtype=np.int64)
+    units = np.arange(2, dtype=np.int64)
+    unit_start = np.array([0, 1, 2], dtype=np.int64)
+    ran, took = [], threading.Event()
+
+    def cohort(s, mem):
+        ran.append((s, mem.tolist()))
+        took.set()
+
+    with population.together():
+        population._in_slots(slots, units, unit_start, cohort)
+        assert took.wait(30)  # before the block's end
+    assert sorted(m for _, m in ran) == [[0], [1]]
+
+    ran.clear()
+    took.clear()
+    gate = threading.Event()
+
+    def blocking(s, mem):
+        ran.append(mem.tolist())
+        took.set()
+        gate.wait(30)
+
+    timer = threading.Timer(0.2, gate.set)
+    with pytest.raises(RuntimeError), population.together():
+        population.queue_costs([2.0, 1.0])
+        population._in_slots(slots, units, unit_start, blocking)
+        assert took.wait(30)  # the other thread is inside the costliest unit
+        timer.start()
+        raise RuntimeError
+    timer.join()
+    assert ran == [[0]]  # the second unit never started
 
 
 def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):

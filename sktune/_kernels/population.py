@@ -189,40 +189,103 @@ _QUEUE = threading.local()  # units queued by the populations of one epoch
 
 @contextlib.contextmanager
 def together():
-    """Run the units of every population kernel called inside in one
-    dispatch, when the block ends (the object it yields then holds the
-    dispatch's ``seconds``).
+    """Run the units of every population kernel called inside on the
+    threads, one barrier for all of them at the block's end (the object it
+    yields then holds the ``seconds`` from the first unit queued to the
+    last one done).
 
     A batched search trains one population (compiled shape) per kernel
     call: called one after the other, each call ends at a barrier where the
     threads that finished early wait for the last unit, three or more times
     an epoch. Inside this block the calls queue their units (see
-    :func:`queue_costs`) and the block's end runs them all on the threads,
-    the costliest first: one barrier an epoch. Nothing runs if the block
-    raises."""
-    queued = []
-    timing = _Timing()
+    :func:`queue_costs`) and the threads other than the caller's start on
+    them at once, the costliest queued first, while the caller goes on
+    with the next population's Python work between epochs (its models'
+    bookkeeping); at the block's end the caller joins them. On one thread
+    everything runs at the end, costliest first. If the block raises, the
+    units not yet started are dropped."""
     previous = getattr(_QUEUE, "tasks", None)
-    _QUEUE.tasks, _QUEUE.costs = queued, None
+    run = _Eager()
+    _QUEUE.tasks, _QUEUE.costs = run, None
     try:
-        yield timing
-    finally:
+        yield run.timing
+    except BaseException:
         _QUEUE.tasks, _QUEUE.costs = previous, None
-    start = time.perf_counter()
-    if queued:
-        n_slots = min(q[0].shape[0] for q in queued)
-        flat = [(cost, i, cohort, units[unit_start[u]: unit_start[u + 1]])
-                for i, (_, units, unit_start, cohort, costs) in enumerate(queued)
-                for u, cost in enumerate(costs)]
-        flat.sort(key=lambda t: (-t[0], t[1]))  # costliest first, stable
-        _dispatch(n_slots, [(cohort, members) for _, _, cohort, members in flat])
-    timing.seconds = time.perf_counter() - start
+        run.close(join=False)
+        raise
+    _QUEUE.tasks, _QUEUE.costs = previous, None
+    run.close(join=True)
 
 
 class _Timing:
     """What :func:`together` yields: ``seconds`` of its dispatch, once run."""
 
     seconds = 0.0
+
+
+class _Eager:
+    """The units queued in a :func:`together` block, taken by the threads
+    as they come (the costliest queued first, the earliest queued among
+    equals)."""
+
+    def __init__(self):
+        self.items = []  # (cost, -sequence, cohort, members), costliest last
+        self.seq = 0
+        self.cv = threading.Condition()
+        self.closed = False
+        self.workers = None
+        self.start = None
+        self.timing = _Timing()
+
+    def add(self, n_slots, cohort, units, unit_start, costs):
+        if self.start is None:
+            self.start = time.perf_counter()
+        with self.cv:
+            for u, cost in enumerate(costs):
+                self.items.append((float(cost), -self.seq, cohort,
+                                   units[unit_start[u]: unit_start[u + 1]]))
+                self.seq += 1
+            self.items.sort(key=lambda t: (t[0], t[1]))
+            self.cv.notify_all()
+        if self.workers is None and n_slots > 1:
+            pool = _pool(n_slots - 1)
+            self.workers = [pool.submit(self._work, s) for s in range(1, n_slots)]
+
+    def _take(self, wait):
+        with self.cv:
+            while not self.items:
+                if self.closed or not wait:
+                    return None
+                self.cv.wait()
+            return self.items.pop()
+
+    def _work(self, s):
+        for _, _, cohort, members in iter(lambda: self._take(True), None):
+            cohort(s, members)
+
+    def close(self, join):
+        """The caller takes the units left (or, ``join=False``, drops
+        them), then waits for the other threads."""
+        with self.cv:
+            self.closed = True
+            if not join:
+                self.items.clear()
+            self.cv.notify_all()
+        try:
+            if join:
+                for _, _, cohort, members in iter(lambda: self._take(False), None):
+                    cohort(0, members)
+        finally:
+            errors = []
+            for done in self.workers or ():
+                try:
+                    done.result()
+                except BaseException as exc:  # noqa: BLE001  (re-raised below)
+                    errors.append(exc)
+            if self.start is not None:
+                self.timing.seconds = time.perf_counter() - self.start
+        if errors and join:
+            raise errors[0]
 
 
 def queue_costs(costs):
@@ -268,7 +331,7 @@ def _in_slots(slots, units, unit_start, cohort):
     as fast as one with it, 1.77x taking units in order). Each unit's arithmetic is its own, so the results do not
     depend on which thread ran it, nor on the number of threads. The
     cohort epochs release the GIL, so the threads run in parallel. Inside
-    :func:`together`, the units are queued instead."""
+    :func:`together`, the units go to its queue instead."""
     n_units = unit_start.shape[0] - 1
     queued = getattr(_QUEUE, "tasks", None)
     if queued is not None:
@@ -276,7 +339,7 @@ def _in_slots(slots, units, unit_start, cohort):
         if costs is None or costs.shape[0] != n_units:
             costs = np.diff(unit_start).astype(np.float64)
         _QUEUE.costs = None
-        queued.append((slots, units, unit_start, cohort, costs))
+        queued.add(slots.shape[0], cohort, units, unit_start, costs)
         return
     _dispatch(slots.shape[0], [(cohort, units[unit_start[u]: unit_start[u + 1]])
                                for u in range(n_units)])
