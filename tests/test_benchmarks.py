@@ -99,7 +99,8 @@ def test_bench_dask_quick_run_reports_every_target():
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     for verdict in ("Accuracy: R2 gap", "Speed: 2 workers", "Memory: dataset",
-                    "Bytes per synchronisation", "extrapolated to 32 workers"):
+                    "Bytes per synchronisation", "extrapolated to 32 workers",
+                    "quiet monitors: 2 workers", "default monitors: 2 workers"):
         assert verdict in out
 
 
