@@ -153,6 +153,23 @@ def test_grid_search_matches_sklearn(cls):
     assert type(ours.estimator) is cls and ours.estimator.get_params() == est.get_params()
 
 
+@pytest.mark.parametrize("cls", [MLPRegressor, MLPClassifier], ids=lambda c: c.__name__)
+def test_mlp_cohorts_wider_than_a_vector_run_each_models_own_pass(cls):
+    # a first layer at least a vector wide trains in each model's own pass
+    # (the (5,) models of the other tests share one fused product); dropout,
+    # activations, optimizers and batch sizes through that path too
+    from sktune._kernels.population import cohort_fuses
+
+    assert cohort_fuses(3, np.float64) and cohort_fuses(3, np.float32)
+    assert not cohort_fuses(16, np.float64) and not cohort_fuses(16, np.float32)
+    X, y = make_data(cls in CLASSIFIERS)
+    est = make_estimator(cls, hidden_layer_sizes=(16,))
+    space = dict(GRIDS[cls], dropout=[0.0, 0.3])
+    ours, ref = run_both(GridSearchCV, est, space, X, y, cv=3)
+    assert_same_results(ours, ref)
+    assert ours.batched_info_["fits_restored"] == len(ref.cv_results_["params"]) * 3
+
+
 def test_randomized_search_matches_sklearn():
     X, y = make_data(False)
     space = {"learning_rate": stats.loguniform(1e-3, 1e-1),

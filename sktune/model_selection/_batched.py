@@ -1020,10 +1020,11 @@ class _BatchTrainer:
             F, H = n_features, int(sizes[1])
             # models per unit: up to _UNIT, fewer when the side-by-side
             # first-layer buffers of a unit would pass _UNIT_BYTES
-            per_model = dtype.itemsize * (2 * F * H + 2 * bs_max * H
+            fused = population.cohort_fuses(H, dtype)
+            per_model = dtype.itemsize * (fused * (2 * F * H + 2 * bs_max * H)
                                           + population.COHORT_MAX_CHUNKS * n_params)
             U = int(np.clip(_UNIT_BYTES // per_model, 1, _UNIT))
-            wide = H * U  # first-layer units of a whole unit
+            wide = H * U * fused  # first-layer units of a whole unit, side by side
             scratch = (
                 ro(sizes),
                 _per_slot(n_slots, (bs_max * n_features,), dtype),  # XB
