@@ -712,3 +712,101 @@ def test_slot_scratch_shares_no_cache_line_between_threads(shape, dtype):
     first = a[0].__array_interface__["data"][0]
     second = a[1].__array_interface__["data"][0]
     assert second - (first + a[0].nbytes) >= 128
+
+
+# ---------------------------------------------------------------------------
+# the default scorer's score, computed on the predictions
+
+
+class _Predicts:
+    """An estimator whose predictions are given (``pred``)."""
+
+    def __init__(self, pred):
+        self.pred = pred
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X):
+        if isinstance(self.pred, Exception):
+            raise self.pred
+        return self.pred
+
+
+def _predicting(mixin, pred):
+    from sklearn.base import BaseEstimator
+
+    return type("Fixed", (mixin, _Predicts, BaseEstimator), {})(pred)
+
+
+def test_default_score_is_scikit_learns_accuracy_and_r2_to_the_bit():
+    from sklearn.base import ClassifierMixin, RegressorMixin
+    from sklearn.metrics._scorer import _PassthroughScorer
+
+    from sktune.model_selection._batched import _default_score
+
+    rng = np.random.RandomState(0)
+    X = np.zeros((50, 2))
+    y = rng.randn(50)
+    cases = [(RegressorMixin, y, y + 0.3 * rng.randn(50)),
+             (RegressorMixin, y, y.copy()),  # perfect: 1.0
+             (RegressorMixin, np.full(50, 2.0), np.full(50, 2.0)),  # 1.0
+             (RegressorMixin, np.full(50, 2.0), rng.randn(50)),  # constant y: 0.0
+             (RegressorMixin, 1e8 + y, 1e8 + y[::-1])]
+    labels = rng.randint(0, 3, 50)
+    for kind in (np.int64, np.int8, np.bool_, np.float64, str):
+        y_true = labels.astype(kind)
+        cases.append((ClassifierMixin, y_true, rng.permutation(y_true)))
+    for mixin, y_true, pred in cases:
+        est = _predicting(mixin, pred)
+        got = _default_score(est, X, y_true, _PassthroughScorer(est))
+        want = est.score(X, y_true)
+        assert type(got) is float and got == want, (mixin, y_true.dtype)
+
+
+def test_default_score_leaves_what_it_does_not_handle_to_scikit_learn():
+    from sklearn.base import ClassifierMixin, RegressorMixin
+    from sklearn.metrics import get_scorer
+    from sklearn.metrics._scorer import _PassthroughScorer
+
+    from sktune.model_selection._batched import _default_score
+
+    X = np.zeros((6, 1))
+    y = np.arange(6.0)
+
+    def default(mixin, y_true, pred):
+        est = _predicting(mixin, pred)
+        return _default_score(est, X, y_true, _PassthroughScorer(est))
+
+    assert default(RegressorMixin, y, y[::-1]) is not None
+    assert default(RegressorMixin, y.astype(np.float32), y[::-1].astype(np.float32)) is None
+    assert default(RegressorMixin, y, y.astype(np.float32)) is None
+    assert default(RegressorMixin, np.c_[y, y], np.c_[y, y]) is None  # multi-output
+    assert default(RegressorMixin, y[:1], y[:1]) is None  # R^2 undefined: warns
+    assert default(RegressorMixin, list(y), y) is None
+    assert default(RegressorMixin, y, ValueError("bad X")) is None
+    assert default(ClassifierMixin, y.astype(object), y.astype(object)) is None
+    assert default(ClassifierMixin, y.astype(int), y) is None  # dtypes differ
+    est = _predicting(RegressorMixin, y)
+    assert _default_score(est, X, y, get_scorer("r2")) is None
+    own = type("OwnScore", (RegressorMixin, _Predicts), {"score": lambda s, X, y: 0.5})(y)
+    assert _default_score(own, X, y, _PassthroughScorer(own)) is None
+
+
+def test_batched_search_scores_default_scorer_itself(monkeypatch):
+    from sktune.model_selection import _batched
+
+    calls = []
+    real = _batched._sk_score
+    monkeypatch.setattr(_batched, "_sk_score", lambda *a: calls.append(a) or real(*a))
+    X, y = make_data(True)
+    est = make_estimator(MLPClassifier)
+    ours, ref = run_both(GridSearchCV, est, {"learning_rate": [0.01, 0.05]}, X, y, cv=3,
+                         return_train_score=True)
+    assert_same_results(ours, ref)
+    assert calls == []  # accuracy on the predictions, 12 times
+    ours = GridSearchCV(est, {"learning_rate": [0.01, 0.05]}, cv=3,
+                        scoring="accuracy").fit(X, y)
+    assert len(calls) == 6  # a named scorer: scikit-learn's call
+    np.testing.assert_array_equal(ours.cv_results_["mean_test_score"],
+                                  ref.cv_results_["mean_test_score"])
