@@ -15,11 +15,12 @@ Exactness: a linear model trained here has bitwise the weights of the same
 model fitted on its own; an MLP has them up to rounding.
 
 * MLPs that share their data, sample order, batch size and layer sizes
-  train fused (:func:`_mlp_cohort_epoch`): the first layer's two matrix
-  products are one wide product for all of them, the rest is the
-  single-fit code per model (``mlp.mlp_pass``, ``_step.end_batch``).
-  A batch runs in chunks of its own (``COHORT_CHUNK_ROWS`` rows or more),
-  not the single fit's, so gradient sums round differently.
+  train as one cohort (:func:`_mlp_cohort_epoch`): each model's pass and
+  step are the single-fit code (``mlp.mlp_pass``, ``_step.end_batch``);
+  a first layer narrower than a vector (:func:`fuses`) is instead one wide
+  product for all of them. A batch runs in chunks of its own
+  (``COHORT_CHUNK_ROWS`` rows or more), not the single fit's, so gradient
+  sums round differently.
 * Linear models that share their data, sample order, batch size and loss
   (the candidates of one fold with the same ``random_state``) train fused
   (:func:`_linear_cohort_epoch`): each row is read once for all of them and
@@ -431,19 +432,20 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
     """One epoch of the MLPs ``mem``, which share their data, sample order,
     batch size and layer sizes.
 
-    Per chunk of a batch, the rows are gathered once and the first layer's
-    two matrix products (outputs ``XB @ W1`` and weight gradient ``XB.T @ D1``) are one
-    product each for all models, their first-layer weights side by side
-    (``W1``, ``Z1``, ``D1``, ``G1`` are flat scratch viewed as
-    ``rows x (models x units)``): on small layers this product dominates the
-    work, and one wide product runs near the machine's matrix-multiply rate
-    where many narrow ones do not. Everything else is each model's own pass
-    (:func:`mlp.mlp_pass`: activations, dropout, loss, the deeper
-    layers) and its single-fit end-of-batch step (:func:`_step.end_batch`).
+    Per chunk of a batch, each model runs its own pass
+    (:func:`mlp.mlp_pass`: products, activations, dropout, loss), and per
+    batch its single-fit end-of-batch step (:func:`_step.end_batch`).
+    Where the first hidden layer is narrower than a vector (:func:`fuses`:
+    the pass's tiles do not take it), the rows are instead gathered once
+    per chunk and that layer's two matrix products (outputs ``XB @ W1``
+    and weight gradient ``XB.T @ D1``) are one product each for all
+    models, their first-layer weights side by side (``W1``, ``Z1``,
+    ``D1``, ``G1`` are flat scratch viewed as ``rows x (models x units)``,
+    empty when unused); the passes do the rest.
     A batch runs in chunks (up to ``GA``'s second axis) of at least
     ``COHORT_CHUNK_ROWS`` rows, more for narrow networks (a model's pass
-    over a chunk within ``COHORT_PASS_BYTES``), each through both products
-    and every model's pass, and their gradients are summed in order by the
+    over a chunk within ``COHORT_PASS_BYTES``), each through every model's
+    pass (and the fused products), and their gradients are summed in order by the
     step. Measured per model-epoch: batches of 512 rows of (64,) models
     ran 1.2x faster in chunks of 128 than in one pass, batches of 128 rows
     1.45x faster in chunks of 64, while (32,) models at batches of 200 ran
