@@ -443,7 +443,7 @@ def _default_score(estimator, X, y, scorer):
         return None
     try:
         y_pred = estimator.predict(X)
-    except Exception:  # scikit-learn's path raises or scores error_score
+    except Exception:  # noqa: BLE001  (scikit-learn's path raises or scores error_score)
         return None
     if (not isinstance(y_pred, np.ndarray) or y_pred.shape != y_true.shape
             or y_pred.dtype != y_true.dtype):
