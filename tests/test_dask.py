@@ -179,6 +179,51 @@ def test_rounds_run_where_their_partitions_are(client, data_parallel_reference):
         assert ran_on in holders
 
 
+class _RoundOrder(SchedulerPlugin):
+    """Records the submission of every training round and the release of
+    each of its results, in the scheduler's order."""
+
+    name = "sktune-round-order"
+
+    def start(self, scheduler):
+        self.events = []
+
+    def update_graph(self, scheduler, **kwargs):
+        keys = sorted(str(k) for k in kwargs.get("keys", ())
+                      if str(k).startswith("local_round"))
+        if keys:
+            self.events.append(("submit", keys))
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        if str(key).startswith("local_round") and start == "memory":
+            self.events.append(("release", str(key)))
+
+
+def test_a_rounds_results_are_released_after_the_next_round_is_submitted(
+        client, data_parallel_reference):
+    # released first, their message went ahead of the next round's in the
+    # client's batched stream (10 ms apart) and the scheduler's (5 ms): a
+    # round's tasks started 11-17 ms after their submission, 2-4 ms since
+    plugin = _RoundOrder()
+    client.register_plugin(plugin)
+    try:
+        fits = _data_parallel_fits(client)
+        events = client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.plugins[_RoundOrder.name].events)
+    finally:
+        client.unregister_scheduler_plugin(_RoundOrder.name)
+    for est, ref in zip(fits, data_parallel_reference):
+        np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
+    # each round's tasks in one message: (its place in the events, its keys)
+    rounds = [(at, keys) for at, (kind, keys) in enumerate(events) if kind == "submit"]
+    assert len(rounds) == 2 * 2 * 3  # fits x rounds x epochs
+    assert all(len(keys) == 4 for _, keys in rounds)  # one task per partition
+    released = {key: at for at, (kind, key) in enumerate(events) if kind == "release"}
+    for i, (_, keys) in enumerate(rounds[:-1]):
+        if i % 6 != 5:  # a fit's last round goes with its fit
+            assert min(released[k] for k in keys) > rounds[i + 1][0], i
+
+
 @pytest.mark.parametrize("persist", [True, False])
 def test_results_summed_on_the_workers_have_the_same_bits(client, data_parallel_reference,
                                                           monkeypatch, persist):

@@ -148,7 +148,7 @@ class _Rounds:
 
         self.est, self.blocks, self.model_d = est, blocks, model_d
         self.client, self.leaf_bytes = client, leaf_bytes
-        self.futures = None
+        self.futures = self.held = None
         if client is not None and est.persist:
             from distributed import futures_of, wait
 
@@ -188,6 +188,10 @@ class _Rounds:
         with dask.annotate(workers=where.__getitem__, allow_other_workers=True):
             futures = client.map(func, [self.model_f] * len(args), blocks, *zip(*args),
                                  pure=False, key=keys)
+        # the previous round's results are released only now: released
+        # before, their message went first and held this round's in the
+        # client's and the scheduler's batched streams (10 and 5 ms apart)
+        self.held = futures
         if len(args) * self.leaf_bytes > _LOCAL_REDUCE_BYTES:
             return self.est._compute(_tasks.tree_reduce(futures, self._submitter), client)
         return _tasks.tree_reduce(self.est._compute(futures, client), _tasks.eager)
