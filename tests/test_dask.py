@@ -140,6 +140,23 @@ def test_data_parallel_fit_on_worker_processes_has_the_same_bits(client,
         assert est.loss_curve_ == ref.loss_curve_
 
 
+def _recorded_fits(client, plugin, attr, reference):
+    """Run the data-parallel fits with the scheduler plugin ``plugin``
+    registered; check their weights against ``reference`` and return what
+    the plugin recorded in ``attr``."""
+    name = plugin.name
+    client.register_plugin(plugin)
+    try:
+        fits = _data_parallel_fits(client)
+        recorded = client.run_on_scheduler(
+            lambda dask_scheduler: getattr(dask_scheduler.plugins[name], attr))
+    finally:
+        client.unregister_scheduler_plugin(name)
+    for est, ref in zip(fits, reference):
+        np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
+    return recorded
+
+
 class _RoundPlacement(SchedulerPlugin):
     """Records, for every training round's task, the workers it was
     restricted to, where it ran and where its partition was."""
@@ -163,16 +180,7 @@ def test_rounds_run_where_their_partitions_are(client, data_parallel_reference):
     # a round's tasks ask for the worker holding their partition (loosely,
     # so a lost worker's partition can be made again elsewhere): left to its
     # estimates, the scheduler now and then swapped two partitions' tasks
-    plugin = _RoundPlacement()
-    client.register_plugin(plugin)
-    try:
-        fits = _data_parallel_fits(client)
-        seen = client.run_on_scheduler(
-            lambda dask_scheduler: dask_scheduler.plugins[_RoundPlacement.name].seen)
-    finally:
-        client.unregister_scheduler_plugin(_RoundPlacement.name)
-    for est, ref in zip(fits, data_parallel_reference):
-        np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
+    seen = _recorded_fits(client, _RoundPlacement(), "seen", data_parallel_reference)
     assert len(seen) == 2 * 4 * 2 * 3  # fits x partitions x rounds x epochs
     for restricted, ran_on, holders, loose in seen:
         assert restricted and restricted <= holders and loose
@@ -204,16 +212,7 @@ def test_a_rounds_results_are_released_after_the_next_round_is_submitted(
     # released first, their message went ahead of the next round's in the
     # client's batched stream (10 ms apart) and the scheduler's (5 ms): a
     # round's tasks started 11-17 ms after their submission, 2-4 ms since
-    plugin = _RoundOrder()
-    client.register_plugin(plugin)
-    try:
-        fits = _data_parallel_fits(client)
-        events = client.run_on_scheduler(
-            lambda dask_scheduler: dask_scheduler.plugins[_RoundOrder.name].events)
-    finally:
-        client.unregister_scheduler_plugin(_RoundOrder.name)
-    for est, ref in zip(fits, data_parallel_reference):
-        np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
+    events = _recorded_fits(client, _RoundOrder(), "events", data_parallel_reference)
     # each round's tasks in one message: (its place in the events, its keys)
     rounds = [(at, keys) for at, (kind, keys) in enumerate(events) if kind == "submit"]
     assert len(rounds) == 2 * 2 * 3  # fits x rounds x epochs
