@@ -169,6 +169,63 @@ def test_softmax_row_loss_is_stable_for_huge_logits():
     np.testing.assert_allclose(g, softmax(p) - [0.0, 1.0, 0.0], atol=1e-15)
 
 
+def test_mlp_vector_exp_is_within_one_ulp_of_numpy():
+    from sktune._kernels.mlp import exp_nonpositive
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([-rng.exponential(20.0, 20000), -rng.uniform(0, 1e-3, 1000),
+                        np.linspace(-745.5, -700.0, 500),
+                        [0.0, -0.0, -1e-300, -5e-324, -708.4, -744.4, -745.2, -800.0]])
+    out = np.empty_like(x)
+    exp_nonpositive(x, out)
+    ref = np.exp(x)
+    normal = ref >= np.finfo(np.float64).tiny
+    ulp = np.spacing(ref[normal])
+    assert np.max(np.abs(out[normal] - ref[normal]) / ulp) <= 1.0
+    # subnormal results: an absolute error of at most two subnormal steps
+    assert np.max(np.abs(out[~normal] - ref[~normal])) <= 2 * 5e-324
+    assert out[x == 0.0].tolist() == [1.0, 1.0]
+    special = np.array([-np.inf, np.nan])
+    exp_nonpositive(special, special)
+    assert special[0] == 0.0 and np.isnan(special[1])
+    x32 = np.linspace(-80.0, 0.0, 1001).astype(np.float32)
+    out32 = np.empty_like(x32)
+    exp_nonpositive(x32, out32)
+    np.testing.assert_array_equal(out32, np.exp(x32.astype(np.float64)).astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+def test_mlp_softmax_block_loss_and_gradient(dtype, rtol):
+    """The MLP's loss unit over a block of rows (a vector exp over the block)
+    against scipy: weighted rows, soft labels, a row in row order ``order``,
+    logits far apart (exp underflows) and equal."""
+    from sktune._kernels.mlp import loss_rows
+
+    rng = np.random.default_rng(1)
+    n, K = 37, 4
+    Y = np.eye(K)[rng.integers(0, K, n)]
+    Y[3] = [0.25, 0.25, 0.5, 0.0]
+    P0 = rng.normal(0, 3, (n, K))
+    P0[5] = [1000.0, 990.0, -1000.0, 0.0]
+    P0[6] = 0.0
+    P0[7] = [-800.0, 0.0, 50.0, -3.0]
+    bias = rng.normal(0, 1, K)
+    sw = rng.uniform(0.2, 3.0, n + 5).astype(dtype)
+    order = rng.permutation(n + 5)[:n + 2]
+    lo = 2
+    Yi = np.zeros((n + 5, K))
+    Yi[order[lo:lo + n]] = Y
+    P = P0.astype(dtype)
+    D = np.full((n, K), np.nan, dtype=dtype)
+    loss = loss_rows(C.SOFTMAX, P, D, Yi.astype(dtype), sw, order, lo, 1.0, bias)
+    Z = P0.astype(dtype).astype(np.float64) + bias
+    w = sw[order[lo:lo + n]].astype(np.float64)
+    ref = np.sum(w * np.sum(Y * (logsumexp(Z, axis=1, keepdims=True) - Z), axis=1))
+    assert loss == pytest.approx(ref, rel=rtol)
+    np.testing.assert_allclose(D, w[:, None] * (softmax(Z, axis=1) - Y), rtol=rtol,
+                               atol=10 * np.finfo(dtype).eps)
+
+
 @pytest.mark.parametrize("name", ["squared_error", "huber", "poisson", "logistic", "hinge"])
 def test_elementwise_row_loss_sums_outputs(name):
     y = np.array([1.0, 0.0, 1.0]) if name in ("logistic", "hinge") else np.array([0.5, 2.0, 3.0])
