@@ -194,21 +194,31 @@ def test_mlp_vector_exp_is_within_one_ulp_of_numpy():
     np.testing.assert_array_equal(out32, np.exp(x32.astype(np.float64)).astype(np.float32))
 
 
+def _block_case(n, K, seed=1):
+    rng = np.random.default_rng(seed)
+    P0 = rng.normal(0, 3, (n, K))
+    P0[5] = [1000.0, 990.0, -1000.0, 0.0][:K] if K > 1 else 1000.0
+    P0[6] = 0.0
+    P0[7] = [-800.0, 0.0, 50.0, -3.0][:K] if K > 1 else -800.0
+    return rng, P0
+
+
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 1e-5)])
-def test_mlp_softmax_block_loss_and_gradient(dtype, rtol):
+@pytest.mark.parametrize("code", [C.SOFTMAX, C.LOGISTIC], ids=["softmax", "logistic"])
+def test_mlp_block_log_loss_and_gradient(code, dtype, rtol):
     """The MLP's loss unit over a block of rows (a vector exp over the block)
-    against scipy: weighted rows, soft labels, a row in row order ``order``,
-    logits far apart (exp underflows) and equal."""
+    against scipy: weighted rows in the order ``order``, soft labels, logits
+    far apart (exp underflows) and equal."""
     from sktune._kernels.mlp import loss_rows
 
-    rng = np.random.default_rng(1)
-    n, K = 37, 4
-    Y = np.eye(K)[rng.integers(0, K, n)]
-    Y[3] = [0.25, 0.25, 0.5, 0.0]
-    P0 = rng.normal(0, 3, (n, K))
-    P0[5] = [1000.0, 990.0, -1000.0, 0.0]
-    P0[6] = 0.0
-    P0[7] = [-800.0, 0.0, 50.0, -3.0]
+    n, K = 37, (4 if code == C.SOFTMAX else 1)
+    rng, P0 = _block_case(n, K)
+    if code == C.SOFTMAX:
+        Y = np.eye(K)[rng.integers(0, K, n)]
+        Y[3] = [0.25, 0.25, 0.5, 0.0]
+    else:
+        Y = rng.integers(0, 2, (n, 1)).astype(float)
+        Y[3] = 0.3
     bias = rng.normal(0, 1, K)
     sw = rng.uniform(0.2, 3.0, n + 5).astype(dtype)
     order = rng.permutation(n + 5)[:n + 2]
@@ -217,13 +227,17 @@ def test_mlp_softmax_block_loss_and_gradient(dtype, rtol):
     Yi[order[lo:lo + n]] = Y
     P = P0.astype(dtype)
     D = np.full((n, K), np.nan, dtype=dtype)
-    loss = loss_rows(C.SOFTMAX, P, D, Yi.astype(dtype), sw, order, lo, 1.0, bias)
+    loss = loss_rows(code, P, D, Yi.astype(dtype), sw, order, lo, 1.0, bias)
     Z = P0.astype(dtype).astype(np.float64) + bias
     w = sw[order[lo:lo + n]].astype(np.float64)
-    ref = np.sum(w * np.sum(Y * (logsumexp(Z, axis=1, keepdims=True) - Z), axis=1))
-    assert loss == pytest.approx(ref, rel=rtol)
-    np.testing.assert_allclose(D, w[:, None] * (softmax(Z, axis=1) - Y), rtol=rtol,
-                               atol=10 * np.finfo(dtype).eps)
+    if code == C.SOFTMAX:
+        rows = np.sum(Y * (logsumexp(Z, axis=1, keepdims=True) - Z), axis=1)
+        grad = softmax(Z, axis=1) - Y
+    else:
+        rows = (np.logaddexp(0.0, Z) - Y * Z)[:, 0]
+        grad = expit(Z) - Y
+    assert loss == pytest.approx(np.sum(w * rows), rel=rtol)
+    np.testing.assert_allclose(D, w[:, None] * grad, rtol=rtol, atol=10 * np.finfo(dtype).eps)
 
 
 @pytest.mark.parametrize("name", ["squared_error", "huber", "poisson", "logistic", "hinge"])

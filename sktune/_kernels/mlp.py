@@ -140,6 +140,27 @@ def loss_rows(code, P, D, Y, sw, order, lo, delta, bias):
                 loss += wi * y * (log_s - np.float64(P[r, k]))
                 D[r, k] = wi * (np.float64(D[r, k]) * inv - y)
         return loss
+    if code == C.LOGISTIC:
+        # exp(-|p|) of the block in one vector loop, then the same
+        # softplus and sigmoid as ``elem_loss_grad``
+        for r in range(P.shape[0]):
+            for k in range(n_out):
+                D[r, k] = -abs(np.float64(P[r, k]) + bias[k])
+        exp_nonpositive(D.reshape(D.size), D.reshape(D.size))
+        for r in range(P.shape[0]):
+            i = order[lo + r]
+            wi = np.float64(sw[i])
+            for k in range(n_out):
+                p = np.float64(P[r, k]) + bias[k]
+                e = np.float64(D[r, k])
+                softplus = math.log1p(e)
+                if p > 0.0:
+                    softplus = p + softplus
+                prob = 1.0 / (1.0 + e) if p >= 0.0 else e / (1.0 + e)
+                y = np.float64(Y[i, k])
+                loss += wi * (softplus - y * p)
+                D[r, k] = wi * (prob - y)
+        return loss
     for r in range(P.shape[0]):
         i = order[lo + r]
         wi = np.float64(sw[i])
