@@ -810,3 +810,46 @@ def test_batched_search_scores_default_scorer_itself(monkeypatch):
     assert len(calls) == 6  # a named scorer: scikit-learn's call
     np.testing.assert_array_equal(ours.cv_results_["mean_test_score"],
                                   ref.cv_results_["mean_test_score"])
+
+
+def test_batched_search_validates_each_splits_parts_once(monkeypatch):
+    """The default scorer's predictions validate a split's test (and train)
+    part once for all candidates; the scores stay scikit-learn's."""
+    from sktune.base import BaseGradientEstimator
+
+    calls = []
+    real = BaseGradientEstimator._validate_X
+    monkeypatch.setattr(BaseGradientEstimator, "_validate_X",
+                        lambda self, X: calls.append(X.shape) or real(self, X))
+    space = {"learning_rate": [0.01, 0.05], "alpha": [1e-4, 1e-2]}
+    for cls, classification in ((MLPClassifier, True), (LinearRegressor, False)):
+        X, y = make_data(classification)
+        calls.clear()
+        ref = skms.GridSearchCV(make_estimator(cls), space, cv=3, return_train_score=True,
+                                refit=False).fit(X, y)
+        assert len(calls) == 4 * 3 * 2  # candidates x folds x (test, train)
+        calls.clear()
+        ours = GridSearchCV(make_estimator(cls), space, cv=3, return_train_score=True,
+                            refit=False).fit(X, y)
+        assert len(calls) == 3 * 2
+        assert_same_results(ours, ref)
+
+
+def test_prediction_of_an_own_predict_is_not_cached():
+    """A subclass with its own ``predict`` is asked for every prediction."""
+    from sklearn.metrics._scorer import _PassthroughScorer
+
+    from sktune.model_selection._batched import _default_score
+
+    class Shifted(LinearRegressor):
+        def predict(self, X):
+            return super().predict(X) + 1.0
+
+    X, y = make_data(False)
+    est = Shifted(max_iter=3, random_state=0).fit(X, y)
+    validated = {}
+    got = _default_score(est, X, y, _PassthroughScorer(est), validated)
+    assert got == est.score(X, y) and validated == {}
+    plain = LinearRegressor(max_iter=3, random_state=0).fit(X, y)
+    assert _default_score(plain, X, y, _PassthroughScorer(plain), validated) == plain.score(X, y)
+    assert list(validated) == [LinearRegressor]

@@ -65,7 +65,7 @@ from sklearn.model_selection._validation import _score as _sk_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, assert_all_finite, indexable
 from sklearn.utils.metaestimators import _safe_split
-from sklearn.utils.validation import _num_samples, check_array, validate_data
+from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
 
 from .. import _config
 from .._kernels import _codes as C
@@ -77,7 +77,7 @@ from ..base import (
     fill_doc,
 )
 from ..linear_model._linear import _BaseLinear
-from ..neural_network._mlp import _BaseMLP
+from ..neural_network._mlp import MLPClassifier, _BaseMLP
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV"]
 
@@ -392,12 +392,13 @@ class _Registry:
         scorer, error_score = kw["scorer"], kw.get("error_score", np.nan)
         X_test, y_test = split.part(estimator, X, y, test=True)
         result = {"fit_error": None,
-                  "test_scores": _score(estimator, X_test, y_test, scorer, error_score)}
+                  "test_scores": _score(estimator, X_test, y_test, scorer, error_score,
+                                        split.validated(True))}
         score_time = time.time() - start - fit_time
         if kw.get("return_train_score"):
             X_train, y_train = split.part(estimator, X, y, test=False)
             result["train_scores"] = _score(estimator, X_train, y_train, scorer,
-                                            error_score)
+                                            error_score, split.validated(False))
         if kw.get("return_n_test_samples"):
             result["n_test_samples"] = _num_samples(X_test)
         if kw.get("return_times"):
@@ -407,17 +408,17 @@ class _Registry:
         return result
 
 
-def _score(estimator, X, y, scorer, error_score):
+def _score(estimator, X, y, scorer, error_score, validated=None):
     """scikit-learn's ``_score`` of a pre-trained fit: the default scorer's
     accuracy or R^2 computed here on the predictions (:func:`_default_score`)
     where it can be, else scikit-learn's own call."""
-    score = _default_score(estimator, X, y, scorer)
+    score = _default_score(estimator, X, y, scorer, validated)
     if score is None:
         return _sk_score(estimator, X, y, scorer, {}, error_score)
     return score
 
 
-def _default_score(estimator, X, y, scorer):
+def _default_score(estimator, X, y, scorer, validated=None):
     """``estimator.score(X, y)`` for the default scorer (``scoring=None``)
     of an estimator whose ``score`` is scikit-learn's accuracy or R^2, or
     None when another path must answer.
@@ -431,6 +432,7 @@ def _default_score(estimator, X, y, scorer):
     dtype (float64 for R^2, non-object for labels); anything else (a custom
     scorer or ``score``, multi-output or object targets, a failing
     ``predict``) takes scikit-learn's path, with its errors and warnings.
+    ``validated``: see :func:`_predict`.
     """
     if type(scorer) is not _PassthroughScorer:
         return None
@@ -442,7 +444,7 @@ def _default_score(estimator, X, y, scorer):
     if y_true is None or y_true.ndim != 1 or y_true.shape[0] < 2:
         return None
     try:
-        y_pred = estimator.predict(X)
+        y_pred = _predict(estimator, X, validated)
     except Exception:  # noqa: BLE001  (scikit-learn's path raises or scores error_score)
         return None
     if (not isinstance(y_pred, np.ndarray) or y_pred.shape != y_true.shape
@@ -466,15 +468,44 @@ def _default_score(estimator, X, y, scorer):
     return float(np.average(1 - numerator / denominator))
 
 
+# sktune's own ``predict`` methods: each is ``_predict_from_raw`` of
+# ``_raw_output`` of ``_validate_X`` (MLPClassifier's checks the fit first)
+_OWN_PREDICTS = frozenset({GradientRegressorMixin.predict, GradientClassifierMixin.predict,
+                           MLPClassifier.predict})
+
+
+def _predict(estimator, X, validated):
+    """``estimator.predict(X)``, with ``X`` validated once for all the fits
+    of a split where ``predict`` is sktune's own: the validated array, kept
+    in the dict ``validated`` by estimator class, depends only on ``X`` and
+    on what the fit learnt of its training set's columns (the same for
+    every candidate of the split); 0.1 ms a call of 0.3."""
+    cls = type(estimator)
+    if (validated is None or cls.predict not in _OWN_PREDICTS
+            or cls._validate_X is not BaseGradientEstimator._validate_X
+            or cls._raw_predict is not BaseGradientEstimator._raw_predict):
+        return estimator.predict(X)
+    check_is_fitted(estimator)
+    Xv = validated.get(cls)
+    if Xv is None:
+        Xv = validated[cls] = estimator._validate_X(X)
+    return estimator._predict_from_raw(estimator._raw_output(Xv, None))
+
+
 class _Split:
     """One (train, test) split of a search, as the lean evaluation sees it:
-    its training set's key and its parts of ``X`` and ``y``, sliced once."""
+    its training set's key and its parts of ``X`` and ``y``, sliced once,
+    and their validated forms (:func:`_predict`)."""
 
-    __slots__ = ("key", "parts", "test", "train")
+    __slots__ = ("checked", "key", "parts", "test", "train")
 
     def __init__(self, train, test, key):
         self.train, self.test, self.key = train, test, key
         self.parts = {}
+        self.checked = {True: {}, False: {}}
+
+    def validated(self, test):
+        return self.checked[test]
 
     def part(self, estimator, X, y, test):
         got = self.parts.get(test)
