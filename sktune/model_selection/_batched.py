@@ -65,7 +65,12 @@ from sklearn.model_selection._validation import _score as _sk_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, assert_all_finite, indexable
 from sklearn.utils.metaestimators import _safe_split
-from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _num_samples,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
 from .. import _config
 from .._kernels import _codes as C
