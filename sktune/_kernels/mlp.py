@@ -31,6 +31,7 @@ from ._step import (add_grad_sum, batch_loss, call_step, end_batch, sum_chunks,
 
 _ACT = C.RELU  # compile-time constants of the units' variants (see _jit.twin)
 _LOSS = C.SQUARED_ERROR
+_SOFTMAX = C.SOFTMAX
 _PARALLEL = 1  # the epoch's twin: 0 drops the threaded update ranges
 
 F32, F64, I64 = types.float32, types.float64, types.int64
@@ -109,66 +110,61 @@ def exp_nonpositive(x, out):
 @njit(cache=True, inline="always")
 def loss_rows(code, P, D, Y, sw, order, lo, delta, bias):
     """Loss of the rows ``order[lo:lo + nb]`` from their outputs ``P``
-    (``nb x n_out``, the output layer's products, to which the output
-    biases ``bias`` are added in place first) and their output gradients,
-    times the sample weights, into ``D``; returns the summed weighted loss.
-    ``code`` a literal. Softmax leaves ``P`` shifted by each row's maximum."""
-    n_out = Y.shape[1]
-    loss = 0.0
+    (``nb x n_out``, the output layer's products, before the output biases
+    ``bias``) and their output gradients, times the sample weights, into
+    ``D``; returns the summed weighted loss. The log losses may leave ``P``
+    changed."""
     if code == C.SOFTMAX:
-        for r in range(P.shape[0]):
-            mx = -np.inf
-            for k in range(n_out):
-                P[r, k] = np.float64(P[r, k]) + bias[k]
-                mx = max(mx, np.float64(P[r, k]))
-            for k in range(n_out):
-                P[r, k] = np.float64(P[r, k]) - mx
-        # the exponentials of the whole block in one vector loop (3 libm
-        # calls a row were ~40% of a 3-class loss); held in D, they give
-        # the probabilities too (e / s, not exp(p - lse))
-        exp_nonpositive(P.reshape(P.size), D.reshape(D.size))
-        for r in range(P.shape[0]):
-            i = order[lo + r]
-            wi = np.float64(sw[i])
-            s = 0.0
-            for k in range(n_out):
-                s += np.float64(D[r, k])
-            log_s = math.log(s)
-            inv = 1.0 / s
-            for k in range(n_out):
-                y = np.float64(Y[i, k])
-                loss += wi * y * (log_s - np.float64(P[r, k]))
-                D[r, k] = wi * (np.float64(D[r, k]) * inv - y)
-        return loss
-    if code == C.LOGISTIC:
-        # exp(-|p|) of the block in one vector loop, then the same
-        # softplus and sigmoid as ``elem_loss_grad``
-        for r in range(P.shape[0]):
-            for k in range(n_out):
-                D[r, k] = -abs(np.float64(P[r, k]) + bias[k])
-        exp_nonpositive(D.reshape(D.size), D.reshape(D.size))
-        for r in range(P.shape[0]):
-            i = order[lo + r]
-            wi = np.float64(sw[i])
-            for k in range(n_out):
-                p = np.float64(P[r, k]) + bias[k]
-                e = np.float64(D[r, k])
-                softplus = math.log1p(e)
-                if p > 0.0:
-                    softplus = p + softplus
-                prob = 1.0 / (1.0 + e) if p >= 0.0 else e / (1.0 + e)
-                y = np.float64(Y[i, k])
-                loss += wi * (softplus - y * p)
-                D[r, k] = wi * (prob - y)
-        return loss
+        return softmax_loss_rows(P, D, Y, sw, order, lo, bias)
+    return elementwise_loss_rows(code, P, D, Y, sw, order, lo, delta, bias)
+
+
+@njit(cache=True, inline="always")
+def elementwise_loss_rows(code, P, D, Y, sw, order, lo, delta, bias):
+    """:func:`loss_rows` of a loss of each output apart (``elem_loss_grad``)."""
+    loss = 0.0
     for r in range(P.shape[0]):
         i = order[lo + r]
         wi = np.float64(sw[i])
-        for k in range(n_out):
+        for k in range(Y.shape[1]):
             lk, gk = elem_loss_grad(code, np.float64(Y[i, k]), np.float64(P[r, k]) + bias[k],
                                     delta)
             loss += wi * lk
             D[r, k] = wi * gk
+    return loss
+
+
+@njit(cache=True, inline="always")
+def softmax_loss_rows(P, D, Y, sw, order, lo, bias):
+    """:func:`loss_rows` of the softmax log loss: the block's exponentials
+    in one vector loop (:func:`exp_nonpositive`; 3 libm calls a row were
+    ~40% of a 3-class loss); leaves ``P`` shifted by each row's maximum.
+    (The binary logistic loss, one exp a row, gained 2-3% a fit this way:
+    not worth the 0.3 s its first fit would compile the vector exp.)"""
+    n_out = Y.shape[1]
+    loss = 0.0
+    for r in range(P.shape[0]):
+        mx = -np.inf
+        for k in range(n_out):
+            P[r, k] = np.float64(P[r, k]) + bias[k]
+            mx = max(mx, np.float64(P[r, k]))
+        for k in range(n_out):
+            P[r, k] = np.float64(P[r, k]) - mx
+    # held in D, the exponentials give the probabilities too (e / s,
+    # not exp(p - lse))
+    exp_nonpositive(P.reshape(P.size), D.reshape(D.size))
+    for r in range(P.shape[0]):
+        i = order[lo + r]
+        wi = np.float64(sw[i])
+        s = 0.0
+        for k in range(n_out):
+            s += np.float64(D[r, k])
+        log_s = math.log(s)
+        inv = 1.0 / s
+        for k in range(n_out):
+            y = np.float64(Y[i, k])
+            loss += wi * y * (log_s - np.float64(P[r, k]))
+            D[r, k] = wi * (np.float64(D[r, k]) * inv - y)
     return loss
 
 
@@ -191,8 +187,13 @@ def loss_unit(P, p_off, D, d_off, Y, sw, order, lo, nb, delta, params, b_off):
     bias add: a unit of its own, it cost each dtype's first fit 0.2-0.35 s
     of compile time."""
     n_out = Y.shape[1]
-    return loss_rows(_LOSS, block(P, p_off, nb, n_out), block(D, d_off, nb, n_out), Y, sw,
-                     order, lo, delta, params[b_off: b_off + n_out])
+    P, D = block(P, p_off, nb, n_out), block(D, d_off, nb, n_out)
+    bias = params[b_off: b_off + n_out]
+    # a test of the variant's constant, which Numba prunes: only the
+    # softmax variants compile the vector exp (~0.25 s each)
+    if _LOSS == _SOFTMAX:
+        return softmax_loss_rows(P, D, Y, sw, order, lo, bias)
+    return elementwise_loss_rows(_LOSS, P, D, Y, sw, order, lo, delta, bias)
 
 
 def _sig_act(f):
