@@ -580,7 +580,7 @@ class GradientRegressorMixin(RegressorMixin):
         return np.ascontiguousarray(Y)
 
     def _baseline(self, Y, sw):
-        mean = np.average(Y, axis=0, weights=sw) if sw.sum() > 0 else Y.mean(axis=0)
+        mean = _weighted_mean(Y, sw)
         if self.loss == "poisson":
             return np.log(np.maximum(mean, 1e-12))
         return mean
@@ -686,11 +686,41 @@ class GradientRegressorMixin(RegressorMixin):
         return tags
 
 
+def _weighted_mean(Y, sw):
+    """The ``sw``-weighted mean of the rows of ``Y`` (their plain mean when
+    the weights sum to 0): for float64, one matrix-vector product (0.01 ms
+    for 10^4 x 3 against 0.13 ms for ``np.average``, which a batched search
+    paid for every classifier it set up)."""
+    total = sw.sum()
+    if not total > 0:
+        return Y.mean(axis=0)
+    if Y.dtype == np.float64 and sw.dtype == np.float64:
+        return (sw @ Y) / total
+    return np.average(Y, axis=0, weights=sw)
+
+
 def _integer_labels(y):
     """Whether ``y`` is a non-empty 1-D NumPy array of integers or booleans:
     labels whose target type (binary or multiclass) is their count of
     unique values."""
     return isinstance(y, np.ndarray) and y.ndim == 1 and y.size > 0 and y.dtype.kind in "iub"
+
+
+def _dense_label_codes(y):
+    """For labels that :func:`_integer_labels` accepts and that span a range
+    at most about twice their count: their sorted unique values (as
+    ``np.unique`` gives them) and each label's position among them, found
+    by counting instead of sorting (0.02 ms for 10^4 labels against 0.15 ms
+    for ``np.unique`` and ``np.searchsorted``, paid by every candidate x
+    fold of a batched search); None for labels spread wider."""
+    lo, hi = int(y.min()), int(y.max())
+    span = hi - lo + 1
+    if span > 2 * y.size + 256 or hi > np.iinfo(np.intp).max:
+        return None
+    shifted = y.astype(np.intp) - lo
+    present = np.bincount(shifted, minlength=span) > 0
+    labels = (np.flatnonzero(present) + lo).astype(y.dtype)
+    return labels, (np.cumsum(present) - 1)[shifted]
 
 
 class GradientClassifierMixin(ClassifierMixin):
@@ -702,11 +732,13 @@ class GradientClassifierMixin(ClassifierMixin):
         return y if counts.min() >= 2 else None
 
     def _encode_targets(self, y, dtype, reset, classes=None):
+        dense = None
         if _integer_labels(y):
             # what type_of_target says of such labels, from the unique values
             # needed anyway (its checks took 0.6 ms a fit, paid by every
             # candidate x fold of a batched search)
-            labels = np.unique(y)
+            dense = _dense_label_codes(y)
+            labels = np.unique(y) if dense is None else dense[0]
             target_type = "binary" if labels.size <= 2 else "multiclass"
         else:
             target_type = type_of_target(y, input_name="y")
@@ -729,15 +761,19 @@ class GradientClassifierMixin(ClassifierMixin):
                     f"{len(self.classes_)} class"
                 )
             self._n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
-        unseen = np.setdiff1d(labels, self.classes_)
-        if unseen.size:
+        same = labels is self.classes_ or np.array_equal(labels, self.classes_)
+        unseen = () if same else np.setdiff1d(labels, self.classes_)
+        if len(unseen):
             raise ValueError(f"y contains labels {unseen.tolist()} not in classes "
                              f"{self.classes_.tolist()}.")
         # one-hot in the order of classes_ (two classes: one column, 1 for
         # the second), as scikit-learn's LabelBinarizer encodes, without its
         # four more type_of_target checks (a batched search encodes the same
         # y for every candidate)
-        index = np.searchsorted(self.classes_, np.asarray(y))
+        if same and dense is not None:
+            index = dense[1]
+        else:
+            index = np.searchsorted(self.classes_, np.asarray(y))
         if len(self.classes_) == 2:
             return np.ascontiguousarray((index == 1).astype(dtype).reshape(-1, 1))
         Y = np.zeros((index.shape[0], len(self.classes_)), dtype=dtype)
@@ -762,8 +798,7 @@ class GradientClassifierMixin(ClassifierMixin):
     def _baseline(self, Y, sw):
         if self.loss == "hinge":
             return np.zeros(Y.shape[1])
-        p = np.average(Y, axis=0, weights=sw) if sw.sum() > 0 else Y.mean(axis=0)
-        p = np.clip(p, 1e-6, 1 - 1e-6)
+        p = np.clip(_weighted_mean(Y, sw), 1e-6, 1 - 1e-6)
         if Y.shape[1] == 1:
             return np.log(p / (1 - p))
         return np.log(p) - np.log(p).mean()

@@ -109,6 +109,8 @@ def test_penalty_value_of_each_term(l2, l1):
     np.array([0, 1, 1, 0]), np.array([3, 7, 7, 9, 3]), np.array([True, False, True]),
     np.array([-1, 1], dtype=np.int8), np.array([5, 5, 6], dtype=np.uint16),
     np.array([0.0, 1.0, 2.0]), np.array(["a", "b", "a"]),
+    np.array([0, 10**12, 0]), np.array([-(2**62), 2**62]),  # too wide to count
+    np.array([2**63 + 5, 2**63 + 9, 2**63 + 5], dtype=np.uint64),
 ])
 def test_integer_labels_encode_as_type_of_target_says(Est, y):
     # 1-D integer labels skip scikit-learn's type_of_target: the same type,
@@ -123,8 +125,54 @@ def test_integer_labels_encode_as_type_of_target_says(Est, y):
     assert type_of_target(y) in ("binary", "multiclass")
     assert base._integer_labels(y) == (y.dtype.kind in "iub")
     np.testing.assert_array_equal(est.classes_, np.unique(y))
+    assert est.classes_.dtype == np.unique(y).dtype
     np.testing.assert_array_equal(Y, LabelBinarizer().fit(y).transform(y))
     assert est._n_outputs == Y.shape[1]
+
+
+def test_dense_label_codes_are_unique_and_searchsorted():
+    from sktune.base import _dense_label_codes
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.int8, np.int64, np.uint8, np.uint32, np.bool_):
+        for lo, hi in ((0, 2), (-5, 40), (3, 200)):
+            info = np.iinfo(dtype) if dtype is not np.bool_ else None
+            if info is not None and (lo < info.min or hi > info.max):
+                continue
+            y = rng.integers(lo, hi, 500).astype(dtype)
+            labels, codes = _dense_label_codes(y)
+            np.testing.assert_array_equal(labels, np.unique(y))
+            assert labels.dtype == y.dtype
+            np.testing.assert_array_equal(codes, np.searchsorted(np.unique(y), y))
+    assert _dense_label_codes(np.array([0, 10**9])) is None
+
+
+@pytest.mark.parametrize("Est", [LinearClassifier, MLPClassifier])
+def test_labels_encode_in_the_order_of_given_classes(Est):
+    from sklearn.preprocessing import LabelBinarizer
+
+    y = np.array([2, 1, 2, 2])
+    est = Est()
+    Y = est._encode_targets(y, np.float64, reset=True, classes=[0, 1, 2, 3])
+    np.testing.assert_array_equal(est.classes_, [0, 1, 2, 3])
+    np.testing.assert_array_equal(Y, LabelBinarizer().fit([0, 1, 2, 3]).transform(y))
+    # a later call with fewer labels keeps the classes' columns
+    Y = est._encode_targets(np.array([3, 3]), np.float64, reset=False)
+    np.testing.assert_array_equal(Y, [[0, 0, 0, 1], [0, 0, 0, 1]])
+    with pytest.raises(ValueError, match=r"y contains labels \[7\] not in classes"):
+        est._encode_targets(np.array([1, 7]), np.float64, reset=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weighted_mean_is_numpys_average(dtype):
+    from sktune.base import _weighted_mean
+
+    rng = np.random.default_rng(0)
+    Y = rng.random((1000, 3)).astype(dtype)
+    sw = rng.uniform(0, 2, 1000).astype(dtype)
+    np.testing.assert_allclose(_weighted_mean(Y, sw), np.average(Y, axis=0, weights=sw),
+                               rtol=1e-12 if dtype == np.float64 else 1e-6)
+    np.testing.assert_array_equal(_weighted_mean(Y, np.zeros(1000, dtype)), Y.mean(axis=0))
 
 
 @pytest.mark.parametrize("Est", [LinearClassifier, MLPClassifier])
