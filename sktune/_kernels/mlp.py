@@ -91,19 +91,9 @@ def exp_nonpositive(x, out):
         v = max(np.float64(x[j]), -745.0)
         k = np.floor(v * _LOG2E + 0.5)
         r = (v - k * _LN2_HI) - k * _LN2_LO
-        p = c[13] * r + c[12]
-        p = p * r + c[11]
-        p = p * r + c[10]
-        p = p * r + c[9]
-        p = p * r + c[8]
-        p = p * r + c[7]
-        p = p * r + c[6]
-        p = p * r + c[5]
-        p = p * r + c[4]
-        p = p * r + c[3]
-        p = p * r + c[2]
-        p = p * r + c[1]
-        p = p * r + c[0]
+        p = c[13]
+        for t in range(12, -1, -1):  # Horner; LLVM unrolls the loop
+            p = p * r + c[t]
         out[j] = p * _POW2_NEG[np.int64(-k) & 2047]
 
 
