@@ -688,14 +688,16 @@ class GradientRegressorMixin(RegressorMixin):
 
 def _weighted_mean(Y, sw):
     """The ``sw``-weighted mean of the rows of ``Y`` (their plain mean when
-    the weights sum to 0): for float64, one matrix-vector product (0.01 ms
-    for 10^4 x 3 against 0.13 ms for ``np.average``, which a batched search
-    paid for every classifier it set up)."""
+    the weights sum to 0): for float64, one pass of ``np.einsum`` (0.03 ms
+    for 10^4 x 3 against 0.19 ms for ``np.average``, which a batched search
+    paid for every classifier it set up). Not a BLAS product: OpenBLAS
+    threads a 16 000-row ``sw @ Y`` and took 8 ms for it while other
+    threads held the cores."""
     total = sw.sum()
     if not total > 0:
         return Y.mean(axis=0)
     if Y.dtype == np.float64 and sw.dtype == np.float64:
-        return (sw @ Y) / total
+        return np.einsum("i,ij->j", sw, Y) / total
     return np.average(Y, axis=0, weights=sw)
 
 
