@@ -102,8 +102,8 @@ def loss_rows(code, P, D, Y, sw, order, lo, delta, bias):
     """Loss of the rows ``order[lo:lo + nb]`` from their outputs ``P``
     (``nb x n_out``, the output layer's products, before the output biases
     ``bias``) and their output gradients, times the sample weights, into
-    ``D``; returns the summed weighted loss. The log losses may leave ``P``
-    changed."""
+    ``D``; returns the summed weighted loss. The softmax loss leaves ``P``
+    shifted by each row's maximum."""
     if code == C.SOFTMAX:
         return softmax_loss_rows(P, D, Y, sw, order, lo, bias)
     return elementwise_loss_rows(code, P, D, Y, sw, order, lo, delta, bias)
