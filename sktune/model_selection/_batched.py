@@ -398,12 +398,12 @@ class _Registry:
         X_test, y_test = split.part(estimator, X, y, test=True)
         result = {"fit_error": None,
                   "test_scores": _score(estimator, X_test, y_test, scorer, error_score,
-                                        split.validated(True))}
+                                        split.validated[True])}
         score_time = time.time() - start - fit_time
         if kw.get("return_train_score"):
             X_train, y_train = split.part(estimator, X, y, test=False)
             result["train_scores"] = _score(estimator, X_train, y_train, scorer,
-                                            error_score, split.validated(False))
+                                            error_score, split.validated[False])
         if kw.get("return_n_test_samples"):
             result["n_test_samples"] = _num_samples(X_test)
         if kw.get("return_times"):
@@ -502,15 +502,12 @@ class _Split:
     its training set's key and its parts of ``X`` and ``y``, sliced once,
     and their validated forms (:func:`_predict`)."""
 
-    __slots__ = ("checked", "key", "parts", "test", "train")
+    __slots__ = ("key", "parts", "test", "train", "validated")
 
     def __init__(self, train, test, key):
         self.train, self.test, self.key = train, test, key
         self.parts = {}
-        self.checked = {True: {}, False: {}}
-
-    def validated(self, test):
-        return self.checked[test]
+        self.validated = {True: {}, False: {}}  # by part (test?), then class
 
     def part(self, estimator, X, y, test):
         got = self.parts.get(test)
