@@ -105,3 +105,42 @@ def test_vector_bytes_on_the_host():
 
     if config.CPU_NAME is None and config.CPU_FEATURES is None:
         assert _gemm._VECTOR_BYTES == (64 if avx512 else 32)
+
+
+@njit(cache=True)
+def _scalar_acc(C, A, B, M, N, K, a_transposed):
+    # the order of a plain loop: start from C, add each product, p in order
+    for i in range(M):
+        for j in range(N):
+            c = C[i, j]
+            for p in range(K):
+                a = A[p, i] if a_transposed else A[i, p]
+                c += a * B[p, j]
+            C[i, j] = c
+
+
+@pytest.mark.parametrize("M, K, n_vectors", [(200, 50, 2), (13, 7, 1), (50, 200, 3),
+                                             (7, 3, 5), (1, 1, 1), (9, 0, 2)])
+@pytest.mark.parametrize("a_transposed", [False, True])
+def test_gemm_acc_has_the_bits_of_the_scalar_loop(M, K, n_vectors, a_transposed):
+    """The linear cohort kernel's products: bitwise the single fit's scalar
+    ``c += a * b`` loop (no fused multiply-add), added onto ``C``."""
+    N = n_vectors * _width(np.zeros(1))
+    rng = np.random.default_rng(M + 100 * K + N)
+    A = rng.standard_normal((K, M) if a_transposed else (M, K)) * 1e3
+    B = rng.standard_normal((K, N)) * 1e-3
+    C0 = rng.standard_normal((M, N))
+    expected = C0.copy()
+    _scalar_acc(expected, A, B, M, N, K, a_transposed)
+    c_off, c_rs = 5, N + 3  # C inside a bigger buffer, rows padded
+    c_buf = np.full(c_off + M * c_rs + 4, -7.0)
+    at = c_off + np.arange(M)[:, None] * c_rs + np.arange(N)[None, :]
+    c_buf[at] = C0
+    a_rs, a_cs = (1, M) if a_transposed else (K, 1)
+    i8 = np.int64
+    _gemm.gemm_acc(c_buf, i8(c_off), i8(c_rs), A.ravel(), i8(0), i8(a_rs), i8(a_cs),
+                   B.ravel(), i8(0), i8(N), i8(M), i8(N), i8(K))
+    np.testing.assert_array_equal(c_buf[at], expected)
+    mask = np.ones(c_buf.shape, bool)
+    mask[at.ravel()] = False
+    assert np.all(c_buf[mask] == -7.0)

@@ -84,14 +84,19 @@ def _vstore(builder, vty, value, base, offset, align):
     builder.store(value, ptr, align=align)
 
 
-def _make_nn_tile(n_rows, n_vec):
+def _make_nn_tile(n_rows, n_vec, fused=True):
     """Intrinsic ``tile(C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off,
     b_rs, K)``: ``C[r, j] = sum_p A[r, p] * B[p, j]`` for ``r < n_rows`` and
     ``j < n_vec * W``, where ``A[r, p]`` is at ``a_off + r * a_rs + p * a_cs``
     (so ``A`` may be a transposed view), ``B[p, j]`` at ``b_off + p * b_rs +
     j`` and ``C[r, j]`` at ``c_off + r * c_rs + j * c_cs``: vector stores
     where ``c_cs`` is 1, lane by lane otherwise (a transposed output). The
-    sum runs over ``p`` in order, one multiply-add per term."""
+    sum runs over ``p`` in order, one multiply-add per term.
+
+    With ``fused=False`` the tile adds onto ``C`` instead (``c_cs`` must be
+    1): each sum starts from ``C[r, j]`` and every term is a product rounded
+    on its own, then added (``c = c + a * b``, no fused multiply-add), the
+    arithmetic of a plain scalar loop."""
 
     @intrinsic
     def tile(typingctx, C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, K):
@@ -102,9 +107,15 @@ def _make_nn_tile(n_rows, n_vec):
                 context, builder, sig, args)
             pc, pa, pb = ptrs
             c_off, c_rs, c_cs, a_off, a_rs, a_cs, b_off, b_rs, k = ints
-            zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * width)
-            acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(n_vec)]
-                   for _ in range(n_rows)]
+            c_rows = [builder.add(c_off, builder.mul(_i64(r), c_rs)) for r in range(n_rows)]
+            if fused:
+                zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * width)
+                start = [[zero] * n_vec for _ in range(n_rows)]
+            else:
+                start = [[_vload(builder, vty, pc, builder.add(c_rows[r], _i64(c * width)),
+                                 align) for c in range(n_vec)] for r in range(n_rows)]
+            acc = [[cgutils.alloca_once_value(builder, start[r][c]) for c in range(n_vec)]
+                   for r in range(n_rows)]
             undef = ir.Constant(vty, ir.Undefined)
             splat = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
             lane0 = ir.Constant(ir.IntType(32), 0)
@@ -120,10 +131,12 @@ def _make_nn_tile(n_rows, n_vec):
                     av = builder.shuffle_vector(builder.insert_element(undef, a, lane0),
                                                 undef, splat)
                     for c in range(n_vec):
-                        builder.store(builder.call(fmuladd, [av, bv[c],
-                                                             builder.load(acc[r][c])]),
-                                      acc[r][c])
-            c_rows = [builder.add(c_off, builder.mul(_i64(r), c_rs)) for r in range(n_rows)]
+                        if fused:
+                            value = builder.call(fmuladd, [av, bv[c], builder.load(acc[r][c])])
+                        else:
+                            value = builder.fadd(builder.load(acc[r][c]),
+                                                 builder.fmul(av, bv[c]))
+                        builder.store(value, acc[r][c])
             unit = builder.icmp_signed("==", c_cs, _i64(1))
             with builder.if_else(unit) as (contiguous, strided):
                 with contiguous:
@@ -208,3 +221,51 @@ def gemm_nn(C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K)
                 _nn_1x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
                 i += 1
         j += 2 * w if j + 2 * w <= N else w
+
+
+# The same tiles adding onto C, one rounding per product and per sum: the
+# order of operations of a scalar ``c += a * b`` loop, vectorized.
+_acc_wide = _make_nn_tile(_TILE_ROWS, 2, fused=False)
+_acc_4x2 = _make_nn_tile(4, 2, fused=False)
+_acc_1x2 = _make_nn_tile(1, 2, fused=False)
+_acc_6x1 = _make_nn_tile(6, 1, fused=False)
+_acc_1x1 = _make_nn_tile(1, 1, fused=False)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def gemm_acc(C, c_off, c_rs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K):
+    """``C += A @ B`` (``M x N``, summed over ``K``) on flat arrays, with the
+    bits of the scalar loop ``for p: C[i, j] = C[i, j] + A[i, p] * B[p, j]``
+    (each product rounded, then added; ``p`` in order).
+
+    Layouts as :func:`gemm_nn`, with ``C`` row-major (row stride ``c_rs``);
+    ``N`` must be a multiple of :func:`vector_width` (every element is
+    added to once, so no tile may overlap another).
+    """
+    w = vector_width(C)
+    one = 1
+    j = 0
+    while j < N:
+        two = j + 2 * w <= N
+        i = 0
+        while i < M:
+            c_at = c_off + i * c_rs + j
+            a_at = a_off + i * a_rs
+            b_at = b_off + j
+            if two:
+                if i + _TILE_ROWS <= M:
+                    _acc_wide(C, c_at, c_rs, one, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    i += _TILE_ROWS
+                elif i + 4 <= M:
+                    _acc_4x2(C, c_at, c_rs, one, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    i += 4
+                else:
+                    _acc_1x2(C, c_at, c_rs, one, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    i += 1
+            elif i + 6 <= M:
+                _acc_6x1(C, c_at, c_rs, one, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                i += 6
+            else:
+                _acc_1x1(C, c_at, c_rs, one, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                i += 1
+        j += 2 * w if two else w

@@ -294,6 +294,8 @@ def _precompile_all(dtypes, kinds, parallel, optimizers, losses, activations):
         from . import population
 
         if "dense" in linear_kinds:
+            population.acc_address()  # their products (float64, whatever the dtype)
+            count += 1
             for loss in losses:
                 population.cohort_kernel("dense", dtype, loss)
                 count += 1

@@ -23,10 +23,12 @@ model fitted on its own; an MLP has them up to rounding.
   sums round differently.
 * Linear models that share their data, sample order, batch size and loss
   (the candidates of one fold with the same ``random_state``) train fused
-  (:func:`_linear_cohort_epoch`): each row is read once for all of them and
-  the models are the innermost loop, while every model's sums are formed in
-  the single-fit kernel's order with its scalar code, and its end-of-batch
-  step is the single-fit one (``_step.end_batch``).
+  (:func:`_linear_cohort_epoch`): a chunk's rows are gathered once for all
+  of them, their outputs and weight gradients are two register-tiled
+  products over the models' weights side by side, each sum formed in the
+  single-fit kernel's order and rounding (:func:`_gemm.gemm_acc`), the
+  losses with its scalar code, and each model's end-of-batch step is the
+  single-fit one (``_step.end_batch``).
 
 Data are held once: the training sets (one per fold, plus one per model
 that holds out its own early-stopping split, equal splits stored once) lie
@@ -47,11 +49,12 @@ from numba import njit
 
 from . import _codes as C
 from ._batches import batch_range, begin_epoch, chunk_range
-from ._gemm import vector_width
-from ._jit import NUMBA_FLOAT, arr, borrowed, compiled, types
+from ._gemm import gemm_acc, vector_width
+from ._jit import (NUMBA_FLOAT, address, arr, borrowed, caller, compiled,
+                   prefetch_dense_row, types)
 from ._scalar import row_loss_grad
 from ._step import end_batch
-from .linear import add_row_grad, n_chunks
+from .linear import n_chunks
 from .mlp import _call_pass
 
 #: an MLP cohort's batch runs in chunks (at most ``GA.shape[1]``, which the
@@ -89,6 +92,28 @@ def cohort_fuses(n_units, dtype):
     return bool(fuses.py_func(n_units, vector_width.py_func(np.empty(0, dtype))))
 
 
+# :func:`_gemm.gemm_acc` on float64 scratch, a unit of its own that the
+# linear cohort kernels call by address: inlined at its two call sites in
+# each of them, it added ~0.95 s to a first linear search's compile
+_ACC_SIG = types.void(arr(types.float64), types.int64, types.int64,
+                      arr(types.float64), types.int64, types.int64, types.int64,
+                      arr(types.float64), *(types.int64,) * 5)
+_call_acc = caller(_ACC_SIG)
+
+
+def acc_address():
+    """Address of the compiled :func:`_gemm.gemm_acc` unit (0 while
+    :func:`_jit.planned` lists it)."""
+    return address(compiled(gemm_acc.py_func, "gemm_acc", _ACC_SIG, "float64"), _ACC_SIG)
+
+
+def linear_columns(n_models, n_out):
+    """Columns of a linear cohort's side-by-side outputs (a model's outputs
+    each, padded to whole vectors of float64): the width of its scratch."""
+    w = vector_width.py_func(np.empty(0))
+    return -(-(n_models * n_out) // w) * w
+
+
 def _data(k, data, Xa, Ya, swa, n_features, n_out):
     """Model ``k``'s training set, viewed in the arenas: ``X, Y, sw``."""
     n = data[k, 3]
@@ -112,41 +137,46 @@ def _cohort_begin(mem, order, icodes, stats, alive):
 
 
 @njit(cache=True, inline="always")
-def _loss_grad_rows(code, X, Y, sw, order, lo, R, PR, Pm, Gm, gc, delta):
-    """Loss and gradient of one model over the chunk ``order[lo:lo + R]``.
-
-    The body of :func:`linear.dense_epoch` after the outputs, row by
-    row: each row's loss and output gradient (``_scalar.row_loss_grad``), then
-    its contribution to the gradient, in the same order. ``PR[o, r]`` holds
-    the outputs; returns the chunk's summed loss.
-    """
-    n_out = Y.shape[1]
-    closs = 0.0
-    for r in range(R):
-        i = order[lo + r]
+def _cohort_weights(params, mem, n_features, n_out, WF, N):
+    """The cohort's weights side by side for :func:`gemm_acc`, row-major
+    with ``N`` columns in the flat ``WF``: column ``q * n_out + o`` holds
+    model ``mem[q]``'s coefficients of output ``o`` (rows ``:n_features``)
+    and its intercept (row ``n_features``), as float64. The padding columns
+    are left as they are: every column of a product is computed apart from
+    the others, so what they hold reaches no model."""
+    n_w = n_features * n_out
+    for q in range(mem.shape[0]):
+        w = params[mem[q]]
+        for j in range(n_features):
+            for o in range(n_out):
+                WF[j * N + q * n_out + o] = np.float64(w[j * n_out + o])
         for o in range(n_out):
-            Pm[0, o] = PR[o, r]
-        closs += row_loss_grad(code, Y, i, Pm, 0, delta, np.float64(sw[i]), Gm)
-        add_row_grad(X, i, Gm, 0, gc)
-    return closs
+            WF[n_features * N + q * n_out + o] = np.float64(w[n_w + o])
 
 
 def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icodes,
-                         counters, stats, fns, XB, PR, Pm, Gm, GA, closs, cl, alive):
+                         counters, stats, fns, XB, PR, Pm, Gm, GO, WC, GW, GA, closs, cl,
+                         alive, acc):
     """One epoch of the linear models ``mem``, which share their data, sample
     order and batch size.
 
     Bitwise the same as one :func:`linear.dense_epoch` call per model,
-    faster: the single-fit kernel forms each row's output as a chain of
-    dependent additions (one per feature), while here a chunk's rows are
-    gathered once, feature-major (``XB``), for every model of the cohort,
-    and each model's outputs are accumulated for all rows at once, feature
-    after feature: the same additions in the same order per output, but
-    independent across rows (vectorized). Losses and gradients then follow
-    row by row as in the single-fit kernel, with the loss code a
-    compile-time constant (``_LOSS``: one kernel per loss, and a cohort
-    has one loss), and each model's end-of-batch step is the
-    single-fit one (``_step.end_batch``) on its own gradient ``GA[q]``.
+    faster: per chunk of a batch, the rows are gathered once (``XB``, row
+    major) for every model of the cohort, and two register-tiled products
+    do the arithmetic of all of them (:func:`_gemm.gemm_acc`, which keeps
+    the single-fit kernel's order: each output starts from its intercept
+    and adds the features' products in order, each gradient element adds
+    the rows' products in order, every product rounded on its own). The
+    models' weights sit side by side (``WC``: a column per model and
+    output, padded to whole vectors), so a row's outputs for all models are
+    one row of ``PR`` and their output gradients one row of ``GO``. Losses
+    and output gradients follow row by row with the single-fit scalar code
+    (``_scalar.row_loss_grad``, the loss a compile-time constant:
+    ``_LOSS``, one kernel per loss, and a cohort has one loss), then the
+    weight gradients are ``XB.T @ GO`` (``GW``) and each model's
+    end-of-batch step is the single-fit one (``_step.end_batch``) on its
+    own gradient ``GA[q]``. ``acc`` is the address of the products' unit
+    (:func:`acc_address`).
     """
     # no reference counting of the many views below (see ``borrowed``)
     X, Y, sw, order, mem, lrs = (borrowed(X), borrowed(Y), borrowed(sw), borrowed(order),
@@ -154,49 +184,67 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
     params, m, v, avg = borrowed(params), borrowed(m), borrowed(v), borrowed(avg)
     hyper, icodes, counters, stats, fns = (borrowed(hyper), borrowed(icodes),
                                            borrowed(counters), borrowed(stats), borrowed(fns))
-    XB, PR, Pm, Gm, GA = borrowed(XB), borrowed(PR), borrowed(Pm), borrowed(Gm), borrowed(GA)
+    XB, PR, Pm, Gm, GO = borrowed(XB), borrowed(PR), borrowed(Pm), borrowed(Gm), borrowed(GO)
+    WC, GW, GA = borrowed(WC), borrowed(GW), borrowed(GA)
     closs, cl, alive = borrowed(closs), borrowed(cl), borrowed(alive)
-    n_features = X.shape[1]
+    F = X.shape[1]
     n_out = Y.shape[1]
-    n_params = params.shape[1]
-    n_w = n_features * n_out
+    n_w = F * n_out
     K = mem.shape[0]
+    w = vector_width(PR)
+    N = -(-(K * n_out) // w) * w  # columns: every model's outputs, whole vectors
+    XF, PF, OF, WF, GF = (XB.reshape(XB.size), PR.reshape(PR.size), GO.reshape(GO.size),
+                          WC.reshape(WC.size), GW.reshape(GW.size))
+    zero, one = np.int64(0), np.int64(1)
     n, bs, n_batches = _cohort_begin(mem, order, icodes, stats, alive)
     for b in range(n_batches):
         start, nb = batch_range(b, bs, n)
         nc = n_chunks(nb, n_w)
-        for q in range(K):
-            for c in range(nc):
-                for j in range(n_params):
-                    GA[q, c, j] = 0.0
+        _cohort_weights(params, mem, F, n_out, WF, N)
         for c in range(nc):
             lo, hi = chunk_range(start, nb, c, nc)
             R = hi - lo
-            # the chunk's rows, feature-major, shared by every model
+            # the chunk's rows, shared by every model (rows a few ahead are
+            # fetched meanwhile: random rows of a large X miss the caches)
             for r in range(R):
+                prefetch_dense_row(X, Y, sw, order, lo + r + 6)
                 i = order[lo + r]
-                for j in range(n_features):
-                    XB[j, r] = np.float64(X[i, j])
+                for j in range(F):
+                    XF[r * F + j] = np.float64(X[i, j])
+            # every model's outputs: its intercept, then the features in order
+            for r in range(R):
+                for col in range(N):
+                    PF[r * N + col] = WF[F * N + col]
+            _call_acc(acc, (PF, zero, N, XF, zero, F, one, WF, zero, N, R, N, F))
+            # (the columns of padding and of diverged models are not read)
             for q in range(K):
                 if not alive[q]:
                     continue  # diverged earlier this epoch: its epoch is over
-                k = mem[q]
-                w = params[k]
-                # every row's outputs: the intercept, then the features in order
-                for o in range(n_out):
-                    pr = PR[o]
-                    b0 = np.float64(w[n_w + o])
-                    for r in range(R):
-                        pr[r] = b0
-                    for j in range(n_features):
-                        wj = w[j * n_out + o]
-                        xb = XB[j]
-                        for r in range(R):
-                            pr[r] += xb[r] * wj
+                delta = hyper[mem[q], C.H_HUBER]
+                loss = 0.0
+                for r in range(R):
+                    i = order[lo + r]
+                    for o in range(n_out):
+                        Pm[0, o] = PF[r * N + q * n_out + o]
+                    # the loss is the kernel's compile-time constant (its cohort's)
+                    loss += row_loss_grad(_LOSS, Y, i, Pm, 0, delta, np.float64(sw[i]), Gm)
+                    for o in range(n_out):
+                        OF[r * N + q * n_out + o] = Gm[0, o]
+                closs[q, c] = loss
+            # every model's weight gradient: the rows' products in order
+            for t in range(F * N):
+                GF[t] = 0.0
+            _call_acc(acc, (GF, zero, N, XF, zero, one, F, OF, zero, N, F, N, R))
+            for q in range(K):
                 g = GA[q, c]
-                # the loss is the kernel's compile-time constant (its cohort's)
-                closs[q, c] = _loss_grad_rows(_LOSS, X, Y, sw, order, lo, R, PR, Pm, Gm, g,
-                                              hyper[k, C.H_HUBER])
+                for j in range(F):
+                    for o in range(n_out):
+                        g[j * n_out + o] = GF[j * N + q * n_out + o]
+                for o in range(n_out):
+                    s = 0.0
+                    for r in range(R):
+                        s += OF[r * N + q * n_out + o]
+                    g[n_w + o] = s
         for q in range(K):
             if not alive[q]:
                 continue
@@ -397,7 +445,7 @@ def _pool(size):
 
 def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params, m,
                       v, avg, hyper, icodes, counters, stats, fns, units, unit_start, slots,
-                      XB, PR, Pm, Gm, GA, closs, cl, alive):
+                      XB, PR, Pm, Gm, GO, WC, GW, GA, closs, cl, alive):
     """One epoch of every model of ``units`` (linear, dense), in parallel.
 
     ``units[unit_start[u]:unit_start[u + 1]]`` are the models of unit ``u``:
@@ -409,19 +457,20 @@ def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, par
     ``k`` in the arenas, ``orders[k, :rows]`` its sample order and
     ``lrs[k, :n_batches[k]]`` its per-step learning rates.
     """
-    n_out = PR.shape[1]
+    n_out = Pm.shape[2]  # (slots, 1, outputs)
 
     # looked up here, once per epoch, not per unit (nor raced for by threads)
     kernels = {int(code): cohort_kernel("linear", params.dtype, int(code))
                for code in np.unique(icodes[units[: unit_start[-1]], C.I_LOSS])}
+    acc = acc_address()
 
     def cohort(s, mem):
         k = mem[0]
         X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
         kernel = kernels[int(icodes[k, C.I_LOSS])]
         kernel(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper, icodes,
-               counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GA[s], closs[s], cl[s],
-               alive[s])
+               counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GO[s], WC[s], GW[s], GA[s],
+               closs[s], cl[s], alive[s], acc)
 
     _in_slots(slots, units, unit_start, cohort)
 
@@ -584,8 +633,9 @@ def cohort_signature(kind, f):
              arr(f64, 2, True), arr(i64, 2, True),  # hyper, icodes
              arr(i64, 2), arr(f64, 2), arr(i64, 2, True))  # counters, stats, fns
     if kind == "linear":
-        scratch = (arr(f64, 2), arr(f64, 2), arr(f64, 2), arr(f64, 2),  # XB, PR, Pm, Gm
-                   arr(f64, 3), arr(f64, 2), arr(f64, 1), arr(types.boolean, 1))
+        scratch = ((arr(f64, 2),) * 7  # XB, PR, Pm, Gm, GO, WC, GW
+                   + (arr(f64, 3), arr(f64, 2), arr(f64, 1), arr(types.boolean, 1),
+                      i64))  # GA, closs, cl, alive; the products' unit
     else:
         scratch = ((arr(i64, 1, True),)  # sizes
                    + (arr(f, 1),) * 7  # XB, W1, Z1, D1, G1, acts, deltas
@@ -607,6 +657,8 @@ def prepare(kind, dtype, hyper, icodes):
 
             permutation_unit()  # the models' shuffles
             cpu.build_tables(kind, dtype, hyper, icodes)
+            if kind != "mlp":
+                acc_address()
             for loss in losses:
                 cohort_kernel(kind, dtype, loss)
 

@@ -1139,10 +1139,14 @@ class _BatchTrainer:
             # buffers (chunks x parameters each) would pass _UNIT_BYTES
             U = int(np.clip(_UNIT_BYTES // (8 * nc_max * n_params), 1, _UNIT))
             rows = _max_chunk_rows(bs_max, n_features * n_out, cpu)
+            cols = population.linear_columns(U, n_out)  # the unit's outputs, side by side
             scratch = (
-                _per_slot(n_slots, (n_features, rows)),  # XB: a chunk, feature-major
-                _per_slot(n_slots, (n_out, rows)),  # PR: its outputs
+                _per_slot(n_slots, (rows, n_features)),  # XB: a chunk's rows
+                _per_slot(n_slots, (rows, cols)),  # PR: their outputs
                 _per_slot(n_slots, (1, n_out)), _per_slot(n_slots, (1, n_out)),  # Pm, Gm
+                _per_slot(n_slots, (rows, cols)),  # GO: their output gradients
+                _per_slot(n_slots, (n_features + 1, cols)),  # WC: weights, intercepts
+                _per_slot(n_slots, (n_features, cols)),  # GW: weight gradients
                 _per_slot(n_slots, (U, nc_max, n_params)),  # GA: gradients
                 _per_slot(n_slots, (U, nc_max)),  # chunk losses
                 _per_slot(n_slots, (cpu.MAX_CHUNKS,)),  # one model's chunk losses
