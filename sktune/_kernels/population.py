@@ -50,7 +50,7 @@ from numba import njit
 from . import _codes as C
 from ._batches import batch_range, begin_epoch, chunk_range
 from ._gemm import gemm_acc, vector_width
-from ._jit import (NUMBA_FLOAT, address, arr, borrowed, caller, compiled,
+from ._jit import (NUMBA_FLOAT, PLANNED, address, arr, borrowed, caller, compiled,
                    prefetch_dense_row, types)
 from ._scalar import row_loss_grad
 from ._step import end_batch
@@ -669,10 +669,23 @@ def prepare(kind, dtype, hyper, icodes):
                      for k in range(hyper.shape[0])])
 
 
+_KERNELS = {}  # (kind, dtype, loss) -> the compiled cohort epoch
+
+
 def cohort_kernel(kind, dtype, loss=None):
     """The compiled cohort epoch of ``kind`` ("mlp", else linear: of loss
     code ``loss``; one loss per kernel, where all seven in one took ~11 s
     to compile) for parameters of ``dtype``."""
+    key = (kind == "mlp", np.dtype(dtype).name, loss)
+    # a batched search asks for them every epoch: building the signature
+    # alone took 0.2-0.4 ms a call
+    found = _KERNELS.get(key)
+    if found is None or found is PLANNED:  # (a plan's stand-in is not kept)
+        found = _KERNELS[key] = _cohort_kernel(kind, dtype, loss)
+    return found
+
+
+def _cohort_kernel(kind, dtype, loss):
     dtype = np.dtype(dtype).name
     sig = cohort_signature("mlp" if kind == "mlp" else "linear", NUMBA_FLOAT[dtype])
     if kind != "mlp":
