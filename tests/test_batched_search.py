@@ -407,7 +407,7 @@ def test_data_held_once_per_fold(monkeypatch, early_stopping):
     kernel = population.linear_population
 
     def spy(*args):
-        seen.append(args[0].size)  # the flat arena of training rows
+        seen.append(tuple(a.size for a in args[0]))  # the distinct training sets
         return kernel(*args)
 
     monkeypatch.setattr(population, "linear_population", spy)
@@ -417,7 +417,7 @@ def test_data_held_once_per_fold(monkeypatch, early_stopping):
     grid = {"learning_rate": [0.01, 0.03, 0.1], "optimizer": ["adam", "sgd"]}
     GridSearchCV(est, grid, cv=3).fit(X, y)
     n_train = 60 - (12 if early_stopping else 0)  # 2/3 of 90, minus the held-out 20%
-    assert set(seen) == {3 * n_train * X.shape[1]}
+    assert set(seen) == {(n_train * X.shape[1],) * 3}
 
 
 def test_fit_times_are_shares_of_the_batched_training():
@@ -683,7 +683,7 @@ def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
     kernel = population.mlp_population
 
     def spy(*args):
-        arenas.add(args[0].ctypes.data)  # the X arena (a read-only view)
+        arenas.add(tuple(a.ctypes.data for a in args[0]))  # the folds' X (read-only views)
         return kernel(*args)
 
     monkeypatch.setattr(population, "together", counted)

@@ -30,12 +30,11 @@ model fitted on its own; an MLP has them up to rounding.
   losses with its scalar code, and each model's end-of-batch step is the
   single-fit one (``_step.end_batch``).
 
-Data are held once: the training sets (one per fold, plus one per model
-that holds out its own early-stopping split, equal splits stored once) lie
-back to back in flat "arenas" (``Xa``, ``Ya``, ``swa``) and each model names
-its set by offsets (``data[k]`` = X offset, Y offset, sw offset, rows); the
-kernels view them as 2-D arrays, no copy. Scratch buffers are per thread
-slot, not per model.
+Data are held once: the distinct training sets (one per fold, plus one
+per model that holds out its own early-stopping split, equal splits stored
+once) are tuples of arrays (``Xa``, ``Ya``, ``swa``) and each model names
+its set by index (``data[k]`` = X index, Y index, sw index, rows). Scratch
+buffers are per thread slot, not per model.
 """
 import contextlib
 import itertools
@@ -114,13 +113,10 @@ def linear_columns(n_models, n_out):
     return -(-(n_models * n_out) // w) * w
 
 
-def _data(k, data, Xa, Ya, swa, n_features, n_out):
-    """Model ``k``'s training set, viewed in the arenas: ``X, Y, sw``."""
-    n = data[k, 3]
-    X = Xa[data[k, 0]: data[k, 0] + n * n_features].reshape(n, n_features)
-    Y = Ya[data[k, 1]: data[k, 1] + n * n_out].reshape(n, n_out)
-    sw = swa[data[k, 2]: data[k, 2] + n]
-    return X, Y, sw
+def _data(k, data, Xa, Ya, swa):
+    """Model ``k``'s training set ``X, Y, sw``: the arrays ``data[k]``
+    names among the distinct ones."""
+    return Xa[data[k, 0]], Ya[data[k, 1]], swa[data[k, 2]]
 
 
 @njit(cache=True, inline="always")
@@ -457,8 +453,6 @@ def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, par
     ``k`` in the arenas, ``orders[k, :rows]`` its sample order and
     ``lrs[k, :n_batches[k]]`` its per-step learning rates.
     """
-    n_out = Pm.shape[2]  # (slots, 1, outputs)
-
     # looked up here, once per epoch, not per unit (nor raced for by threads)
     kernels = {int(code): cohort_kernel("linear", params.dtype, int(code))
                for code in np.unique(icodes[units[: unit_start[-1]], C.I_LOSS])}
@@ -466,7 +460,7 @@ def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, par
 
     def cohort(s, mem):
         k = mem[0]
-        X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
+        X, Y, sw = _data(k, data, Xa, Ya, swa)
         kernel = kernels[int(icodes[k, C.I_LOSS])]
         kernel(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper, icodes,
                counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GO[s], WC[s], GW[s], GA[s],
@@ -596,12 +590,11 @@ def mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params
     by :func:`_mlp_cohort_epoch`, ``slots`` a row per thread slot, the
     trailing arrays the slots' scratch.
     """
-    n_out = sizes[sizes.shape[0] - 1]
     kernel = cohort_kernel("mlp", params.dtype)
 
     def cohort(s, mem):
         k = mem[0]
-        X, Y, sw = _data(k, data, Xa, Ya, swa, n_features, n_out)
+        X, Y, sw = _data(k, data, Xa, Ya, swa)
         kernel(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper,
                icodes, counters, stats, fns, sizes, XB[s], W1[s], Z1[s], D1[s], G1[s],
                acts[s], deltas[s], GA[s], cl[s], alive[s], live[s])

@@ -619,11 +619,11 @@ class _FixedSplits:
 # the batched training
 
 class _Arena:
-    """Distinct training arrays of a search's populations, stored back to back.
+    """Distinct training arrays of a search's populations.
 
     Arrays are interned: the same array object, or an equal array (e.g. the
     identical early-stopping split of two candidates with the same seed), is
-    stored once. ``offset(a)`` is its position in the flat arena.
+    held once. ``add(a)`` is its index in :meth:`build`'s tuple.
     """
 
     def __init__(self):
@@ -647,13 +647,13 @@ class _Arena:
         return idx
 
     def build(self, dtype):
-        """The flat arena and each interned array's offset in it."""
-        sizes = [a.size for a in self.arrays]
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        flat = np.empty(int(offsets[-1]), dtype=dtype)
-        for a, start, size in zip(self.arrays, offsets, sizes):
-            flat[start: start + size] = a.ravel()
-        return flat, offsets[:-1]
+        """The interned arrays, read-only and C-ordered in ``dtype`` (no copy
+        where they are already: copying a search's folds back to back into
+        one array cost a fresh 32 MB, page faults included, on
+        ``bench_search.py``'s linear search, a tenth of its time)."""
+        from .._kernels.population import read_only
+
+        return tuple(read_only(np.ascontiguousarray(a, dtype=dtype)) for a in self.arrays)
 
 
 # Largest fused unit of models (linear models share each gathered chunk of
@@ -677,8 +677,8 @@ def _shared_arenas(populations):
     set of arenas (the folds' data are the same whatever the model's shape,
     and the populations now train side by side, see
     :meth:`_BatchTrainer._run_populations`). Returns, per population,
-    ``(Xa, Ya, swa, data)``: the flat arenas and ``data[k]`` = (X offset, Y
-    offset, sw offset, rows) of its model ``k``."""
+    ``(Xa, Ya, swa, data)``: the tuples of distinct arrays and ``data[k]`` =
+    (X index, Y index, sw index, rows) of its model ``k``."""
     by_dtype = {}
     for i, jobs in enumerate(populations):
         dtype = jobs[0].loop.state.params.dtype
@@ -691,11 +691,9 @@ def _shared_arenas(populations):
         members.append((i, refs))
     out = [None] * len(populations)
     for dtype, (arenas, members) in by_dtype.items():
-        (Xa, ox), (Ya, oy), (swa, osw) = (a.build(np.dtype(dtype)) for a in arenas)
+        Xa, Ya, swa = (a.build(np.dtype(dtype)) for a in arenas)
         for i, refs in members:
-            data = np.column_stack([ox[refs[:, 0]], oy[refs[:, 1]], osw[refs[:, 2]],
-                                    refs[:, 3]])
-            out[i] = (Xa, Ya, swa, np.ascontiguousarray(data, dtype=np.int64))
+            out[i] = (Xa, Ya, swa, refs)
     return out
 
 
@@ -1097,7 +1095,7 @@ class _BatchTrainer:
             lp.share_buffers(hyper[k], icodes[k], stats[k], orders[k, : lp.n],
                              permute=shared_orders)
         ro = population.read_only  # inputs the kernels only read
-        common = (ro(Xa), ro(Ya), ro(swa), ro(data), n_features, ro(orders), ro(lrs),
+        common = (Xa, Ya, swa, ro(data), n_features, ro(orders), ro(lrs),
                   ro(n_batches), params, m, v, avg)
         # each model's units (its optimizer, loss, activation), by address
         fns = population.prepare(kind, dtype, hyper, icodes)
