@@ -419,7 +419,7 @@ class BaseGradientEstimator(*_BASES):
         return self
 
     def _prepare_fit(self, X, y, sample_weight, *, incremental, classes=None,
-                     targets=None):
+                     targets=None, validated=None):
         """Validate the data, initialise or resume the state: an :class:`~sktune._engine.loop.EpochLoop`.
 
         ``targets``, when given, replaces the encoded ``y`` as the matrix the
@@ -427,10 +427,26 @@ class BaseGradientEstimator(*_BASES):
         the log losses take as they are (their gradient is ``p - y`` for any
         ``y`` in [0, 1] whose rows sum to one under the softmax). ``y`` still
         sets ``classes_`` and scores the early-stopping split.
+
+        ``validated``: a dict shared by fresh fits of one training set (a
+        batched search's candidates on a fold, ``X`` a numpy array): the
+        first fit of each class validates ``X``, ``y`` and
+        ``sample_weight`` and leaves the results there, the others take
+        them (0.3 ms a candidate: a tenth of a linear search's set-up).
         """
         resume = (incremental or self.warm_start) and hasattr(self, "_train_state")
         self.device_ = resolve_device(self.device)
-        X, y = self._validate_data_xy(X, y, reset=not resume)
+        key = (type(self), id(X), id(y), id(sample_weight))
+        known = None if validated is None or resume else validated.get(key)
+        if known is not None and known[0] is X and known[1] is y:
+            # what validate_data(reset=True) leaves on a fresh estimator for
+            # a numpy X: the feature count (names come only with DataFrames)
+            X, y, sw = known[2:]
+            self.n_features_in_ = X.shape[1]
+        else:
+            X_in, y_in = X, y
+            X, y = self._validate_data_xy(X, y, reset=not resume)
+            sw = None
         Y = self._encode_targets(y, X.dtype, reset=not resume, classes=classes)
         if targets is not None:
             targets = np.asarray(targets, dtype=X.dtype)
@@ -438,7 +454,10 @@ class BaseGradientEstimator(*_BASES):
                 raise ValueError(f"targets have shape {targets.shape}; the encoded "
                                  f"y has shape {Y.shape}.")
             Y = np.ascontiguousarray(targets)
-        sw = self._sample_weight(sample_weight, X, y)
+        if sw is None:
+            sw = self._sample_weight(sample_weight, X, y)
+            if validated is not None and not resume and isinstance(X_in, np.ndarray):
+                validated[key] = (X_in, y_in, X, y, sw)
         if X.shape[0] == 0:
             raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
 

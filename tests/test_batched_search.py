@@ -853,3 +853,26 @@ def test_prediction_of_an_own_predict_is_not_cached():
     plain = LinearRegressor(max_iter=3, random_state=0).fit(X, y)
     assert _default_score(plain, X, y, _PassthroughScorer(plain), validated) == plain.score(X, y)
     assert list(validated) == [LinearRegressor]
+
+
+@pytest.mark.parametrize("cls, classification", [(LinearRegressor, False),
+                                                   (MLPClassifier, True)])
+def test_training_data_validated_once_per_fold(monkeypatch, cls, classification):
+    """The candidates of a fold share one validation of its training data
+    (scikit-learn's search validates it in every fit), with the same
+    results; sample weights too."""
+    from sktune.base import BaseGradientEstimator
+
+    calls = []
+    real = BaseGradientEstimator._validate_data_xy
+    monkeypatch.setattr(BaseGradientEstimator, "_validate_data_xy",
+                        lambda self, X, y, reset: calls.append(X.shape)
+                        or real(self, X, y, reset))
+    X, y = make_data(classification)
+    sw = np.random.RandomState(1).uniform(0.5, 2.0, X.shape[0])
+    space = {"learning_rate": [0.01, 0.05], "alpha": [1e-4, 1e-2]}
+    ours = GridSearchCV(make_estimator(cls), space, cv=3).fit(X, y, sample_weight=sw)
+    assert len(calls) == 3 + 1  # a fold each, and the refit
+    ref = skms.GridSearchCV(make_estimator(cls), space, cv=3).fit(X, y, sample_weight=sw)
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)

@@ -914,6 +914,7 @@ class _BatchTrainer:
 
         template = clone(self.final)
         template.__class__ = _fast_class(type(self.final))
+        validated = {}  # the fold's data, validated once (see _prepare_fit)
         jobs = []
         for cid, params in zip(cids, candidates):
             log = list(head_log)
@@ -943,7 +944,8 @@ class _BatchTrainer:
                 else:
                     est._validate_params()
                     with config_context(assume_finite=checked or None):
-                        job.loop = est._prepare_fit(Xa, y_tr, sw_tr, incremental=False)
+                        job.loop = est._prepare_fit(Xa, y_tr, sw_tr, incremental=False,
+                                                    validated=validated)
                     if Xa is not Xt:
                         # feature names (and count) as fit would see them
                         validate_data(est, Xt, reset=True, skip_check_array=True)
