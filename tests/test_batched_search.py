@@ -876,3 +876,31 @@ def test_training_data_validated_once_per_fold(monkeypatch, cls, classification)
     ref = skms.GridSearchCV(make_estimator(cls), space, cv=3).fit(X, y, sample_weight=sw)
     assert_same_results(ours, ref)
     assert_same_refit(ours, ref, X)
+
+
+def test_shared_draws_are_read_from_the_row_that_holds_them():
+    """An epoch's permutation is drawn into the first model's order and
+    read from there by the others (not copied); unshuffled models keep
+    their own; the search still equals scikit-learn's."""
+    from sktune._kernels._rng import permutation
+    from sktune.model_selection._batched import _SharedPermutations
+
+    orders = np.zeros((3, 10), dtype=np.int64)
+    shared = _SharedPermutations()
+    buffers = [orders[k] for k in range(3)]
+    row_of = {id(b): k for k, b in enumerate(buffers)}
+    shared(7, 2, buffers[1])
+    shared(7, 2, buffers[2])
+    names, source = shared.drawn([1, 2], buffers, row_of)
+    expected = permutation(7, 2, np.empty(10, dtype=np.int64))
+    np.testing.assert_array_equal(orders[1], expected)
+    assert not orders[2].any()  # not copied: it reads row 1
+    assert names[1] == names[2] and source == {1: 1, 2: 1}
+    shared(7, 3, buffers[2])  # a new epoch: the draws start over
+    assert shared.drawn([1, 2], buffers, row_of)[1] == {2: 2}
+
+    X, y = make_data(False)
+    grid = {"shuffle": [True, False], "learning_rate": [0.01, 0.1]}
+    ours, ref = run_both(GridSearchCV, make_estimator(LinearRegressor), grid, X, y, cv=3)
+    assert ours.batched_info_["fits_restored"] == 12
+    assert_same_results(ours, ref)

@@ -49,8 +49,17 @@ from numba import njit
 from . import _codes as C
 from ._batches import batch_range, begin_epoch, chunk_range
 from ._gemm import gemm_acc, vector_width
-from ._jit import (NUMBA_FLOAT, PLANNED, address, arr, borrowed, caller, compiled,
-                   prefetch_dense_row, types)
+from ._jit import (
+    NUMBA_FLOAT,
+    PLANNED,
+    address,
+    arr,
+    borrowed,
+    caller,
+    compiled,
+    prefetch_dense_row,
+    types,
+)
 from ._scalar import row_loss_grad
 from ._step import end_batch
 from .linear import n_chunks
@@ -449,8 +458,9 @@ def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, par
     by :func:`_linear_cohort_epoch`, costliest first; ``slots`` has a row
     per thread slot (a planned assignment: the threads take the units in
     order, see :func:`_in_slots`); the other trailing arrays are the slots'
-    scratch. ``data[k]`` = (X offset, Y offset, sw offset, rows) of model
-    ``k`` in the arenas, ``orders[k, :rows]`` its sample order and
+    scratch. ``data[k]`` = (X index, Y index, sw index, rows, order row) of
+    model ``k``: its training set in the tuples of arrays ``Xa``, ``Ya``,
+    ``swa``, its sample order ``orders[order row, :rows]``, and
     ``lrs[k, :n_batches[k]]`` its per-step learning rates.
     """
     # looked up here, once per epoch, not per unit (nor raced for by threads)
@@ -462,8 +472,8 @@ def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, par
         k = mem[0]
         X, Y, sw = _data(k, data, Xa, Ya, swa)
         kernel = kernels[int(icodes[k, C.I_LOSS])]
-        kernel(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper, icodes,
-               counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GO[s], WC[s], GW[s], GA[s],
+        kernel(X, Y, sw, orders[data[k, 4], :data[k, 3]], mem, lrs, params, m, v, avg, hyper,
+               icodes, counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GO[s], WC[s], GW[s], GA[s],
                closs[s], cl[s], alive[s], acc)
 
     _in_slots(slots, units, unit_start, cohort)
@@ -595,7 +605,7 @@ def mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params
     def cohort(s, mem):
         k = mem[0]
         X, Y, sw = _data(k, data, Xa, Ya, swa)
-        kernel(X, Y, sw, orders[k, :data[k, 3]], mem, lrs, params, m, v, avg, hyper,
+        kernel(X, Y, sw, orders[data[k, 4], :data[k, 3]], mem, lrs, params, m, v, avg, hyper,
                icodes, counters, stats, fns, sizes, XB[s], W1[s], Z1[s], D1[s], G1[s],
                acts[s], deltas[s], GA[s], cl[s], alive[s], live[s])
 

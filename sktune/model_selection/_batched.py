@@ -678,16 +678,18 @@ def _shared_arenas(populations):
     and the populations now train side by side, see
     :meth:`_BatchTrainer._run_populations`). Returns, per population,
     ``(Xa, Ya, swa, data)``: the tuples of distinct arrays and ``data[k]`` =
-    (X index, Y index, sw index, rows) of its model ``k``."""
+    (X index, Y index, sw index, rows, order row) of its model ``k`` (the
+    order row is ``k`` until an epoch's shared draws say otherwise)."""
     by_dtype = {}
     for i, jobs in enumerate(populations):
         dtype = jobs[0].loop.state.params.dtype
         arenas, members = by_dtype.setdefault(dtype.str, ([_Arena(), _Arena(), _Arena()], []))
-        refs = np.empty((len(jobs), 4), dtype=np.int64)
+        refs = np.empty((len(jobs), 5), dtype=np.int64)
         for k, job in enumerate(jobs):
             lp = job.loop
             refs[k, :3] = [arenas[0].add(lp.X), arenas[1].add(lp.Y), arenas[2].add(lp.sw)]
             refs[k, 3] = lp.n
+            refs[k, 4] = k  # the row of the orders holding its sample order
         members.append((i, refs))
     out = [None] * len(populations)
     for dtype, (arenas, members) in by_dtype.items():
@@ -722,19 +724,34 @@ def _max_chunk_rows(bs_max, work_per_row, cpu):
     return int((-(-nb // nc)).max())
 
 
-def _cohorts(running, data, icodes, orders):
+def _cohorts(running, data, icodes, orders, drawn=None):
     """Models that can train fused: same data, batch size, loss (a linear
-    cohort's kernel is compiled for one) and sample order."""
+    cohort's kernel is compiled for one) and sample order.
+
+    ``drawn[k]``, where given, names the shared permutation model ``k``
+    drew this epoch (see :class:`_SharedPermutations`): equal names are
+    equal orders, so those need no comparing; orders drawn otherwise (not
+    shuffled) are compared."""
+    drawn = drawn or {}
     groups = defaultdict(list)
     for k in running:
-        groups[(*data[k], icodes[k, C.I_BATCH], icodes[k, C.I_LOSS])].append(k)
+        groups[(*data[k, :4], icodes[k, C.I_BATCH], icodes[k, C.I_LOSS])].append(k)
     cohorts = []
     for members in groups.values():
         parts = []  # (representative, members) by sample order
+        named = {}
         for k in members:
+            name = drawn.get(k)
+            if name is not None:
+                part = named.get(name)
+                if part is None:
+                    part = named[name] = []
+                    parts.append((k, part))
+                part.append(k)
+                continue
             n = data[k, 3]
             for rep, part in parts:
-                if np.array_equal(orders[rep, :n], orders[k, :n]):
+                if drawn.get(rep) is None and np.array_equal(orders[rep, :n], orders[k, :n]):
                     part.append(k)
                     break
             else:
@@ -782,22 +799,37 @@ class _SharedPermutations:
 
     Candidates with the same ``random_state`` on the same fold shuffle
     alike; drawing a permutation costs as much as a small model's epoch.
-    Only the orders of the latest epoch are kept.
+    Only the orders of the latest epoch are kept, and only in the buffer of
+    the first model that drew each: the others' buffers are left as they
+    are (copying 16 000 rows to each of 120 models, and comparing them to
+    group the cohorts, took a twentieth of a linear search).
+    :meth:`drawn` tells each model's permutation and the row that holds it.
     """
 
     def __init__(self):
-        self.epoch, self.orders = None, {}
+        self.epoch, self.orders, self.by_buffer = None, {}, {}
 
     def __call__(self, seed, epoch, out):
         if epoch != self.epoch:
-            self.epoch, self.orders = epoch, {}
+            self.epoch, self.orders, self.by_buffer = epoch, {}, {}
         key = (int(seed), out.shape[0])
-        known = self.orders.get(key)
-        if known is None:
-            self.orders[key] = permutation(seed, epoch, out).copy()
-        else:
-            out[:] = known
+        if key not in self.orders:
+            self.orders[key] = permutation(seed, epoch, out)
+        self.by_buffer[id(out)] = (key, self.orders[key])
         return out
+
+    def drawn(self, running, buffers, row_of):
+        """``({k: name of its permutation}, {k: the row holding it})`` for
+        the models ``running`` whose order buffer (``buffers[k]``) this
+        epoch's draws filled; ``row_of`` maps a buffer's ``id`` to its row
+        of the population's orders."""
+        names, source = {}, {}
+        for k in running:
+            got = self.by_buffer.get(id(buffers[k]))
+            if got is not None:
+                names[k] = got[0]
+                source[k] = row_of[id(got[1])]
+        return names, source
 
 
 class _Job:
@@ -1090,12 +1122,15 @@ class _BatchTrainer:
         n_batches = np.array([lp.n_batches for lp in loops], dtype=np.int64)
         lrs = np.zeros((K, int(n_batches.max())))
         shared_orders = _SharedPermutations()
+        buffers, row_of = [], {}
         for k, (lp, st) in enumerate(zip(loops, states)):
             # each model's state and loop work in its rows of the population
             st.share_buffers(params=params[k], m=m[k], v=v[k], avg=avg[k],
                              counters=counters[k])
             lp.share_buffers(hyper[k], icodes[k], stats[k], orders[k, : lp.n],
                              permute=shared_orders)
+            buffers.append(lp.order)
+            row_of[id(lp.order)] = k
         ro = population.read_only  # inputs the kernels only read
         common = (Xa, Ya, swa, ro(data), n_features, ro(orders), ro(lrs),
                   ro(n_batches), params, m, v, avg)
@@ -1177,7 +1212,11 @@ class _BatchTrainer:
             # MLP units share a matrix product, whose rounding depends on
             # its width: split them for a fixed slot count, not the actual
             # one, so that the results do not depend on the threads
-            work = _units(_cohorts(running, data, icodes, orders),
+            # models of a shared draw read it from the row that holds it
+            names, source = shared_orders.drawn(running, buffers, row_of)
+            for k in running:
+                data[k, 4] = source.get(k, k)
+            work = _units(_cohorts(running, data, icodes, orders, names),
                           _MLP_UNIT_SLOTS if kind == "mlp" else n_slots, U)
             unit_costs = np.array([sum(costs[k] for k in u) for u in work])
             # the costliest units first: the threads take them in order
@@ -1225,6 +1264,7 @@ class _BatchTrainer:
         state = job.loop.state
         for name in ("params", "m", "v", "avg", "counters"):
             setattr(state, name, getattr(state, name).copy())
+        job.loop.permute = permutation  # its own draws again (see _SharedPermutations)
         est = job.est
         if job.trained.error is not None and hasattr(est, "_train_state"):
             # what a failed fit leaves behind does not matter, but keep it
