@@ -904,3 +904,26 @@ def test_shared_draws_are_read_from_the_row_that_holds_them():
     ours, ref = run_both(GridSearchCV, make_estimator(LinearRegressor), grid, X, y, cv=3)
     assert ours.batched_info_["fits_restored"] == 12
     assert_same_results(ours, ref)
+
+
+def test_evaluation_runs_with_single_threaded_blas():
+    """The evaluation of the pre-trained fits caps BLAS at one thread (its
+    spinning threads slowed the refit that follows), and only that."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {lib["num_threads"] for lib in threadpool_info()
+                if lib["user_api"] == "blas"}
+
+    seen = []
+
+    def scorer(est, X, y):
+        seen.append(blas_threads())
+        return -float(np.mean((est.predict(X) - y) ** 2))
+
+    before = blas_threads()
+    X, y = make_data(False)
+    GridSearchCV(make_estimator(LinearRegressor), {"learning_rate": [0.01, 0.1]}, cv=3,
+                 scoring=scorer).fit(X, y)
+    assert len(seen) == 6 and all(s == {1} for s in seen)
+    assert blas_threads() == before
