@@ -21,7 +21,7 @@ from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import Ridge
 from sklearn.metrics import make_scorer, mean_absolute_error
-from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+from sklearn.model_selection import GroupKFold, KFold, ParameterGrid, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -927,3 +927,33 @@ def test_evaluation_runs_with_single_threaded_blas():
                  scoring=scorer).fit(X, y)
     assert len(seen) == 6 and all(s == {1} for s in seen)
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("loss, n_targets", [("squared_error", 2), ("huber", 1),
+                                             ("huber", 2), ("poisson", 1)])
+def test_linear_cohorts_of_every_regression_loss_equal_single_fits(loss, n_targets):
+    """The fused linear kernel's losses (one output or several) give the
+    single fits' bits: scikit-learn's search, same estimator, same scores."""
+    X, y = make_data(False)
+    Y = np.column_stack([y, 0.5 * y + X[:, 0]])[:, :n_targets].squeeze()
+    if loss == "poisson":
+        Y = np.exp(0.3 * y)
+    grid = {"learning_rate": [0.01, 0.05], "alpha": [1e-4, 1e-2]}
+    if loss == "huber":  # deltas of both sides of the kink, per candidate
+        grid["huber_delta"] = [0.3, 2.0]
+    est = make_estimator(LinearRegressor, loss=loss)
+    ours, ref = run_both(GridSearchCV, est, grid, X, Y, cv=3)
+    assert ours.batched_info_["fits_restored"] == 3 * len(ParameterGrid(grid))
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)
+
+
+def test_linear_cohorts_of_a_multiclass_classifier_equal_single_fits():
+    X, y = make_data(True)
+    y = np.digitize(X[:, 0], np.quantile(X[:, 0], [1 / 3, 2 / 3]))  # three classes
+    grid = {"learning_rate": [0.01, 0.05], "alpha": [1e-4, 1e-2]}
+    ours, ref = run_both(GridSearchCV, make_estimator(LinearClassifier), grid, X, y, cv=3,
+                         scoring="neg_log_loss")
+    assert ours.batched_info_["fits_restored"] == 12
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)

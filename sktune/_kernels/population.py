@@ -60,7 +60,7 @@ from ._jit import (
     prefetch_dense_row,
     types,
 )
-from ._scalar import row_loss_grad
+from ._scalar import elem_loss_grad, row_loss_grad
 from ._step import end_batch
 from .linear import n_chunks
 from .mlp import _call_pass
@@ -160,8 +160,8 @@ def _cohort_weights(params, mem, n_features, n_out, WF, N):
 
 
 def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icodes,
-                         counters, stats, fns, XB, PR, Pm, Gm, GO, WC, GW, GA, closs, cl,
-                         alive, acc):
+                         counters, stats, fns, XB, PR, Pm, Gm, GO, WC, GW, QS, GA, closs,
+                         cl, alive, acc):
     """One epoch of the linear models ``mem``, which share their data, sample
     order and batch size.
 
@@ -190,7 +190,7 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
     hyper, icodes, counters, stats, fns = (borrowed(hyper), borrowed(icodes),
                                            borrowed(counters), borrowed(stats), borrowed(fns))
     XB, PR, Pm, Gm, GO = borrowed(XB), borrowed(PR), borrowed(Pm), borrowed(Gm), borrowed(GO)
-    WC, GW, GA = borrowed(WC), borrowed(GW), borrowed(GA)
+    WC, GW, QS, GA = borrowed(WC), borrowed(GW), borrowed(QS), borrowed(GA)
     closs, cl, alive = borrowed(closs), borrowed(cl), borrowed(alive)
     F = X.shape[1]
     n_out = Y.shape[1]
@@ -201,6 +201,8 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
     XF, PF, OF, WF, GF = (XB.reshape(XB.size), PR.reshape(PR.size), GO.reshape(GO.size),
                           WC.reshape(WC.size), GW.reshape(GW.size))
     zero, one = np.int64(0), np.int64(1)
+    for q in range(K):
+        QS[1, q] = hyper[mem[q], C.H_HUBER]
     n, bs, n_batches = _cohort_begin(mem, order, icodes, stats, alive)
     for b in range(n_batches):
         start, nb = batch_range(b, bs, n)
@@ -222,20 +224,41 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
                     PF[r * N + col] = WF[F * N + col]
             _call_acc(acc, (PF, zero, N, XF, zero, F, one, WF, zero, N, R, N, F))
             # (the columns of padding and of diverged models are not read)
-            for q in range(K):
-                if not alive[q]:
-                    continue  # diverged earlier this epoch: its epoch is over
-                delta = hyper[mem[q], C.H_HUBER]
-                loss = 0.0
+            # the loss is the kernel's compile-time constant (its cohort's)
+            if _LOSS == C.SOFTMAX:  # over a row's outputs: model by model
+                for q in range(K):
+                    if not alive[q]:
+                        continue  # diverged earlier this epoch: its epoch is over
+                    delta = hyper[mem[q], C.H_HUBER]
+                    loss = 0.0
+                    for r in range(R):
+                        i = order[lo + r]
+                        for o in range(n_out):
+                            Pm[0, o] = PF[r * N + q * n_out + o]
+                        loss += row_loss_grad(_LOSS, Y, i, Pm, 0, delta, np.float64(sw[i]),
+                                              Gm)
+                        for o in range(n_out):
+                            OF[r * N + q * n_out + o] = Gm[0, o]
+                    closs[q, c] = loss
+            else:
+                # element-wise: a row for every model at once (the models
+                # innermost vectorize), each model's sum still over the rows
+                # in order, in the arithmetic of ``row_loss_grad``
+                for q in range(K):
+                    QS[0, q] = 0.0
                 for r in range(R):
                     i = order[lo + r]
-                    for o in range(n_out):
-                        Pm[0, o] = PF[r * N + q * n_out + o]
-                    # the loss is the kernel's compile-time constant (its cohort's)
-                    loss += row_loss_grad(_LOSS, Y, i, Pm, 0, delta, np.float64(sw[i]), Gm)
-                    for o in range(n_out):
-                        OF[r * N + q * n_out + o] = Gm[0, o]
-                closs[q, c] = loss
+                    wi = np.float64(sw[i])
+                    for q in range(K):
+                        row = 0.0
+                        for o in range(n_out):
+                            lk, gk = elem_loss_grad(_LOSS, np.float64(Y[i, o]),
+                                                    PF[r * N + q * n_out + o], QS[1, q])
+                            row += lk
+                            OF[r * N + q * n_out + o] = wi * gk
+                        QS[0, q] += wi * row
+                for q in range(K):
+                    closs[q, c] = QS[0, q]
             # every model's weight gradient: the rows' products in order
             for t in range(F * N):
                 GF[t] = 0.0
@@ -450,7 +473,7 @@ def _pool(size):
 
 def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params, m,
                       v, avg, hyper, icodes, counters, stats, fns, units, unit_start, slots,
-                      XB, PR, Pm, Gm, GO, WC, GW, GA, closs, cl, alive):
+                      XB, PR, Pm, Gm, GO, WC, GW, QS, GA, closs, cl, alive):
     """One epoch of every model of ``units`` (linear, dense), in parallel.
 
     ``units[unit_start[u]:unit_start[u + 1]]`` are the models of unit ``u``:
@@ -473,8 +496,8 @@ def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, par
         X, Y, sw = _data(k, data, Xa, Ya, swa)
         kernel = kernels[int(icodes[k, C.I_LOSS])]
         kernel(X, Y, sw, orders[data[k, 4], :data[k, 3]], mem, lrs, params, m, v, avg, hyper,
-               icodes, counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GO[s], WC[s], GW[s], GA[s],
-               closs[s], cl[s], alive[s], acc)
+               icodes, counters, stats, fns, XB[s], PR[s], Pm[s], Gm[s], GO[s], WC[s], GW[s],
+               QS[s], GA[s], closs[s], cl[s], alive[s], acc)
 
     _in_slots(slots, units, unit_start, cohort)
 
@@ -636,7 +659,7 @@ def cohort_signature(kind, f):
              arr(f64, 2, True), arr(i64, 2, True),  # hyper, icodes
              arr(i64, 2), arr(f64, 2), arr(i64, 2, True))  # counters, stats, fns
     if kind == "linear":
-        scratch = ((arr(f64, 2),) * 7  # XB, PR, Pm, Gm, GO, WC, GW
+        scratch = ((arr(f64, 2),) * 8  # XB, PR, Pm, Gm, GO, WC, GW, QS
                    + (arr(f64, 3), arr(f64, 2), arr(f64, 1), arr(types.boolean, 1),
                       i64))  # GA, closs, cl, alive; the products' unit
     else:

@@ -1182,6 +1182,7 @@ class _BatchTrainer:
                 _per_slot(n_slots, (rows, cols)),  # GO: their output gradients
                 _per_slot(n_slots, (n_features + 1, cols)),  # WC: weights, intercepts
                 _per_slot(n_slots, (n_features, cols)),  # GW: weight gradients
+                _per_slot(n_slots, (2, U)),  # QS: the models' chunk losses, Huber deltas
                 _per_slot(n_slots, (U, nc_max, n_params)),  # GA: gradients
                 _per_slot(n_slots, (U, nc_max)),  # chunk losses
                 _per_slot(n_slots, (cpu.MAX_CHUNKS,)),  # one model's chunk losses
