@@ -293,11 +293,14 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
     the widest layer: two ping-pong buffers of output gradients, then room
     for the transpose of ``D`` that the backward product reads.
 
-    With an empty ``D1`` this is the whole pass. Otherwise the first layer's
-    two matrix products are the caller's, shared by many models of a batched
-    search: it has put ``X[idx] @ W1`` into the first hidden layer's slot of
-    ``acts``; the pass leaves that layer's output gradient in the columns
-    ``d1_col:`` of ``D1`` and the first weight block of ``grad`` unwritten.
+    With an empty ``D1`` this is the whole pass (with ``d1_col < 0``, the
+    caller has gathered the rows into the input block of ``acts`` already:
+    the models of a batched search's cohort share them). Otherwise the
+    first layer's two matrix products are the caller's, shared by many
+    models of a batched search: it has put ``X[idx] @ W1`` into the first
+    hidden layer's slot of ``acts``; the pass leaves that layer's output
+    gradient in the columns ``d1_col:`` of ``D1`` and the first weight
+    block of ``grad`` unwritten.
     """
     fused = D1.shape[0] > 0
     n_layers = sizes.shape[0] - 1
@@ -316,7 +319,7 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
         n_weights += sizes[l] * sizes[l + 1]
         max_width = max(max_width, sizes[l + 1])
 
-    if not fused:  # the input batch
+    if not fused and d1_col >= 0:  # the input batch
         A0 = block(acts, 0, nb, sizes[0])
         for r in range(nb):
             i = order[lo + r]

@@ -567,9 +567,11 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
                 lo, hi = chunk_range(start, nb, c, nc)
                 for a in range(na):
                     k = mem[live[a]]
+                    # the first model's pass gathers the chunk's rows into
+                    # ``acts``, where the others' passes find them
                     cl[a * MC + c] = _call_pass(fns[k, C.F_PASS], (
                         X, Y, sw, order, lo, hi, params[k], GA[a, c], sizes, acts, deltas,
-                        hyper[k], icodes[k], fns[k], whole, np.int64(0)))
+                        hyper[k], icodes[k], fns[k], whole, np.int64(-1 if a > 0 else 0)))
         else:
             width = na * H
             Wv = W1[: F * width].reshape(F, width)
