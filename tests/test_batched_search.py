@@ -957,3 +957,17 @@ def test_linear_cohorts_of_a_multiclass_classifier_equal_single_fits():
     assert ours.batched_info_["fits_restored"] == 12
     assert_same_results(ours, ref)
     assert_same_refit(ours, ref, X)
+
+
+@pytest.mark.parametrize("hidden", [(16, 9), (5, 4)], ids=["own-pass", "fused"])
+def test_cohort_models_share_dropout_masks_exactly(hidden):
+    """Models of one seed and dropout rate in a cohort take the factors the
+    first of them drew (two hidden layers: both layers' masks), models of
+    another rate draw their own: scikit-learn's search, same scores."""
+    X, y = make_data(False)
+    est = make_estimator(MLPRegressor, hidden_layer_sizes=hidden)
+    space = {"dropout": [0.1, 0.3], "learning_rate": [0.01, 0.05], "alpha": [1e-4, 1e-2]}
+    ours, ref = run_both(GridSearchCV, est, space, X, y, cv=3)
+    assert ours.batched_info_["fits_restored"] == 8 * 3
+    assert_same_results(ours, ref)
+    assert_same_refit(ours, ref, X)

@@ -320,7 +320,8 @@ def mlp_pass(X, Y, sw, idx, params, grad, sizes, acts, deltas, hyper, icodes, D1
         D1 = np.empty((0, 0), dtype=dtype)
     idx = np.asarray(idx, dtype=np.int64)
     return unit(X, Y, sw, idx, np.int64(0), np.int64(idx.shape[0]), params, grad, sizes,
-                acts, deltas, hyper, icodes, fns, D1, np.int64(d1_col))
+                acts, deltas, hyper, icodes, fns, D1, np.int64(d1_col), np.empty(0),
+                np.int64(0))
 
 
 def apply_gradient(kind, params, grad_total, m, v, avg, loss_sum, n_rows, lr, hyper,

@@ -220,29 +220,48 @@ def _sig_small(f):
                       I64, I64, I64)
 
 
-def dropout_forward(A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate):
+def dropout_forward(A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate, M, m_rs, mode):
     """Inverted dropout on the ``nb x cols`` outputs at ``A[a_off:]`` of the
     rows ``order[lo:lo + nb]``, their units numbered from ``unit0``: each
     is zeroed or scaled by ``1 / (1 - rate)``, the mask keyed by (seed,
-    epoch, sample, unit)."""
+    epoch, sample, unit).
+
+    ``mode`` 0 draws the factors; 1 draws them and keeps them in ``M``
+    (row ``r``'s unit ``u`` at ``r * m_rs + u``); 2 takes them from ``M``,
+    where a model of the same seed, epoch, rate and rows left them (the
+    models of a batched search's cohort share them: the same bits)."""
     Z = block(A, a_off, nb, cols)
     for r in range(nb):
+        m_row = r * m_rs + unit0
+        if mode == 2:
+            for j in range(cols):
+                Z[r, j] *= M[m_row + j]
+            continue
         prefix = hash_prefix(seed, epoch, order[lo + r])
         for j in range(cols):
-            Z[r, j] *= dropout_keep_after(prefix, unit0 + j, rate)
+            keep = dropout_keep_after(prefix, unit0 + j, rate)
+            if mode == 1:
+                M[m_row + j] = keep
+            Z[r, j] *= keep
 
 
-def dropout_backward(D, d_off, A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate):
+def dropout_backward(D, d_off, A, a_off, order, lo, nb, cols, seed, epoch, unit0, rate, M,
+                     m_rs, mode):
     """The output gradient at ``D[d_off:]`` through the mask of
     :func:`dropout_forward`: dropped units pass no gradient, kept ones are
     scaled, and their output ``A`` is unscaled so that the activation's
-    derivative reads the activation itself."""
+    derivative reads the activation itself. ``mode`` 0 draws the mask
+    again, otherwise it is read from ``M``, where the forward pass left it."""
     G = block(D, d_off, nb, cols)
     Z = block(A, a_off, nb, cols)
     for r in range(nb):
         prefix = hash_prefix(seed, epoch, order[lo + r])
+        m_row = r * m_rs + unit0
         for j in range(cols):
-            keep = dropout_keep_after(prefix, unit0 + j, rate)
+            if mode == 0:
+                keep = dropout_keep_after(prefix, unit0 + j, rate)
+            else:
+                keep = M[m_row + j]
             if keep == 0.0:
                 G[r, j] = 0.0
             else:
@@ -252,12 +271,12 @@ def dropout_backward(D, d_off, A, a_off, order, lo, nb, cols, seed, epoch, unit0
 
 def _sig_drop(f):
     return types.void(arr(f), I64, arr(I64, 1, True, "A"), I64, I64, I64, I64, I64, I64,
-                      F64)
+                      F64, arr(F64), I64, I64)
 
 
 def _sig_drop_grad(f):
     return types.void(arr(f), I64, arr(f), I64, arr(I64, 1, True, "A"), I64, I64, I64, I64,
-                      I64, I64, F64)
+                      I64, I64, F64, arr(F64), I64, I64)
 
 
 def _sig_gemm(f):
@@ -269,7 +288,8 @@ def pass_signature(f):
     """Signature of :func:`mlp_pass` for Numba float type ``f``."""
     return F64(arr(f, 2, True), arr(f, 2, True), arr(f, 1, True), arr(I64, 1, True, "A"),
                I64, I64, arr(f), arr(f), arr(I64, 1, True), arr(f), arr(f),
-               arr(F64, 1, True), arr(I64, 1, True), arr(I64, 1, True), arr(f, 2), I64)
+               arr(F64, 1, True), arr(I64, 1, True), arr(I64, 1, True), arr(f, 2), I64,
+               arr(F64), I64)
 
 
 _call_gemm = caller(_sig_gemm(F64), _sig_gemm(F32))
@@ -283,7 +303,7 @@ _call_drop_grad = caller(_sig_drop_grad(F64), _sig_drop_grad(F32))
 
 
 def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, icodes,
-             fns, D1, d1_col):
+             fns, D1, d1_col, M, m_mode):
     """Forward and backward pass of the rows ``X[order[lo:hi]]``.
 
     Writes the summed (sample-weighted) gradient into ``grad`` and returns
@@ -301,6 +321,11 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
     hidden layer's slot of ``acts``; the pass leaves that layer's output
     gradient in the columns ``d1_col:`` of ``D1`` and the first weight
     block of ``grad`` unwritten.
+
+    ``M``, ``m_mode``: the dropout factors of a cohort's chunk, shared by
+    its models of one seed and rate (see :func:`dropout_forward`; ``M``
+    holds a row of every hidden unit per row of the chunk); mode 0 for a
+    fit of its own.
     """
     fused = D1.shape[0] > 0
     n_layers = sizes.shape[0] - 1
@@ -315,9 +340,12 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
     one = np.int64(1)
     max_width = 0
     n_weights = 0
+    n_hidden = np.int64(0)  # units of the hidden layers: a row of ``M``
     for l in range(n_layers):
         n_weights += sizes[l] * sizes[l + 1]
         max_width = max(max_width, sizes[l + 1])
+        if l < n_layers - 1:
+            n_hidden += sizes[l + 1]
 
     if not fused and d1_col >= 0:  # the input batch
         A0 = block(acts, 0, nb, sizes[0])
@@ -367,7 +395,7 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
             out_b_off = b_off  # the loss unit adds the output biases
         if hidden and rate > 0.0:
             _call_drop(fns[C.F_DROP], (acts, z_off, order, lo, nb, fan_out, seed, epoch,
-                                       np.int64(unit0), rate))
+                                       np.int64(unit0), rate, M, n_hidden, m_mode))
         if hidden:
             unit0 += fan_out
         a_off = z_off
@@ -430,7 +458,7 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
             if rate > 0.0:
                 _call_drop_grad(fns[C.F_DROP_GRAD], (deltas, nxt, acts, a_off, order, lo, nb,
                                                      fan_in, seed, epoch, np.int64(unit0),
-                                                     rate))
+                                                     rate, M, n_hidden, m_mode))
             if not identity:
                 _call_act_grad(fns[C.F_ACT_GRAD], (deltas, nxt, acts, a_off, nb, fan_in))
             cur = nxt
@@ -482,6 +510,7 @@ def mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, deltas
     n_batches = begin_epoch(stats, n, bs)
     chunk_loss = np.zeros(MAX_CHUNKS)
     whole = np.empty((0, 0), dtype=acts.dtype)  # no shared first layer
+    no_masks = np.empty(0)  # nor shared dropout factors
     n_params = params.shape[0]
     ns = 2 if n_params >= SPLIT_UPDATE and hyper[C.H_CLIP] <= 0.0 else 1
     bad = np.zeros(2, dtype=np.int64)
@@ -492,7 +521,7 @@ def mlp_epoch(X, Y, sw, order, lrs, params, m, v, avg, grad, sizes, acts, deltas
             lo, hi = chunk_range(start, nb, c, nc)
             chunk_loss[c] = _call_pass(fns[C.F_PASS], (
                 X, Y, sw, order, lo, hi, params, grad[c], sizes, acts[c], deltas[c], hyper,
-                icodes, fns, whole, np.int64(0)))
+                icodes, fns, whole, np.int64(0), no_masks, np.int64(0)))
         if _PARALLEL == 1 and ns == 2:
             # end_batch with the chunk sums and the step over two parameter
             # ranges on the threads (the clipping norm needs the sum first)

@@ -502,9 +502,25 @@ def linear_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, par
     _in_slots(slots, units, unit_start, cohort)
 
 
+@njit(cache=True, inline="always")
+def _mask_mode(M, hyper_k, icodes_k, seed, epoch, rate):
+    """The dropout mode of a model's pass in a cohort's chunk (see
+    :func:`mlp.dropout_forward`) and what ``M`` holds then: ``(mode, seed,
+    epoch, rate)``. Mode 0 without dropout (or without room for shared
+    factors), 2 when ``M`` holds the factors of the model's seed, epoch
+    and rate (``seed`` -1: none yet), else 1: draw them and keep them."""
+    r = hyper_k[C.H_DROPOUT]
+    if r <= 0.0 or M.shape[0] == 0:
+        return np.int64(0), seed, epoch, rate
+    s, e = icodes_k[C.I_SEED], icodes_k[C.I_EPOCH]
+    if seed == s and epoch == e and rate == r:
+        return np.int64(2), seed, epoch, rate
+    return np.int64(1), s, e, r
+
+
 def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icodes,
                       counters, stats, fns, sizes, XB, W1, Z1, D1, G1, acts, deltas, GA, cl,
-                      alive, live):
+                      alive, live, M):
     """One epoch of the MLPs ``mem``, which share their data, sample order,
     batch size and layer sizes.
 
@@ -527,7 +543,10 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
     1.45x faster in chunks of 64, while (32,) models at batches of 200 ran
     6-8 % slower in chunks of 64 than in one pass. The chunks are not the
     single fit's (16 rows there), so the weights equal those of single fits
-    up to rounding, not bitwise.
+    up to rounding, not bitwise. Models of the same seed and dropout rate
+    draw the same dropout masks: the first of them in a chunk keeps its
+    factors in ``M`` (a row of every hidden unit per row of the chunk), the
+    others' passes read them there (empty ``M``: each draws its own).
     """
     # no reference counting of the many views below (see ``borrowed``)
     X, Y, sw, order, mem, lrs = (borrowed(X), borrowed(Y), borrowed(sw), borrowed(order),
@@ -539,6 +558,7 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
                                  borrowed(D1), borrowed(G1))
     acts, deltas, GA, cl, alive, live = (borrowed(acts), borrowed(deltas), borrowed(GA),
                                          borrowed(cl), borrowed(alive), borrowed(live))
+    M = borrowed(M)
     F = sizes[0]
     H = sizes[1]
     K = mem.shape[0]
@@ -565,13 +585,17 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
         if not fuse:
             for c in range(nc):
                 lo, hi = chunk_range(start, nb, c, nc)
+                m_seed, m_epoch, m_rate = np.int64(-1), np.int64(-1), -1.0  # none kept yet
                 for a in range(na):
                     k = mem[live[a]]
+                    mode, m_seed, m_epoch, m_rate = _mask_mode(M, hyper[k], icodes[k], m_seed,
+                                                               m_epoch, m_rate)
                     # the first model's pass gathers the chunk's rows into
                     # ``acts``, where the others' passes find them
                     cl[a * MC + c] = _call_pass(fns[k, C.F_PASS], (
                         X, Y, sw, order, lo, hi, params[k], GA[a, c], sizes, acts, deltas,
-                        hyper[k], icodes[k], fns[k], whole, np.int64(-1 if a > 0 else 0)))
+                        hyper[k], icodes[k], fns[k], whole, np.int64(-1 if a > 0 else 0), M,
+                        mode))
         else:
             width = na * H
             Wv = W1[: F * width].reshape(F, width)
@@ -592,15 +616,18 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
                     for j in range(F):
                         Xv[r, j] = X[i, j]
                 np.dot(Xv, Wv, Zv)
+                m_seed, m_epoch, m_rate = np.int64(-1), np.int64(-1), -1.0
                 for a in range(na):
                     k = mem[live[a]]
+                    mode, m_seed, m_epoch, m_rate = _mask_mode(M, hyper[k], icodes[k], m_seed,
+                                                               m_epoch, m_rate)
                     Z = acts[bs * F: bs * F + rows * H].reshape(rows, H)
                     for r in range(rows):
                         for h in range(H):
                             Z[r, h] = Zv[r, a * H + h]
                     cl[a * MC + c] = _call_pass(fns[k, C.F_PASS], (
                         X, Y, sw, order, lo, hi, params[k], GA[a, c], sizes, acts, deltas,
-                        hyper[k], icodes[k], fns[k], Dv, np.int64(a * H)))
+                        hyper[k], icodes[k], fns[k], Dv, np.int64(a * H), M, mode))
                 np.dot(Xv.T, Dv, Gv)
                 for a in range(na):
                     g = GA[a, c]
@@ -618,7 +645,7 @@ def _mlp_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, icode
 
 def mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params, m, v,
                    avg, hyper, icodes, counters, stats, fns, units, unit_start, slots, sizes,
-                   XB, W1, Z1, D1, G1, acts, deltas, GA, cl, alive, live):
+                   XB, W1, Z1, D1, G1, acts, deltas, GA, cl, alive, live, M):
     """One epoch of every MLP of ``units`` (one shape: ``sizes``), in parallel.
 
     Same layout as :func:`linear_population`: ``units`` are cohorts trained
@@ -632,7 +659,7 @@ def mlp_population(Xa, Ya, swa, data, n_features, orders, lrs, n_batches, params
         X, Y, sw = _data(k, data, Xa, Ya, swa)
         kernel(X, Y, sw, orders[data[k, 4], :data[k, 3]], mem, lrs, params, m, v, avg, hyper,
                icodes, counters, stats, fns, sizes, XB[s], W1[s], Z1[s], D1[s], G1[s],
-               acts[s], deltas[s], GA[s], cl[s], alive[s], live[s])
+               acts[s], deltas[s], GA[s], cl[s], alive[s], live[s], M[s])
 
     _in_slots(slots, units, unit_start, cohort)
 
@@ -667,7 +694,8 @@ def cohort_signature(kind, f):
     else:
         scratch = ((arr(i64, 1, True),)  # sizes
                    + (arr(f, 1),) * 7  # XB, W1, Z1, D1, G1, acts, deltas
-                   + (arr(f, 3), arr(f64, 1), arr(types.boolean, 1), arr(i64, 1)))
+                   + (arr(f, 3), arr(f64, 1), arr(types.boolean, 1), arr(i64, 1),
+                      arr(f64, 1)))  # GA, cl, alive, live, M
     return types.void(*data, *state, *scratch)
 
 

@@ -1166,6 +1166,9 @@ class _BatchTrainer:
                 _per_slot(n_slots, (U * population.COHORT_MAX_CHUNKS,)),
                 _per_slot(n_slots, (U,), np.bool_),  # alive this epoch
                 _per_slot(n_slots, (U,), np.int64),  # the alive ones, listed
+                # a chunk's dropout factors, shared by models of one seed and rate
+                _per_slot(n_slots, (bs_max * int(sizes[1:-1].sum()) * bool(
+                    (hyper[:, C.H_DROPOUT] > 0).any()),)),
             )
             per_row = 3.0 * float(np.dot(sizes[:-1], sizes[1:]))
         else:
