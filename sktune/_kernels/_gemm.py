@@ -182,18 +182,19 @@ def vector_width(C):
     return _VECTOR_BYTES // C.itemsize
 
 
-@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
-def gemm_nn(C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K):
-    """``C = A @ B`` (``M x N``, summed over ``K``) on flat arrays.
+# The same tiles adding onto C, one rounding per product and per sum: the
+# order of operations of a scalar ``c += a * b`` loop, vectorized.
+_acc_wide = _make_nn_tile(_TILE_ROWS, 2, fused=False)
+_acc_4x2 = _make_nn_tile(4, 2, fused=False)
+_acc_1x2 = _make_nn_tile(1, 2, fused=False)
+_acc_6x1 = _make_nn_tile(6, 1, fused=False)
+_acc_1x1 = _make_nn_tile(1, 1, fused=False)
 
-    ``A[i, p]`` is at ``a_off + i * a_rs + p * a_cs`` and ``C[i, j]`` at
-    ``c_off + i * c_rs + j * c_cs`` (``a_rs = 1`` reads a transposed view,
-    ``c_rs = 1`` writes one); ``B`` is row-major with row stride ``b_rs``.
-    Needs ``N >= vector_width(C)``: the last columns are a
-    vector tile ending at column ``N``, overlapping the one before it (the
-    overlapped elements are computed again in the same order, so they get
-    the same bits).
-    """
+
+@njit(cache=True, inline="always")
+def _drive(acc, C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K):
+    """The tiling of :func:`gemm_nn` (``acc`` False, a literal) and
+    :func:`gemm_acc` (True): which tile covers which block of ``C``."""
     w = vector_width(C)
     j = 0
     while j < N:
@@ -206,30 +207,51 @@ def gemm_nn(C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K)
             b_at = b_off + j
             if j + 2 * w <= N:
                 if i + _TILE_ROWS <= M:
-                    _nn_wide(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    if acc:
+                        _acc_wide(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    else:
+                        _nn_wide(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
                     i += _TILE_ROWS
                 elif i + 4 <= M:
-                    _nn_4x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    if acc:
+                        _acc_4x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    else:
+                        _nn_4x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
                     i += 4
                 else:
-                    _nn_1x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    if acc:
+                        _acc_1x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    else:
+                        _nn_1x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
                     i += 1
             elif i + 6 <= M:
-                _nn_6x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                if acc:
+                    _acc_6x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                else:
+                    _nn_6x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
                 i += 6
             else:
-                _nn_1x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                if acc:
+                    _acc_1x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                else:
+                    _nn_1x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
                 i += 1
         j += 2 * w if j + 2 * w <= N else w
 
 
-# The same tiles adding onto C, one rounding per product and per sum: the
-# order of operations of a scalar ``c += a * b`` loop, vectorized.
-_acc_wide = _make_nn_tile(_TILE_ROWS, 2, fused=False)
-_acc_4x2 = _make_nn_tile(4, 2, fused=False)
-_acc_1x2 = _make_nn_tile(1, 2, fused=False)
-_acc_6x1 = _make_nn_tile(6, 1, fused=False)
-_acc_1x1 = _make_nn_tile(1, 1, fused=False)
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def gemm_nn(C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K):
+    """``C = A @ B`` (``M x N``, summed over ``K``) on flat arrays.
+
+    ``A[i, p]`` is at ``a_off + i * a_rs + p * a_cs`` and ``C[i, j]`` at
+    ``c_off + i * c_rs + j * c_cs`` (``a_rs = 1`` reads a transposed view,
+    ``c_rs = 1`` writes one); ``B`` is row-major with row stride ``b_rs``.
+    Needs ``N >= vector_width(C)``: the last columns are a
+    vector tile ending at column ``N``, overlapping the one before it (the
+    overlapped elements are computed again in the same order, so they get
+    the same bits).
+    """
+    _drive(False, C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
@@ -242,30 +264,4 @@ def gemm_acc(C, c_off, c_rs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K):
     ``N`` must be a multiple of :func:`vector_width` (every element is
     added to once, so no tile may overlap another).
     """
-    w = vector_width(C)
-    one = 1
-    j = 0
-    while j < N:
-        two = j + 2 * w <= N
-        i = 0
-        while i < M:
-            c_at = c_off + i * c_rs + j
-            a_at = a_off + i * a_rs
-            b_at = b_off + j
-            if two:
-                if i + _TILE_ROWS <= M:
-                    _acc_wide(C, c_at, c_rs, one, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
-                    i += _TILE_ROWS
-                elif i + 4 <= M:
-                    _acc_4x2(C, c_at, c_rs, one, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
-                    i += 4
-                else:
-                    _acc_1x2(C, c_at, c_rs, one, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
-                    i += 1
-            elif i + 6 <= M:
-                _acc_6x1(C, c_at, c_rs, one, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
-                i += 6
-            else:
-                _acc_1x1(C, c_at, c_rs, one, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
-                i += 1
-        j += 2 * w if two else w
+    _drive(True, C, c_off, c_rs, 1, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N, K)
