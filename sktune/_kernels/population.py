@@ -175,10 +175,12 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
     models' weights sit side by side (``WC``: a column per model and
     output, padded to whole vectors), so a row's outputs for all models are
     one row of ``PR`` and their output gradients one row of ``GO``. Losses
-    and output gradients follow row by row with the single-fit scalar code
-    (``_scalar.row_loss_grad``, the loss a compile-time constant:
-    ``_LOSS``, one kernel per loss, and a cohort has one loss), then the
-    weight gradients are ``XB.T @ GO`` (``GW``) and each model's
+    and output gradients follow in the single-fit arithmetic (the loss a
+    compile-time constant: ``_LOSS``, one kernel per loss, and a cohort has
+    one loss): element-wise ones a row at a time for all the models
+    (``QS``: their chunk sums and Huber deltas), the softmax model by model
+    (``_scalar.row_loss_grad``); then the weight gradients are
+    ``XB.T @ GO`` (``GW``) and each model's
     end-of-batch step is the single-fit one (``_step.end_batch``) on its
     own gradient ``GA[q]``. ``acc`` is the address of the products' unit
     (:func:`acc_address`).
@@ -223,7 +225,8 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
                 for col in range(N):
                     PF[r * N + col] = WF[F * N + col]
             _call_acc(acc, (PF, zero, N, XF, zero, F, one, WF, zero, N, R, N, F))
-            # (the columns of padding and of diverged models are not read)
+            # (what the columns of padding and of diverged models hold
+            # reaches no model that trains on)
             # the loss is the kernel's compile-time constant (its cohort's)
             if _LOSS == C.SOFTMAX:  # over a row's outputs: model by model
                 for q in range(K):
