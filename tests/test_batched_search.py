@@ -995,3 +995,29 @@ def test_cohort_models_share_dropout_masks_exactly(hidden):
     assert ours.batched_info_["fits_restored"] == 8 * 3
     assert_same_results(ours, ref)
     assert_same_refit(ours, ref, X)
+
+
+def test_candidates_are_copies_of_the_template_like_clone():
+    """A candidate's estimator equals ``clone(template).set_params(...)``:
+    copied cheaply only where every parameter is immutable, else cloned
+    (a list parameter is not shared between candidates)."""
+    from sktune.model_selection._batched import _copier
+
+    template = make_estimator(MLPRegressor, hidden_layer_sizes=(4, 3))
+    new = _copier(template)
+    a, b = new({"learning_rate": 0.1}), new({"learning_rate": 0.2, "alpha": 1e-3})
+    expected = clone(template).set_params(learning_rate=0.2, alpha=1e-3)
+    assert b.get_params() == expected.get_params() and type(b) is type(template)
+    assert a.learning_rate == 0.1 and template.learning_rate != 0.1
+    assert b.__dict__ == expected.__dict__
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        new({"not_a_parameter": 1})
+
+    class Recorder:
+        def __call__(self, est, info):
+            return False
+
+    listed = make_estimator(MLPRegressor, callbacks=[Recorder()])
+    new = _copier(listed)
+    c = new({"learning_rate": 0.1})
+    assert c.callbacks is not listed.callbacks and c.callbacks[0] is not listed.callbacks[0]

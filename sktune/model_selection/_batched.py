@@ -298,6 +298,36 @@ def _fast_get_param_names(cls):
 
 _FAST_CLASSES = {}
 
+_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, np.number, np.bool_)
+
+
+def _immutable(value):
+    return isinstance(value, _IMMUTABLE) or (
+        type(value) is tuple and all(_immutable(v) for v in value))
+
+
+def _copier(template):
+    """``new(params)``: ``clone(template).set_params(**params)``, as a copy
+    of the template's ``__dict__`` where that is the same thing: every
+    attribute of the template is a parameter holding an immutable value
+    (``clone`` copies such values to themselves) and every name given is a
+    parameter of its own. 0.2 ms a candidate otherwise: 8 % of a linear
+    search."""
+    names = set(template._get_param_names())
+    state = template.__dict__
+    plain = set(state) <= names and all(_immutable(v) for v in state.values())
+
+    def new(params):
+        params = clone(params, safe=False)
+        if not plain or not all(k in names for k in params):
+            return clone(template).set_params(**params)
+        est = object.__new__(type(template))
+        est.__dict__.update(state)
+        est.__dict__.update(params)
+        return est
+
+    return new
+
 
 def _fast_class(cls):
     """``cls`` with a cached ``_get_param_names``, for the training clones."""
@@ -970,6 +1000,7 @@ class _BatchTrainer:
 
         template = clone(self.final)
         template.__class__ = _fast_class(type(self.final))
+        new = _copier(template)
         validated = {}  # the fold's data, validated once (see _prepare_fit)
         jobs = []
         for cid, params in zip(cids, candidates):
@@ -991,7 +1022,7 @@ class _BatchTrainer:
                     rec.since(mark, job.log)
                     job.seconds += time.perf_counter() - start
                     continue
-            est = clone(template).set_params(**clone(final_params, safe=False))
+            est = new(final_params)
             trained.estimator = est
             try:
                 if Xa is None or est.device != "cpu":
