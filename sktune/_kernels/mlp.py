@@ -255,7 +255,8 @@ def dropout_backward(D, d_off, A, a_off, order, lo, nb, cols, seed, epoch, unit0
     G = block(D, d_off, nb, cols)
     Z = block(A, a_off, nb, cols)
     for r in range(nb):
-        prefix = hash_prefix(seed, epoch, order[lo + r])
+        # (the row's hash only where the mask is drawn again)
+        prefix = hash_prefix(seed, epoch, order[lo + r]) if mode == 0 else np.uint64(0)
         m_row = r * m_rs + unit0
         for j in range(cols):
             if mode == 0:
