@@ -19,7 +19,7 @@ def _tol(dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("M, N, K", [  # "w": the vector width, the narrowest N
     (16, 64, 50), (1, "w", 1), (5, "w", 3), (7, "w+1", 4), (13, 37, 29), (50, 64, 16),
-    (6, 16, 0), (12, 100, 7), (64, 16, 64),
+    (6, 16, 0), (12, 100, 7), (64, 16, 64), (3, 40, 17), (11, 32, 9), (2, 16, 5),
 ])
 @pytest.mark.parametrize("a_transposed", [False, True])
 @pytest.mark.parametrize("c_transposed", [False, True])
@@ -77,6 +77,25 @@ def test_gemm_nn_sums_in_a_fixed_order(dtype):
     assert np.array_equal(narrow.reshape(M, n), wide.reshape(M, 3 * w)[:, :n])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("M", [1, 2, 3, 5, 7, 11])
+def test_gemm_nn_rows_do_not_depend_on_their_tile(dtype, M):
+    """A row gets the same bits in a tile of 1, 2, 3, 4 or 8 rows: the
+    first ``M`` rows of a 16-row product equal the ``M``-row product."""
+    rng = np.random.default_rng(M)
+    K, N = 21, 2 * _width(np.zeros(1, dtype)) + 5
+    A = rng.standard_normal((16, K)).astype(dtype)
+    B = np.ascontiguousarray(rng.standard_normal((K, N)).astype(dtype)).ravel()
+    i8 = np.int64
+    out = {}
+    for rows in (16, M):
+        C = np.zeros(rows * N, dtype)
+        gemm_nn(C, i8(0), i8(N), i8(1), np.ascontiguousarray(A[:rows]).ravel(), i8(0), i8(K),
+                i8(1), B, i8(0), i8(N), i8(rows), i8(N), i8(K))
+        out[rows] = C.reshape(rows, N)
+    assert np.array_equal(out[M], out[16][:M])
+
+
 def test_vector_width():
     assert _gemm._VECTOR_BYTES in (32, 64)
     assert _width(np.zeros(1, np.float64)) == _gemm._VECTOR_BYTES // 8
@@ -120,7 +139,8 @@ def _scalar_acc(C, A, B, M, N, K, a_transposed):
 
 
 @pytest.mark.parametrize("M, K, n_vectors", [(200, 50, 2), (13, 7, 1), (50, 200, 3),
-                                             (7, 3, 5), (1, 1, 1), (9, 0, 2)])
+                                             (7, 3, 5), (1, 1, 1), (9, 0, 2),
+                                             (10, 9, 2), (3, 4, 2)])
 @pytest.mark.parametrize("a_transposed", [False, True])
 def test_gemm_acc_has_the_bits_of_the_scalar_loop(M, K, n_vectors, a_transposed):
     """The linear cohort kernel's products: bitwise the single fit's scalar

@@ -170,6 +170,8 @@ def _make_nn_tile(n_rows, n_vec, fused=True):
 _TILE_ROWS = 8 if _VECTOR_BYTES == 64 else 6
 _nn_wide = _make_nn_tile(_TILE_ROWS, 2)
 _nn_4x2 = _make_nn_tile(4, 2)
+_nn_3x2 = _make_nn_tile(3, 2)
+_nn_2x2 = _make_nn_tile(2, 2)
 _nn_1x2 = _make_nn_tile(1, 2)
 _nn_6x1 = _make_nn_tile(6, 1)
 _nn_1x1 = _make_nn_tile(1, 1)
@@ -186,6 +188,8 @@ def vector_width(C):
 # order of operations of a scalar ``c += a * b`` loop, vectorized.
 _acc_wide = _make_nn_tile(_TILE_ROWS, 2, fused=False)
 _acc_4x2 = _make_nn_tile(4, 2, fused=False)
+_acc_3x2 = _make_nn_tile(3, 2, fused=False)
+_acc_2x2 = _make_nn_tile(2, 2, fused=False)
 _acc_1x2 = _make_nn_tile(1, 2, fused=False)
 _acc_6x1 = _make_nn_tile(6, 1, fused=False)
 _acc_1x1 = _make_nn_tile(1, 1, fused=False)
@@ -218,6 +222,21 @@ def _drive(acc, C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N
                     else:
                         _nn_4x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
                     i += 4
+                elif i + 3 == M:
+                    # the last 2 or 3 rows in one pass over K: a narrow
+                    # layer's products (M = 3 outputs, say) in 1 x 2 tiles
+                    # were a chain of dependent multiply-adds per row
+                    if acc:
+                        _acc_3x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    else:
+                        _nn_3x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    i += 3
+                elif i + 2 == M:
+                    if acc:
+                        _acc_2x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    else:
+                        _nn_2x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    i += 2
                 else:
                     if acc:
                         _acc_1x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)

@@ -437,12 +437,35 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
         gb = grad[b_off: b_off + fan_out]
         for j in range(fan_out):
             gb[j] = 0.0
-        for r in range(nb):
+        # four rows an update of ``gb`` (the same sums, in the same order):
+        # a load and store of ``gb`` per row made each row's additions wait
+        # on the last row's store
+        r = 0
+        while r + 4 <= nb:
+            for j in range(fan_out):
+                gb[j] = (((gb[j] + D[r, j]) + D[r + 1, j]) + D[r + 2, j]) + D[r + 3, j]
+            r += 4
+        while r < nb:
             for j in range(fan_out):
                 gb[j] += D[r, j]
+            r += 1
         if l > 0:
             nxt = part - cur
-            if nt_tiles:
+            if (spare and fan_in >= vec and fan_in * fan_out <= part
+                    and fan_in * fan_out <= fan_out * nb + 2 * nb * fan_in):
+                # D @ W.T with W.T's rows (W's columns) copied into the spare
+                # third: the tiles store the rows of the result as vectors
+                # (written transposed, below, each element is a store of its
+                # own); the same multiply-adds in the same order
+                WT = block(deltas, 2 * part, fan_out, fan_in)
+                W = block(params, w_off, fan_in, fan_out)
+                for j in range(fan_out):
+                    for i in range(fan_in):
+                        WT[j, i] = W[i, j]
+                _call_gemm(fns[C.F_GEMM], (deltas, nxt, fan_in, one, deltas, cur, fan_out,
+                                           one, deltas, 2 * part, fan_in, nb, fan_in,
+                                           fan_out))
+            elif nt_tiles:
                 # D @ W.T as (W @ D.T).T, written transposed: the tiles read
                 # their right operand by rows, and D.T's rows are D's columns
                 DT = block(deltas, 2 * part, fan_out, nb)
