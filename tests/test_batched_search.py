@@ -440,8 +440,38 @@ def test_data_held_once_per_fold(monkeypatch, early_stopping):
                          validation_fraction=0.2)
     grid = {"learning_rate": [0.01, 0.03, 0.1], "optimizer": ["adam", "sgd"]}
     GridSearchCV(est, grid, cv=3).fit(X, y)
-    n_train = 60 - (12 if early_stopping else 0)  # 2/3 of 90, minus the held-out 20%
-    assert set(seen) == {(n_train * X.shape[1],) * 3}
+    if early_stopping:
+        n_train = 60 - 12  # 2/3 of 90, minus the held-out 20%
+        assert set(seen) == {(n_train * X.shape[1],) * 3}
+    else:  # the folds' rows are read from the whole X, held once for all
+        assert set(seen) == {(X.size,)}
+
+
+def test_folds_reading_the_whole_X_stay_apart_when_their_targets_agree():
+    """Folds gathering their rows from the whole X are told apart by their
+    rows even where their targets and weights, scattered to the whole's
+    rows, are equal arrays: folds 0 and 1 below differ only in rows of zero
+    weight and target, yet their weighted rows fall at other places of
+    their sample orders, so each must train on its own."""
+    X, _ = make_data(False, n=92)
+    cv = KFold(4, shuffle=True, random_state=0)
+    tests = [test for _, test in cv.split(X)]
+    weighted = np.concatenate(tests[2:])
+    y, sw = np.zeros(X.shape[0]), np.zeros(X.shape[0])
+    y[weighted] = np.random.default_rng(0).standard_normal(weighted.size)
+    sw[weighted] = 1.0
+    est = make_estimator(LinearRegressor, batch_size=8)
+    grid = {"learning_rate": [0.01, 0.03], "optimizer": ["adam", "sgd"]}
+
+    def unweighted_mse(estimator, X, y, **ignored):  # (zero weights on folds 0, 1)
+        return -np.mean((estimator.predict(X) - y) ** 2)
+
+    kw = {"cv": cv, "scoring": unweighted_mse}
+    # (one thread: no cohort is split into units to balance threads)
+    ours = GridSearchCV(est, grid, n_jobs=1, **kw).fit(X, y, sample_weight=sw)
+    assert ours.batched_info_["fits_restored"] == 16
+    ref = skms.GridSearchCV(est, grid, **kw).fit(X, y, sample_weight=sw)
+    assert_same_results(ours, ref)
 
 
 def test_fit_times_are_shares_of_the_batched_training():

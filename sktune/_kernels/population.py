@@ -195,6 +195,7 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
     WC, GW, QS, GA = borrowed(WC), borrowed(GW), borrowed(QS), borrowed(GA)
     closs, cl, alive = borrowed(closs), borrowed(cl), borrowed(alive)
     F = X.shape[1]
+    F1 = F + 1  # a row of XB: the features, then a 1
     n_out = Y.shape[1]
     n_w = F * n_out
     K = mem.shape[0]
@@ -214,17 +215,21 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
             lo, hi = chunk_range(start, nb, c, nc)
             R = hi - lo
             # the chunk's rows, shared by every model (rows a few ahead are
-            # fetched meanwhile: random rows of a large X miss the caches)
+            # fetched meanwhile: random rows of a large X miss the caches),
+            # each followed by a 1: the product below that gives the weight
+            # gradients then gives the intercepts' too
             for r in range(R):
                 prefetch_dense_row(X, Y, sw, order, lo + r + 6)
                 i = order[lo + r]
+                x_row = XF[r * F1: r * F1 + F1]  # (a view: contiguous stores)
                 for j in range(F):
-                    XF[r * F + j] = np.float64(X[i, j])
+                    x_row[j] = np.float64(X[i, j])
+                x_row[F] = 1.0
             # every model's outputs: its intercept, then the features in order
             for r in range(R):
                 for col in range(N):
                     PF[r * N + col] = WF[F * N + col]
-            _call_acc(acc, (PF, zero, N, XF, zero, F, one, WF, zero, N, R, N, F))
+            _call_acc(acc, (PF, zero, N, XF, zero, F1, one, WF, zero, N, R, N, F))
             # (what the columns of padding and of diverged models hold
             # reaches no model that trains on)
             # the loss is the kernel's compile-time constant (its cohort's)
@@ -245,37 +250,46 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
                     closs[q, c] = loss
             else:
                 # element-wise: a row for every model at once (the models
-                # innermost vectorize), each model's sum still over the rows
-                # in order, in the arithmetic of ``row_loss_grad``
+                # innermost vectorize: a row's views, indexed from 0 up, need
+                # no test of negative indices), each model's sum still over
+                # the rows in order, in the arithmetic of ``row_loss_grad``
                 for q in range(K):
                     QS[0, q] = 0.0
+                sums, deltas = QS[0], QS[1]
                 for r in range(R):
                     i = order[lo + r]
                     wi = np.float64(sw[i])
+                    p_row = PF[r * N: r * N + N]
+                    g_row = OF[r * N: r * N + N]
+                    if n_out == 1:
+                        yi = np.float64(Y[i, 0])
+                        for q in range(K):
+                            lk, gk = elem_loss_grad(_LOSS, yi, p_row[q], deltas[q])
+                            row = 0.0
+                            row += lk
+                            g_row[q] = wi * gk
+                            sums[q] += wi * row
+                        continue
                     for q in range(K):
                         row = 0.0
                         for o in range(n_out):
                             lk, gk = elem_loss_grad(_LOSS, np.float64(Y[i, o]),
-                                                    PF[r * N + q * n_out + o], QS[1, q])
+                                                    p_row[q * n_out + o], deltas[q])
                             row += lk
-                            OF[r * N + q * n_out + o] = wi * gk
-                        QS[0, q] += wi * row
+                            g_row[q * n_out + o] = wi * gk
+                        sums[q] += wi * row
                 for q in range(K):
                     closs[q, c] = QS[0, q]
-            # every model's weight gradient: the rows' products in order
-            for t in range(F * N):
+            # every model's weight gradient, and in the last row its
+            # intercepts' (the 1s): the rows' products in order
+            for t in range(F1 * N):
                 GF[t] = 0.0
-            _call_acc(acc, (GF, zero, N, XF, zero, one, F, OF, zero, N, F, N, R))
+            _call_acc(acc, (GF, zero, N, XF, zero, one, F1, OF, zero, N, F1, N, R))
             for q in range(K):
                 g = GA[q, c]
-                for j in range(F):
+                for j in range(F1):
                     for o in range(n_out):
                         g[j * n_out + o] = GF[j * N + q * n_out + o]
-                for o in range(n_out):
-                    s = 0.0
-                    for r in range(R):
-                        s += OF[r * N + q * n_out + o]
-                    g[n_w + o] = s
         for q in range(K):
             if not alive[q]:
                 continue

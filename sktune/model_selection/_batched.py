@@ -701,32 +701,46 @@ _MLP_UNIT_SLOTS = 4
 _LINE_GAP = 128
 
 
-def _shared_arenas(populations):
+def _shared_arenas(populations, full_rows=None):
     """The training data of every population, each distinct array held once.
 
     ``populations``: lists of jobs. The populations of one dtype share one
     set of arenas (the folds' data are the same whatever the model's shape,
     and the populations now train side by side, see
-    :meth:`_BatchTrainer._run_populations`). Returns, per population,
-    ``(Xa, Ya, swa, data)``: the tuples of distinct arrays and ``data[k]`` =
-    (X index, Y index, sw index, rows, order row) of its model ``k`` (the
-    order row is ``k`` until an epoch's shared draws say otherwise)."""
+    :meth:`_BatchTrainer._run_populations`). ``full_rows(job)``: the job's
+    training set as rows of whole arrays, or None (see
+    :meth:`_BatchTrainer._full_rows`). Returns, per population,
+    ``(Xa, Ya, swa, data, row_maps)``: the tuples of distinct arrays,
+    ``data[k]`` = (X index, Y index, sw index, rows, order row, row map) of
+    its model ``k`` (the order row is ``k`` until an epoch's shared draws
+    say otherwise; the row map, -1 or an index into ``row_maps``, the rows
+    of whole arrays that its sample order indexes)."""
     by_dtype = {}
+    row_maps, map_index = [], {}
     for i, jobs in enumerate(populations):
         dtype = jobs[0].loop.state.params.dtype
         arenas, members = by_dtype.setdefault(dtype.str, ([_Arena(), _Arena(), _Arena()], []))
-        refs = np.empty((len(jobs), 5), dtype=np.int64)
+        refs = np.empty((len(jobs), 6), dtype=np.int64)
         for k, job in enumerate(jobs):
             lp = job.loop
-            refs[k, :3] = [arenas[0].add(lp.X), arenas[1].add(lp.Y), arenas[2].add(lp.sw)]
+            whole = full_rows(job) if full_rows is not None else None
+            X, Y, sw = (lp.X, lp.Y, lp.sw) if whole is None else whole[:3]
+            refs[k, :3] = [arenas[0].add(X), arenas[1].add(Y), arenas[2].add(sw)]
             refs[k, 3] = lp.n
             refs[k, 4] = k  # the row of the orders holding its sample order
+            refs[k, 5] = -1
+            if whole is not None:
+                # (a fold's scattered Y and sw are told apart by their rows:
+                # equal ones of two folds must not make one cohort)
+                refs[k, 5] = map_index.setdefault(id(whole[3]), len(row_maps))
+                if refs[k, 5] == len(row_maps):
+                    row_maps.append(whole[3])
         members.append((i, refs))
     out = [None] * len(populations)
     for dtype, (arenas, members) in by_dtype.items():
         Xa, Ya, swa = (a.build(np.dtype(dtype)) for a in arenas)
         for i, refs in members:
-            out[i] = (Xa, Ya, swa, refs)
+            out[i] = (Xa, Ya, swa, refs, row_maps)
     return out
 
 
@@ -766,7 +780,7 @@ def _cohorts(running, data, icodes, orders, drawn=None):
     drawn = drawn or {}
     groups = defaultdict(list)
     for k in running:
-        groups[(*data[k, :4], icodes[k, C.I_BATCH], icodes[k, C.I_LOSS])].append(k)
+        groups[(*data[k, :4], data[k, 5], icodes[k, C.I_BATCH], icodes[k, C.I_LOSS])].append(k)
     cohorts = []
     for members in groups.values():
         parts = []  # (representative, members) by sample order
@@ -922,6 +936,9 @@ class _BatchTrainer:
         self.bases = _Registry()  # candidates without their epoch budget
         self.kept = {}  # (base id, training set key) -> finished _Job
         self.folds = {}  # training set key -> the fold's prepared data
+        # training set key -> (its rows of X, its validated X): see _full_rows
+        self.fold_rows = {}
+        self._full = {}  # the whole X validated, by dtype; scattered Y, sw by id
         self.epochs_resumed = 0  # epochs a from-scratch fit would have repeated
 
     def _final_params(self, params):
@@ -997,6 +1014,8 @@ class _BatchTrainer:
             if self.resume is not None:
                 self.folds[key] = fold
         head, Xt, Xa, checked, head_error, head_log, _ = fold
+        if self.pipeline is None and Xa is not None:
+            self.fold_rows[key] = (np.asarray(train, dtype=np.int64), Xa)
 
         template = clone(self.final)
         template.__class__ = _fast_class(type(self.final))
@@ -1063,6 +1082,46 @@ class _BatchTrainer:
         return (head, Xt, Xa, checked, head_error, head_log,
                 time.perf_counter() - start)
 
+    def _full_rows(self, loop, key):
+        """``(X, Y, sw, rows)``: a loop's training set as rows of the whole
+        ``X`` (and of ``Y`` and ``sw`` scattered to the whole's rows), or None.
+
+        Every fold's models then gather their rows from the one array (on
+        ``bench_search.py``'s linear search, 8 MB where the five folds' copies
+        took 32 MB, about the last-level cache: the gathers of shuffled rows
+        waited on memory). A loop qualifies when it trains on its fold's
+        validated array itself (no pipeline step before it, no validation
+        split) and without dropout, whose masks are keyed by the sample's
+        row in the training set; the rows are the same values, so the fits
+        are the same."""
+        fold = self.fold_rows.get(key)
+        if (fold is None or loop.X is not fold[1] or loop.X_val is not None
+                or loop.hyper[C.H_DROPOUT] > 0):
+            return None
+        rows, Xa = fold
+        if loop.n != rows.shape[0] or loop.Y.shape[0] != loop.n or loop.sw.shape[0] != loop.n:
+            return None
+        X = self._full.get(Xa.dtype.str)
+        if X is None:
+            try:
+                X = check_array(self.X, dtype=[np.float64, np.float32], order="C")
+            except Exception:  # noqa: BLE001
+                X = False
+            if X is not False and (X.dtype != Xa.dtype or X.shape[1] != Xa.shape[1]):
+                X = False
+            self._full[Xa.dtype.str] = X
+        if X is False:
+            return None
+        out = [X]
+        for a in (loop.Y, loop.sw):
+            got = self._full.get(id(a))
+            if got is None or got[0] is not a:
+                whole = np.zeros((X.shape[0],) + a.shape[1:], dtype=a.dtype)
+                whole[rows] = a
+                got = self._full[id(a)] = (a, whole)
+            out.append(got[1])
+        return (*out, rows)
+
     @staticmethod
     def resumes_exactly(est):
         """Whether continuing a finished fit of ``est`` to a larger
@@ -1119,7 +1178,8 @@ class _BatchTrainer:
         one per population."""
         from .._kernels import population
 
-        data = _shared_arenas([jobs for _, jobs in populations])
+        data = _shared_arenas([jobs for _, jobs in populations],
+                              lambda job: self._full_rows(job.loop, job.key))
         steps = [self._population(kind, jobs, rec, arenas)
                  for (kind, jobs), arenas in zip(populations, data)]
         del data
@@ -1155,7 +1215,7 @@ class _BatchTrainer:
         n_params = states[0].params.shape[0]
         n_features = loops[0].X.shape[1]
         n_out = loops[0].Y.shape[1]
-        Xa, Ya, swa, data = arenas
+        Xa, Ya, swa, data, row_maps = arenas
         del arenas
         # early-stopping validation sets: equal ones held once too
         val = [_Arena(), _Arena(), _Arena()]
@@ -1173,7 +1233,10 @@ class _BatchTrainer:
         hyper = np.empty((K, C.N_HYPER))
         icodes = np.empty((K, C.N_ICODES), dtype=np.int64)
         stats = np.zeros((K, C.N_STATS))
-        orders = np.zeros((K, max(lp.n for lp in loops)), dtype=np.int64)
+        # a model's order row, then (models of the whole X, see _full_rows)
+        # rows for the orders as rows of the whole X, filled each epoch
+        orders = np.zeros((2 * K if (data[:, 5] >= 0).any() else K,
+                           max(lp.n for lp in loops)), dtype=np.int64)
         n_batches = np.array([lp.n_batches for lp in loops], dtype=np.int64)
         lrs = np.zeros((K, int(n_batches.max())))
         shared_orders = _SharedPermutations()
@@ -1234,12 +1297,12 @@ class _BatchTrainer:
             rows = _max_chunk_rows(bs_max, n_features * n_out, cpu)
             cols = population.linear_columns(U, n_out)  # the unit's outputs, side by side
             scratch = (
-                _per_slot(n_slots, (rows, n_features)),  # XB: a chunk's rows
+                _per_slot(n_slots, (rows, n_features + 1)),  # XB: a chunk's rows, 1s
                 _per_slot(n_slots, (rows, cols)),  # PR: their outputs
                 _per_slot(n_slots, (1, n_out)), _per_slot(n_slots, (1, n_out)),  # Pm, Gm
                 _per_slot(n_slots, (rows, cols)),  # GO: their output gradients
                 _per_slot(n_slots, (n_features + 1, cols)),  # WC: weights, intercepts
-                _per_slot(n_slots, (n_features, cols)),  # GW: weight gradients
+                _per_slot(n_slots, (n_features + 1, cols)),  # GW: weight, intercept gradients
                 _per_slot(n_slots, (2, U)),  # QS: the models' chunk losses, Huber deltas
                 _per_slot(n_slots, (U, nc_max, n_params)),  # GA: gradients
                 _per_slot(n_slots, (U, nc_max)),  # chunk losses
@@ -1273,8 +1336,17 @@ class _BatchTrainer:
             # one, so that the results do not depend on the threads
             # models of a shared draw read it from the row that holds it
             names, source = shared_orders.drawn(running, buffers, row_of)
+            composed = {}  # (order row, rows of X) -> the row of their composition
             for k in running:
-                data[k, 4] = source.get(k, k)
+                row = source.get(k, k)
+                if data[k, 5] >= 0:
+                    got = composed.get((row, data[k, 5]))
+                    if got is None:
+                        got = composed[(row, data[k, 5])] = K + len(composed)
+                        n = data[k, 3]
+                        np.take(row_maps[data[k, 5]], orders[row, :n], out=orders[got, :n])
+                    row = got
+                data[k, 4] = row
             work = _units(_cohorts(running, data, icodes, orders, names),
                           _MLP_UNIT_SLOTS if kind == "mlp" else n_slots, U)
             unit_costs = np.array([sum(costs[k] for k in u) for u in work])
