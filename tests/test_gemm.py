@@ -79,11 +79,14 @@ def test_gemm_nn_sums_in_a_fixed_order(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("M", [1, 2, 3, 5, 7, 11])
-def test_gemm_nn_rows_do_not_depend_on_their_tile(dtype, M):
-    """A row gets the same bits in a tile of 1, 2, 3, 4 or 8 rows: the
-    first ``M`` rows of a 16-row product equal the ``M``-row product."""
+@pytest.mark.parametrize("n_vectors", [1, 2])
+def test_gemm_nn_rows_do_not_depend_on_their_tile(dtype, M, n_vectors):
+    """A row gets the same bits in a tile of 1, 2, 3, 4 or 8 rows, one
+    vector of columns or two: the first ``M`` rows of a 16-row product
+    equal the ``M``-row product."""
     rng = np.random.default_rng(M)
-    K, N = 21, 2 * _width(np.zeros(1, dtype)) + 5
+    w = _width(np.zeros(1, dtype))
+    K, N = 21, (w if n_vectors == 1 else 2 * w + 5)
     A = rng.standard_normal((16, K)).astype(dtype)
     B = np.ascontiguousarray(rng.standard_normal((K, N)).astype(dtype)).ravel()
     i8 = np.int64
