@@ -173,9 +173,7 @@ _nn_4x2 = _make_nn_tile(4, 2)
 _nn_3x2 = _make_nn_tile(3, 2)
 _nn_2x2 = _make_nn_tile(2, 2)
 _nn_1x2 = _make_nn_tile(1, 2)
-_nn_w1 = _make_nn_tile(_TILE_ROWS, 1)
-_nn_4x1 = _make_nn_tile(4, 1)
-_nn_2x1 = _make_nn_tile(2, 1)
+_nn_6x1 = _make_nn_tile(6, 1)
 _nn_1x1 = _make_nn_tile(1, 1)
 
 
@@ -193,9 +191,7 @@ _acc_4x2 = _make_nn_tile(4, 2, fused=False)
 _acc_3x2 = _make_nn_tile(3, 2, fused=False)
 _acc_2x2 = _make_nn_tile(2, 2, fused=False)
 _acc_1x2 = _make_nn_tile(1, 2, fused=False)
-_acc_w1 = _make_nn_tile(_TILE_ROWS, 1, fused=False)
-_acc_4x1 = _make_nn_tile(4, 1, fused=False)
-_acc_2x1 = _make_nn_tile(2, 1, fused=False)
+_acc_6x1 = _make_nn_tile(6, 1, fused=False)
 _acc_1x1 = _make_nn_tile(1, 1, fused=False)
 
 
@@ -247,27 +243,12 @@ def _drive(acc, C, c_off, c_rs, c_cs, A, a_off, a_rs, a_cs, B, b_off, b_rs, M, N
                     else:
                         _nn_1x2(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
                     i += 1
-            # one vector of columns (a narrow layer against its weights
-            # padded to a vector, say): the same row counts, so that few
-            # rows run as a chain of dependent multiply-adds
-            elif i + _TILE_ROWS <= M:
+            elif i + 6 <= M:
                 if acc:
-                    _acc_w1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                    _acc_6x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
                 else:
-                    _nn_w1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
-                i += _TILE_ROWS
-            elif i + 4 <= M:
-                if acc:
-                    _acc_4x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
-                else:
-                    _nn_4x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
-                i += 4
-            elif i + 2 <= M:
-                if acc:
-                    _acc_2x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
-                else:
-                    _nn_2x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
-                i += 2
+                    _nn_6x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)
+                i += 6
             else:
                 if acc:
                     _acc_1x1(C, c_at, c_rs, c_cs, A, a_at, a_rs, a_cs, B, b_at, b_rs, K)

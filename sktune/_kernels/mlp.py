@@ -373,30 +373,6 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
         if (l > 0 or not fused) and fan_out >= vec:
             _call_gemm(fns[C.F_GEMM], (acts, z_off, fan_out, one, acts, a_off, fan_in, one,
                                        params, w_off, fan_out, nb, fan_out, fan_in))
-        elif ((l > 0 or not fused) and spare and nb > 2 * vec and fan_in * vec <= part
-              and nb * vec <= part):
-            # a narrow layer (an output unit, say) against its weights padded
-            # with zeros to a vector's width in the spare third: the tiles
-            # store whole rows of the padded product in the first third
-            # (free until the loss), the first ``fan_out`` columns of which
-            # are the layer's outputs. The same multiply-adds in the same
-            # order as the transposed product below, without its transpose
-            # of the rows (strided loads: 9% of bench_search's MLP search,
-            # chunks of 64 rows or more; on chunks of 16 rows it saved nothing)
-            WP = block(deltas, 2 * part, fan_in, vec)
-            W = block(params, w_off, fan_in, fan_out)
-            for p in range(fan_in):
-                for j in range(fan_out):
-                    WP[p, j] = W[p, j]
-                for j in range(fan_out, vec):
-                    WP[p, j] = 0.0
-            _call_gemm(fns[C.F_GEMM], (deltas, np.int64(0), vec, one, acts, a_off, fan_in, one,
-                                       deltas, 2 * part, vec, nb, vec, fan_in))
-            T = block(deltas, 0, nb, vec)
-            Z = block(acts, z_off, nb, fan_out)
-            for r in range(nb):
-                for j in range(fan_out):
-                    Z[r, j] = T[r, j]
         elif (l > 0 or not fused) and nb >= vec and fan_in * nb <= part and spare:
             # a narrow layer (an output unit, say) as Z.T = W.T @ A.T: the
             # rows A.T of the chunk, transposed into the spare third of
