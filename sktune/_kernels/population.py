@@ -180,7 +180,8 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
     one loss): element-wise ones a row at a time for all the models
     (``QS``: their chunk sums and Huber deltas), the softmax model by model
     (``_scalar.row_loss_grad``); then the weight gradients are
-    ``XB.T @ GO`` (``GW``) and each model's
+    ``XB.T @ GO`` (``GW``; each gathered row ends in a 1, so its last row
+    holds the intercepts' gradients, the same sums) and each model's
     end-of-batch step is the single-fit one (``_step.end_batch``) on its
     own gradient ``GA[q]``. ``acc`` is the address of the products' unit
     (:func:`acc_address`).
@@ -261,7 +262,7 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
                     wi = np.float64(sw[i])
                     p_row = PF[r * N: r * N + N]
                     g_row = OF[r * N: r * N + N]
-                    if n_out == 1:
+                    if n_out == 1:  # (no loop over the outputs inside: vectorizes)
                         yi = np.float64(Y[i, 0])
                         for q in range(K):
                             lk, gk = elem_loss_grad(_LOSS, yi, p_row[q], deltas[q])
