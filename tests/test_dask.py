@@ -157,17 +157,23 @@ def _recorded_fits(client, plugin, attr, reference):
     return recorded
 
 
-class _RoundPlacement(SchedulerPlugin):
-    """Records, for every training round's task, the workers it was
-    restricted to, where it ran and where its partition was."""
+class _Placement(SchedulerPlugin):
+    """Records, for every task whose key starts with ``prefix``, the workers
+    it was restricted to, where it ran and where its partition was."""
 
-    name = "sktune-round-placement"
+    name = "sktune-placement"
+
+    def __init__(self, prefix):
+        self.prefix = prefix
 
     def start(self, scheduler):
-        self.scheduler, self.seen = scheduler, []
+        self.scheduler, self.seen, self.rounds = scheduler, [], 0
 
     def transition(self, key, start, finish, *args, **kwargs):
-        if finish != "processing" or not str(key).startswith("local_round"):
+        if finish != "processing":
+            return
+        self.rounds += str(key).startswith("local_round")
+        if not str(key).startswith(self.prefix):
             return
         ts = self.scheduler.tasks[key]
         holders = {ws.address for dep in ts.dependencies if dep.nbytes > 1000
@@ -175,13 +181,28 @@ class _RoundPlacement(SchedulerPlugin):
         self.seen.append((set(ts.worker_restrictions or ()), ts.processing_on.address,
                           holders, ts.loose_restrictions))
 
+    @property
+    def record(self):
+        return self.seen, self.rounds
 
-def test_rounds_run_where_their_partitions_are(client, data_parallel_reference):
-    # a round's tasks ask for the worker holding their partition (loosely,
-    # so a lost worker's partition can be made again elsewhere): left to its
-    # estimates, the scheduler now and then swapped two partitions' tasks
-    seen = _recorded_fits(client, _RoundPlacement(), "seen", data_parallel_reference)
-    assert len(seen) == 2 * 4 * 2 * 3  # fits x partitions x rounds x epochs
+
+@pytest.mark.parametrize("path", ["actors", "tasks"])
+def test_partitions_train_where_they_are(client, data_parallel_reference, monkeypatch,
+                                         path):
+    # each partition trains in an actor made on a worker that holds it (or,
+    # for results too big for the client's link, in tasks asking for such a
+    # worker); loosely, so that a lost worker's partition can be made again
+    # elsewhere: left to its estimates, the scheduler now and then swapped
+    # two partitions' tasks
+    if path == "tasks":
+        monkeypatch.setattr(_estimators, "_LOCAL_REDUCE_BYTES", 0)
+    prefix = "sktune-partition" if path == "actors" else "local_round"
+    seen, rounds = _recorded_fits(client, _Placement(prefix), "record",
+                                  data_parallel_reference)
+    # fits x partitions (x rounds x epochs for tasks)
+    assert len(seen) == 2 * 4 * (1 if path == "actors" else 2 * 3)
+    # actors: no round went through the scheduler
+    assert rounds == (0 if path == "actors" else len(seen))
     for restricted, ran_on, holders, loose in seen:
         assert restricted and restricted <= holders and loose
         assert ran_on in holders
@@ -208,10 +229,12 @@ class _RoundOrder(SchedulerPlugin):
 
 
 def test_a_rounds_results_are_released_after_the_next_round_is_submitted(
-        client, data_parallel_reference):
-    # released first, their message went ahead of the next round's in the
-    # client's batched stream (10 ms apart) and the scheduler's (5 ms): a
-    # round's tasks started 11-17 ms after their submission, 2-4 ms since
+        client, data_parallel_reference, monkeypatch):
+    # rounds as tasks (results too big for actors): released first, their
+    # message went ahead of the next round's in the client's batched stream
+    # (10 ms apart) and the scheduler's (5 ms): a round's tasks started
+    # 11-17 ms after their submission, 2-4 ms since
+    monkeypatch.setattr(_estimators, "_LOCAL_REDUCE_BYTES", 0)
     events = _recorded_fits(client, _RoundOrder(), "events", data_parallel_reference)
     # each round's tasks in one message: (its place in the events, its keys)
     rounds = [(at, keys) for at, (kind, keys) in enumerate(events) if kind == "submit"]
@@ -241,18 +264,54 @@ def test_results_summed_on_the_workers_have_the_same_bits(client, data_parallel_
     assert est.loss_curve_ == ref.loss_curve_
 
 
+def _kill_a_worker(client, killed):
+    pids = client.run(os.getpid)
+    address = sorted(pids)[0]
+    os.kill(pids[address], signal.SIGKILL)
+    killed.append(address)
+
+
 def test_data_parallel_fit_survives_a_killed_worker(client, data_parallel_reference,
                                                     monkeypatch):
+    # killed while the second round's calls are in flight: they fail, dask
+    # makes the lost partitions again, new actors are made and the round
+    # runs again from the same synchronised state
+    call, start = _estimators._Rounds._call, _estimators._Rounds._start_actors
+    calls, killed, starts = [], [], []
+
+    def kill_one_worker_mid_round(self, func, args):
+        futures = call(self, func, args)
+        calls.append(1)
+        if len(calls) == 2:
+            _kill_a_worker(client, killed)
+        return futures
+
+    def counted_start(self):
+        starts.append(1)
+        return start(self)
+
+    monkeypatch.setattr(_estimators._Rounds, "_call", kill_one_worker_mid_round)
+    monkeypatch.setattr(_estimators._Rounds, "_start_actors", counted_start)
+    linear, mlp = _data_parallel_fits(client)
+    assert killed and len(starts) == 3  # one per fit, one after the loss
+    assert len(calls) == 2 * 2 * 3 + 1  # fits x rounds x epochs, one round again
+    for est, ref in zip((linear, mlp), data_parallel_reference):
+        np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
+        assert est.loss_curve_ == ref.loss_curve_
+    client.wait_for_workers(N_WORKERS, timeout=60)
+
+
+def test_rounds_as_tasks_survive_a_killed_worker(client, data_parallel_reference,
+                                                 monkeypatch):
+    # results too big for actors: tasks, rescheduled by dask
+    monkeypatch.setattr(_estimators, "_LOCAL_REDUCE_BYTES", 0)
     compute = _estimators._DaskMixin._compute
     calls, killed = [], []
 
     def kill_one_worker_mid_fit(self, obj, client_):
         calls.append(1)
         if len(calls) == 3:  # the second round of the first epoch
-            pids = client.run(os.getpid)
-            address = sorted(pids)[0]
-            os.kill(pids[address], signal.SIGKILL)
-            killed.append(address)
+            _kill_a_worker(client, killed)
         return compute(self, obj, client_)
 
     monkeypatch.setattr(_estimators._DaskMixin, "_compute", kill_one_worker_mid_fit)

@@ -61,6 +61,10 @@ _DASK_PARAMS = ("client", "sync_every", "persist")
 # client's link carries one result per round, not one per partition
 _LOCAL_REDUCE_BYTES = 16 << 20
 
+# tries of a round on actors before a lost worker's error is raised (each
+# loss makes the actors again where the partitions now are)
+_ACTOR_ATTEMPTS = 4
+
 
 def _section(doc, name, end):
     """The body of the numpydoc section ``name`` of ``doc`` up to ``end``."""
@@ -128,19 +132,24 @@ class _Rounds:
     """Runs a synchronisation round: ``func(model, block_i, *args)`` on the
     partitions, then the sum of their partial results.
 
-    With a ``distributed`` client and persisted partitions, the tasks are
-    submitted straight to the partitions' futures, the model scattered to
-    every worker once per fit and the round's shared state sent inline: a
-    graph of delayed objects cost two more scheduling hops per round (the
-    model and the state as tasks of their own, run on one worker and fetched
-    by the other), ~20 ms from submission to the start of the work here.
+    With a ``distributed`` client and persisted partitions, each partition
+    gets a :class:`_tasks.PartitionActor` on a worker that holds it, made
+    once per fit with the model scattered to every worker once; a round is
+    one call per partition with the round's shared state inline, answered
+    straight to the driver (tasks went through the scheduler three times a
+    round: 9-10 ms of a round on a busy 2-core machine against ~3 ms). A
+    worker lost mid-round fails its calls: dask makes its partitions again
+    from their sources, new actors are made where they now are, and the
+    round runs again from the same synchronised state, so the same bits.
+
     The partial results are summed pairwise in partition order
     (:func:`_tasks.tree_reduce`): the same tree, so the same bits, wherever
-    it runs. With submitted tasks, results that are small in all are
-    gathered and summed on the client; bigger ones by a tree of tasks on the
-    workers, so that the client's link carries one result per round, not
-    one per partition. A graph of delayed calls is always summed on the
-    workers.
+    it runs. Results too big to all cross the client's link (more than
+    ``_LOCAL_REDUCE_BYTES`` a round) come from tasks submitted to the
+    partitions' futures instead and are summed by a tree of tasks on the
+    workers, so that the link carries one result per round. Without a
+    client, or without persisted partitions, a round is one graph of
+    delayed calls, summed on the workers.
     """
 
     def __init__(self, est, blocks, model_d, client, leaf_bytes):
@@ -148,7 +157,7 @@ class _Rounds:
 
         self.est, self.blocks, self.model_d = est, blocks, model_d
         self.client, self.leaf_bytes = client, leaf_bytes
-        self.futures = self.held = None
+        self.futures = self.held = self.actors = self.actor_futures = None
         if client is not None and est.persist:
             from distributed import futures_of, wait
 
@@ -157,9 +166,55 @@ class _Rounds:
             wait(self.futures)
             self.model_f = client.scatter(model_d.compute(scheduler="sync"), broadcast=True,
                                           hash=False)
+            if len(blocks) * leaf_bytes <= _LOCAL_REDUCE_BYTES:
+                self._start_actors()
         self.delayed = delayed
 
+    def _placed(self, func, name, blocks, *iterables, **kwargs):
+        """``client.map(func, model, block, *iterables)`` over the partitions'
+        futures ``blocks``, each call asking for a worker that holds its
+        partition: placed by dask's estimates alone, a round's two tasks on
+        two workers were now and then swapped (each fetching the other's
+        200 MB partition: 0.3-0.5 s lost in a round of 0.2 s in
+        bench_dask). Loosely: a lost worker's partition is made again
+        elsewhere and its work follows."""
+        import dask
+
+        client = self.client
+        holders = client.who_has(blocks)
+        keys = [f"{name}-{uuid.uuid4().hex}-{i}" for i in range(len(blocks))]
+        where = defaultdict(list, {k: list(holders.get(b.key, ())) for k, b in zip(keys, blocks)})
+        # one message for all: submitted one by one, the client's batched
+        # stream held each after the first for its 10 ms interval. The
+        # restrictions are an annotation the scheduler evaluates per key
+        with dask.annotate(workers=where.__getitem__, allow_other_workers=True):
+            return client.map(func, [self.model_f] * len(blocks), blocks, *iterables,
+                              pure=False, key=keys, **kwargs)
+
+    def _start_actors(self):
+        self.actor_futures = self._placed(_tasks.PartitionActor, "sktune-partition",
+                                          self.futures, actor=True)
+        self.actors = [f.result() for f in self.actor_futures]
+
+    def _call(self, func, args):
+        """The round's calls, one per partition (``ActorFuture`` objects)."""
+        return [self.actors[a[0]].run(func, a) for a in args]
+
+    def _on_actors(self, func, args):
+        for attempt in range(_ACTOR_ATTEMPTS):
+            calls = self._call(func, args)
+            try:
+                return [call.result() for call in calls]
+            except OSError:
+                # a worker holding a partition was lost ("Unable to contact
+                # Actor's worker"); the calls that did answer are dropped
+                if attempt + 1 == _ACTOR_ATTEMPTS:
+                    raise
+                self._start_actors()
+
     def run(self, func, args):
+        if self.actors is not None:
+            return _tasks.tree_reduce(self._on_actors(func, args), _tasks.eager)
         if self.futures is None:
             # one graph with one output: dask orders its tasks to finish each
             # partition's chain before loading many more (a list of leaves
@@ -169,25 +224,9 @@ class _Rounds:
             leaves = [delayed(func, pure=True)(self.model_d, self.blocks[a[0]], *a)
                       for a in args]
             return self.est._compute(_tasks.tree_reduce(leaves, delayed), self.client)
-        import dask
-
         client = self.client
-        blocks = [self.futures[a[0]] for a in args]
-        # each task asks for a worker that holds its partition: placed by
-        # dask's estimates alone, a round's two tasks on two workers were
-        # now and then swapped (each fetching the other's 200 MB partition:
-        # 0.3-0.5 s lost in a round of 0.2 s in bench_dask). Loosely: a
-        # lost worker's partition is made again elsewhere and its tasks follow
-        holders = client.who_has(blocks)
-        keys = [f"{func.__name__}-{uuid.uuid4().hex}-{i}" for i in range(len(args))]
-        where = defaultdict(list, {k: list(holders.get(b.key, ())) for k, b in zip(keys, blocks)})
-        # one message for the round's tasks: submitted one by one, the
-        # client's batched stream held each after the first for its 10 ms
-        # interval, and the round waited for the last to start. The
-        # restrictions are an annotation the scheduler evaluates per key
-        with dask.annotate(workers=where.__getitem__, allow_other_workers=True):
-            futures = client.map(func, [self.model_f] * len(args), blocks, *zip(*args),
-                                 pure=False, key=keys)
+        futures = self._placed(func, func.__name__, [self.futures[a[0]] for a in args],
+                               *zip(*args))
         # the previous round's results are released only now: released
         # before, their message went first and held this round's in the
         # client's and the scheduler's batched streams (10 and 5 ms apart)
@@ -195,6 +234,12 @@ class _Rounds:
         if len(args) * self.leaf_bytes > _LOCAL_REDUCE_BYTES:
             return self.est._compute(_tasks.tree_reduce(futures, self._submitter), client)
         return _tasks.tree_reduce(self.est._compute(futures, client), _tasks.eager)
+
+    def close(self):
+        """Release the actors and the last round's results (end of a fit)."""
+        if self.actor_futures is not None:
+            self.client.cancel(self.actor_futures)
+        self.actors = self.actor_futures = self.held = None
 
     def _submitter(self, func, pure=True):
         return lambda *args: self.client.submit(func, *args, pure=False)
@@ -480,7 +525,10 @@ class _DaskMixin:
         else:
             runner = self._local_sgd_runner(loop, blocks, sizes, batches, bs, k, dtype,
                                             model_d, client)
-        loop.run(runner)
+        try:
+            loop.run(runner)
+        finally:
+            runner.rounds.close()
         return self
 
     def _shared(self, state, hyper, icodes, lrs):
@@ -524,6 +572,7 @@ class _DaskMixin:
             # the loop reads the mean batch gradient as grad_sum / steps
             state.grad_sum = grad_sum * (steps / max(n_batches, 1))
 
+        run_epoch.rounds = rounds
         return run_epoch
 
     def _full_batch_runner(self, loop, blocks, sizes, dtype, model_d, client):
@@ -547,6 +596,7 @@ class _DaskMixin:
                 stats[C.S_DIVERGED] = 1.0
             state.grad_sum = mean_grad.astype(np.float64)
 
+        run_epoch.rounds = rounds
         return run_epoch
 
     def _holdout_score(self, holdout, loss_code, delta):
