@@ -18,9 +18,11 @@ rows (default 1 000 000: two partitions, one per worker of the speed test).
    within 0.01.
 2. Speed: epoch throughput (rows per second over the whole fit) with 1 and
    with 2 single-threaded worker processes, the data persisted on the
-   workers before the timing; both clusters stay up and their fits
-   alternate for ``--rounds`` rounds (default 3). Each pair runs twice, side
-   by side: with dask's periodic monitors as shipped and with them slowed
+   workers before the timing. Each fit has its cluster to itself (started,
+   warmed up, timed, stopped: a second cluster kept up beside, idle, woke
+   its monitors on the cores the 2-worker fit needs), and the 1- and
+   2-worker fits alternate for ``--rounds`` rounds (default 3), each round
+   twice: with dask's periodic monitors as shipped and with them slowed
    down (``QUIET_MONITORS``: no worker profiler, 1 s event-loop ticks and
    memory checks, 2 s system checks), the set-up ``docs/distributed.md``
    recommends for a LocalCluster whose workers share cores with the
@@ -30,8 +32,8 @@ rows (default 1 000 000: two partitions, one per worker of the speed test).
    and 2 workers (time and R^2: how synchronisation trades speed for accuracy),
    the bytes each synchronisation moves per partition (the
    state sent, the partial result returned), the share of the workers'
-   time not spent in training tasks (waiting on the driver, the
-   scheduler and communication, from dask's task stream), and an
+   time not spent training (waiting on the driver and communication; the
+   partitions' actors clock their calls), and an
    extrapolation of the round time to 32 workers.
 3. Memory: a linear model (``DaskLinearRegressor``, ``persist=False``,
    ``sync_every="epoch"``, 1 epoch) on a lazily created dataset of at
@@ -139,9 +141,31 @@ def _dask_fit(client, X, y, Xt, yt, params, sync):
     return dict(wall=wall, busy=busy, est=est, r2=r2(yt, est.to_local().predict(Xt)))
 
 
-def accuracy_and_speed(args):
+def _fit_alone(n_workers, config, X, y, Xt, yt, params, sync):
+    """Start a cluster of ``n_workers`` (dask settings ``config``), persist
+    the data, warm it up, time one fit (:func:`_dask_fit`), stop it."""
+    import dask.array as da
     from dask.distributed import wait
 
+    from sktune.dask import DaskMLPRegressor
+
+    c, client = cluster(n_workers, config=config)
+    try:
+        client.wait_for_workers(n_workers)
+        client.run(_warm)  # load the kernels in each worker, untimed
+        Xp, yp = client.persist([X, y])
+        wait([Xp, yp])
+        # a small fit first: the dask estimators' code loaded on the workers
+        xs = da.from_array(np.ones((400, N_FEATURES), dtype=np.float32), chunks=(200, -1))
+        DaskMLPRegressor(client=client, max_iter=1, tol=None, hidden_layer_sizes=(64,),
+                         batch_size=200).fit(xs, xs[:, 0])
+        return _dask_fit(client, Xp, yp, Xt, yt, params, sync)
+    finally:
+        client.close()
+        c.close()
+
+
+def accuracy_and_speed(args):
     from sktune import MLPRegressor
 
     params, sync = mlp_params(args.epochs, args.sync_every)
@@ -158,41 +182,25 @@ def accuracy_and_speed(args):
     r2_local = r2(yt, local.predict(Xt))
     del Xn, yn
 
-    # the 1- and 2-worker clusters up at once, fits alternating between them:
-    # the machine's drift falls on both sides alike, and the median ratio is
-    # judged. dask's default monitors and the quiet ones one after the other, each
-    # pair of clusters (1 and 2 workers) up alone with its fits alternating:
-    # an idle cluster's monitors, kept up beside, would wake on the same cores
+    # one cluster up at a time, the 1- and 2-worker fits alternating: the
+    # machine's drift falls on both sides alike, and the median ratio is
+    # judged. With a second cluster up beside, idle, its monitors woke on the
+    # same cores: a cost to the 2-worker fit (which has no core to spare)
+    # and not to the 1-worker fit. dask's default monitors and the quiet ones
+    # in turn
     monitors = {"quiet": QUIET_MONITORS, "default": None}
     if args.monitors != "both":
         monitors = {args.monitors: monitors[args.monitors]}
     judged = next(iter(monitors))
     runs, sweep = {}, {}
-    for name, config in monitors.items():
-        clusters, data = {}, {}
-        try:
-            for n_workers in (1, 2):
-                c, client = cluster(n_workers, config=config)
-                clusters[n_workers] = (c, client)
-                client.wait_for_workers(n_workers)
-                client.run(_warm)  # load the kernels in each worker, untimed
-                Xp, yp = client.persist([X, y])
-                wait([Xp, yp])
-                data[n_workers] = (Xp, yp)
-            for n_workers in (1, 2):
-                runs[name, n_workers] = []
-            for _ in range(args.rounds):
-                for n_workers in (1, 2):
-                    runs[name, n_workers].append(_dask_fit(
-                        clusters[n_workers][1], *data[n_workers], Xt, yt, params, sync))
-            if name == judged:
-                sweep = {(k, other): _dask_fit(clusters[k][1], *data[k], Xt, yt,
-                                               params, other)
-                         for other in args.sweep for k in (1, 2)}
-        finally:
-            for c, client in clusters.values():
-                client.close()
-                c.close()
+    plan = [(name, k, sync) for _ in range(args.rounds) for name in monitors for k in (1, 2)]
+    plan += [(judged, k, other) for other in args.sweep for k in (1, 2)]
+    for name, n_workers, s in plan:
+        res = _fit_alone(n_workers, monitors[name], X, y, Xt, yt, params, s)
+        if s == sync:
+            runs.setdefault((name, n_workers), []).append(res)
+        else:
+            sweep[n_workers, s] = res
     ratios = {name: sorted(a["wall"] / b["wall"]
                            for a, b in zip(runs[name, 1], runs[name, 2]))
               for name in monitors}
