@@ -2,6 +2,7 @@
 sktune.dask's data-parallel fits on worker processes (one of them killed)."""
 import os
 import signal
+import time
 
 import dask.array as da
 import joblib
@@ -321,3 +322,43 @@ def test_rounds_as_tasks_survive_a_killed_worker(client, data_parallel_reference
         np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
         assert est.loss_curve_ == ref.loss_curve_
     client.wait_for_workers(N_WORKERS, timeout=60)
+
+
+def test_interrupted_fit_on_actors_keeps_the_last_synchronised_weights(client,
+                                                                        monkeypatch):
+    # Ctrl-C while the first round of epoch 2 is in flight: the fit keeps
+    # epoch 1's weights, as in memory, and lets its actors go
+    rng = np.random.RandomState(1)
+    X = rng.randn(240, 4)
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.randn(240)
+    Xd, yd = da.from_array(X, chunks=(60, 4)), da.from_array(y, chunks=60)
+    kw = dict(learning_rate=0.05, batch_size=20, tol=None, sync_every=2, random_state=0,
+              client=client)
+    one_epoch = DaskLinearRegressor(max_iter=1, **kw).fit(Xd, yd)
+    call, calls = _estimators._Rounds._call, []
+
+    def interrupted(self, func, args):
+        futures = call(self, func, args)
+        calls.append(1)
+        if len(calls) == 3:  # two rounds an epoch
+            raise KeyboardInterrupt
+        return futures
+
+    monkeypatch.setattr(_estimators._Rounds, "_call", interrupted)
+    est = DaskLinearRegressor(max_iter=3, **kw)
+    with pytest.warns(UserWarning, match="interrupted"):
+        est.fit(Xd, yd)
+    assert est.n_iter_ == 1
+    np.testing.assert_array_equal(est.coef_, one_epoch.coef_)
+
+    def actors(dask_scheduler):
+        return [k for k in dask_scheduler.tasks if str(k).startswith("sktune-partition")]
+
+    for _ in range(100):  # the release reaches the scheduler asynchronously
+        if not client.run_on_scheduler(actors):
+            break
+        time.sleep(0.05)
+    assert client.run_on_scheduler(actors) == []
+    monkeypatch.undo()
+    again = DaskLinearRegressor(max_iter=1, **kw).fit(Xd, yd)
+    np.testing.assert_array_equal(again.coef_, one_epoch.coef_)
