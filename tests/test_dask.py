@@ -65,12 +65,17 @@ def local_search():
     return search.fit(X, y)
 
 
-def _data_parallel_fits(client=None):
-    """A linear and an MLP fit of sktune.dask, 4 partitions, 2 rounds an epoch."""
+def _data():
+    """240 x 4 rows of a linear target, as dask arrays of 4 partitions."""
     rng = np.random.RandomState(1)
     X = rng.randn(240, 4)
     y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.randn(240)
-    Xd, yd = da.from_array(X, chunks=(60, 4)), da.from_array(y, chunks=60)
+    return da.from_array(X, chunks=(60, 4)), da.from_array(y, chunks=60)
+
+
+def _data_parallel_fits(client=None):
+    """A linear and an MLP fit of sktune.dask, 4 partitions, 2 rounds an epoch."""
+    Xd, yd = _data()
     kw = dict(batch_size=20, max_iter=3, tol=None, sync_every=2, random_state=0,
               client=client)
     return [DaskLinearRegressor(learning_rate=0.05, **kw).fit(Xd, yd),
@@ -254,12 +259,9 @@ def test_results_summed_on_the_workers_have_the_same_bits(client, data_parallel_
     # ones on the client (persisted partitions take tasks submitted to their
     # futures, others a graph of delayed calls): the same pairwise tree
     monkeypatch.setattr(_estimators, "_LOCAL_REDUCE_BYTES", 0)
-    rng = np.random.RandomState(1)
-    X = rng.randn(240, 4)
-    y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.randn(240)
     est = DaskLinearRegressor(learning_rate=0.05, batch_size=20, max_iter=3, tol=None,
                               sync_every=2, random_state=0, client=client, persist=persist)
-    est.fit(da.from_array(X, chunks=(60, 4)), da.from_array(y, chunks=60))
+    est.fit(*_data())
     ref = data_parallel_reference[0]
     np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)
     assert est.loss_curve_ == ref.loss_curve_
@@ -328,10 +330,7 @@ def test_interrupted_fit_on_actors_keeps_the_last_synchronised_weights(client,
                                                                         monkeypatch):
     # Ctrl-C while the first round of epoch 2 is in flight: the fit keeps
     # epoch 1's weights, as in memory, and lets its actors go
-    rng = np.random.RandomState(1)
-    X = rng.randn(240, 4)
-    y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.randn(240)
-    Xd, yd = da.from_array(X, chunks=(60, 4)), da.from_array(y, chunks=60)
+    Xd, yd = _data()
     kw = dict(learning_rate=0.05, batch_size=20, tol=None, sync_every=2, random_state=0,
               client=client)
     one_epoch = DaskLinearRegressor(max_iter=1, **kw).fit(Xd, yd)
