@@ -361,3 +361,38 @@ def test_interrupted_fit_on_actors_keeps_the_last_synchronised_weights(client,
     monkeypatch.undo()
     again = DaskLinearRegressor(max_iter=1, **kw).fit(Xd, yd)
     np.testing.assert_array_equal(again.coef_, one_epoch.coef_)
+
+
+def _sleepy(model, block, index):
+    """A partition's round that only sleeps: when it ran."""
+    start = time.monotonic()
+    time.sleep(0.3)
+    return start, time.monotonic()
+
+
+def test_partition_actors_train_on_the_workers_threads():
+    # a worker of 2 threads holding 2 partitions trains both at once, as it
+    # runs 2 tasks (dask runs an actor's plain methods on one thread a
+    # worker: 1.45x the tasks' time for a 2-partition fit on such a worker)
+    from sktune.dask._tasks import PartitionActor
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        futures = [client.submit(PartitionActor, None, i, actor=True, pure=False)
+                   for i in range(2)]
+        with client.as_current():  # the module's client is up too
+            actors = [future.result() for future in futures]
+        calls = [actor.run(_sleepy, (i,)) for i, actor in enumerate(actors)]
+        (s0, e0), (s1, e1) = [call.result() for call in calls]
+    assert s1 < e0 and s0 < e1
+
+
+def test_fit_on_its_client_while_another_client_is_the_latest(client,
+                                                              data_parallel_reference):
+    # the actors' handles call through the estimator's client: through the
+    # latest client (another cluster's scheduler) the rounds never answered
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster):
+        fits = _data_parallel_fits(client)
+    for est, ref in zip(fits, data_parallel_reference):
+        np.testing.assert_array_equal(est._train_state.params, ref._train_state.params)

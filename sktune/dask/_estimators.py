@@ -194,7 +194,10 @@ class _Rounds:
     def _start_actors(self):
         self.actor_futures = self._placed(_tasks.PartitionActor, "sktune-partition",
                                           self.futures, actor=True)
-        self.actors = [f.result() for f in self.actor_futures]
+        # an actor's handle calls through the client current when it is
+        # made: the estimator's, not the process's latest (another cluster's)
+        with self.client.as_current():
+            self.actors = [f.result() for f in self.actor_futures]
 
     def _call(self, func, args):
         """The round's calls, one per partition (``ActorFuture`` objects)."""

@@ -281,8 +281,20 @@ class PartitionActor:
     def __init__(self, model, block):
         self.model, self.block = model, block
 
-    def run(self, func, args):
-        """``func(model, block, *args)``: one round of this partition."""
+    async def run(self, func, args):
+        """``func(model, block, *args)``: one round of this partition, in the
+        worker's task threads (dask runs an actor's plain methods on one
+        thread per worker: a worker of 4 threads holding 4 partitions would
+        have trained them one at a time)."""
+        import asyncio
+
+        from distributed import get_worker
+
+        executor = get_worker().executors["default"]
+        return await asyncio.get_running_loop().run_in_executor(
+            executor, self._timed, func, args)
+
+    def _timed(self, func, args):
         start = time.perf_counter()
         try:
             return func(self.model, self.block, *args)
