@@ -135,9 +135,11 @@ class _Rounds:
     With a ``distributed`` client and persisted partitions, each partition
     gets a :class:`_tasks.PartitionActor` on a worker that holds it, made
     once per fit with the model scattered to every worker once; a round is
-    one call per partition with the round's shared state inline, answered
-    straight to the driver (tasks went through the scheduler three times a
-    round: 9-10 ms of a round on a busy 2-core machine against ~3 ms). A
+    one call per partition with the round's shared state inline, relayed
+    by the scheduler (straight to the worker with a client made with
+    ``direct_to_workers=True``). Tasks went through the scheduler's task
+    machinery three times a round: 9-10 ms of a round on a busy 2-core
+    machine against 4-5 ms. A
     worker lost mid-round fails its calls: dask makes its partitions again
     from their sources, new actors are made where they now are, and the
     round runs again from the same synchronised state, so the same bits.

@@ -270,10 +270,11 @@ class PartitionActor:
     """One partition's trainer, a dask actor kept for a whole fit on the
     worker that holds the partition's rows.
 
-    A round is then one call from the driver to the worker and its answer:
+    A round is then one call from the driver to the worker and its answer
+    (relayed by the scheduler, unless the client calls workers directly):
     as tasks, each round went driver -> scheduler -> worker, then back
     through the scheduler twice (the task's end reported, the result
-    gathered), ~9 ms a round on a busy 2-core machine against ~3 ms. The
+    gathered), 9-10 ms a round on a busy 2-core machine against 4-5 ms. The
     calls run the same pure functions as the tasks (``func(model, block,
     *args)``): what a round computes never depends on the actor.
     """
