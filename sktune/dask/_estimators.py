@@ -139,10 +139,10 @@ class _Rounds:
     by the scheduler (straight to the worker with a client made with
     ``direct_to_workers=True``). Tasks went through the scheduler's task
     machinery three times a round: 9-10 ms of a round on a busy 2-core
-    machine against 4-5 ms. A
-    worker lost mid-round fails its calls: dask makes its partitions again
-    from their sources, new actors are made where they now are, and the
-    round runs again from the same synchronised state, so the same bits.
+    machine against 4-5 ms. A worker lost mid-round fails its calls: dask
+    makes its partitions again from their sources, new actors are made
+    where they now are, and the round runs again from the same
+    synchronised state, so the same bits.
 
     The partial results are summed pairwise in partition order
     (:func:`_tasks.tree_reduce`): the same tree, so the same bits, wherever
@@ -215,6 +215,7 @@ class _Rounds:
                 # Actor's worker"); the calls that did answer are dropped
                 if attempt + 1 == _ACTOR_ATTEMPTS:
                     raise
+                self.client.cancel(self.actor_futures)  # the survivors' too
                 self._start_actors()
 
     def run(self, func, args):
