@@ -656,83 +656,88 @@ def test_threads_take_every_unit_once_costliest_first():
             assert [m for _, m in ran] == [[0, 1, 2], [3], [4, 5], [6, 7, 8, 9]]
 
 
-def test_populations_of_an_epoch_run_in_one_dispatch_costliest_first():
-    """Inside ``together``, population calls queue their units; on one
-    thread the block's end runs them all, in order of cost across the calls,
-    once; nothing runs when the block raises."""
-    ran = []
-    units = np.arange(4, dtype=np.int64)
-    unit_start = np.array([0, 1, 3, 4], dtype=np.int64)  # [0], [1, 2], [3]
-    slots = np.zeros((1, 1), dtype=np.int64)
-    with population.together() as dispatch:
-        population.queue_costs([5.0, 2.0, 1.0])
-        population._in_slots(slots, units, unit_start,
-                             lambda s, mem: ran.append(("a", mem.tolist())))
-        population.queue_costs([3.0, 0.5, 9.0])  # not sorted: order by cost anyway
-        population._in_slots(slots, units, unit_start,
-                             lambda s, mem: ran.append(("b", mem.tolist())))
-        assert ran == []
-    assert ran == [("b", [3]), ("a", [0]), ("b", [0]), ("a", [1, 2]), ("a", [3]),
-                   ("b", [1, 2])]
-    assert dispatch.seconds >= 0.0
-    ran.clear()
-    with pytest.raises(RuntimeError), population.together():
-        population._in_slots(slots, units, unit_start, lambda s, mem: ran.append(mem))
-        raise RuntimeError
-    assert ran == []
-    population._in_slots(slots, units, unit_start, lambda s, mem: ran.append(mem))
-    assert len(ran) == 3  # outside the block: at once
+def _fake_population(name, epochs, costs, ran, sent, unit=None):
+    """A population step for :func:`population.flow`: ``epochs`` epochs,
+    each queuing one unit per cost; ``ran`` logs (name, epoch, unit) as the
+    units end, ``sent`` the seconds each step is sent."""
+    slots = np.zeros((2, 1), dtype=np.int64)
+    units = np.arange(len(costs), dtype=np.int64)
+    unit_start = np.arange(len(costs) + 1, dtype=np.int64)
+    for e in range(epochs):
+        def cohort(s, mem, e=e):
+            if unit is not None:
+                unit(name, e, int(mem[0]))
+            ran.append((name, e, int(mem[0])))
+        population.queue_costs(costs)
+        population._in_slots(slots, units, unit_start, cohort)
+        sent.append((name, (yield sum(costs))))
 
 
-def test_units_queued_together_start_at_once_on_the_other_threads():
-    """With two thread slots the other thread takes queued units while the
-    block still runs (the caller meanwhile does the next population's
-    bookkeeping); if the block raises, units not yet started are dropped."""
+def test_flow_on_one_thread_steps_first_then_costliest_units():
+    """On one thread a population's next step runs as soon as its units are
+    done, before any unit queued; the units run costliest first across the
+    populations queued, each once, and each step is sent its units' time."""
+    ran, sent = [], []
+    population.flow([_fake_population("a", 2, [5.0, 1.0], ran, sent),
+                     _fake_population("b", 1, [3.0, 9.0], ran, sent)], 1)
+    assert ran == [("b", 0, 1), ("a", 0, 0), ("b", 0, 0), ("a", 0, 1),
+                   ("a", 1, 0), ("a", 1, 1)]
+    # b's epoch ended before a's: it was sent its seconds first
+    assert [name for name, _ in sent] == ["b", "a", "a"]
+    assert all(seconds >= 0.0 for _, seconds in sent)
+
+
+def test_flow_lets_a_population_go_on_while_another_still_trains():
+    """No barrier between populations: with two threads, population "b"
+    trains three epochs while "a"'s one unit still runs (it waits for them;
+    with a barrier an epoch this would wait forever)."""
     import threading
 
-    slots = np.zeros((2, 1), dtype=np.int64)
-    units = np.arange(2, dtype=np.int64)
-    unit_start = np.array([0, 1, 2], dtype=np.int64)
-    ran, took = [], threading.Event()
+    b_done = threading.Event()
+    ran, sent = [], []
 
-    def cohort(s, mem):
-        ran.append((s, mem.tolist()))
-        took.set()
+    def unit(name, epoch, u):
+        if name == "a":
+            assert b_done.wait(30), "b did not go on while a trained"
+        elif epoch == 2:
+            b_done.set()
 
-    with population.together():
-        population._in_slots(slots, units, unit_start, cohort)
-        assert took.wait(30)  # before the block's end
-    assert sorted(m for _, m in ran) == [[0], [1]]
+    population.flow([_fake_population("a", 1, [1.0], ran, sent, unit),
+                     _fake_population("b", 3, [1.0], ran, sent, unit)], 2)
+    assert sorted(ran) == [("a", 0, 0), ("b", 0, 0), ("b", 1, 0), ("b", 2, 0)]
+    assert ran[-1] == ("a", 0, 0)
 
-    ran.clear()
-    took.clear()
-    gate = threading.Event()
 
-    def blocking(s, mem):
-        ran.append(mem.tolist())
-        took.set()
-        gate.wait(30)
+@pytest.mark.parametrize("where", ["unit", "step"])
+def test_flow_error_drops_what_is_queued_and_is_raised(where):
+    ran, sent = [], []
 
-    timer = threading.Timer(0.2, gate.set)
-    with pytest.raises(RuntimeError), population.together():
-        population.queue_costs([2.0, 1.0])
-        population._in_slots(slots, units, unit_start, blocking)
-        assert took.wait(30)  # the other thread is inside the costliest unit
-        timer.start()
-        raise RuntimeError
-    timer.join()
-    assert ran == [[0]]  # the second unit never started
+    def unit(name, epoch, u):
+        if where == "unit" and (name, epoch, u) == ("a", 0, 0):
+            raise RuntimeError("unit failed")
+
+    def failing_step():
+        yield from _fake_population("b", 1, [20.0], ran, sent)
+        if where == "step":
+            raise RuntimeError("step failed")
+
+    with pytest.raises(RuntimeError, match=f"{where} failed"):
+        population.flow([_fake_population("a", 3, [9.0, 8.0], ran, sent, unit),
+                         failing_step()], 1)
+    # b's costlier unit ran first; then a's failed, or b's next step raised:
+    # nothing else ran, a's queued units were dropped
+    assert ran == [("b", 0, 0)]
 
 
 def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
-    """Every population of a search advances an epoch per dispatch, and the
-    populations of one dtype share the arenas of the folds' data."""
-    dispatches, arenas = [], set()
-    together = population.together
+    """Every population of a search trains in one flow, and the populations
+    of one dtype share the arenas of the folds' data."""
+    flows, arenas = [], set()
+    flow = population.flow
 
-    def counted():
-        dispatches.append(1)
-        return together()
+    def counted(steps, n_slots):
+        flows.append(len(steps))
+        return flow(steps, n_slots)
 
     kernel = population.mlp_population
 
@@ -740,7 +745,7 @@ def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
         arenas.add(tuple(a.ctypes.data for a in args[0]))  # the folds' X (read-only views)
         return kernel(*args)
 
-    monkeypatch.setattr(population, "together", counted)
+    monkeypatch.setattr(population, "flow", counted)
     monkeypatch.setattr(population, "mlp_population", spy)
     X, y = make_data(False)
     grid = {"hidden_layer_sizes": [(3,), (4,), (5,)], "learning_rate": [0.01, 0.1]}
@@ -748,8 +753,49 @@ def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
     ours, ref = run_both(GridSearchCV, est, grid, X, y, cv=3)
     assert_same_results(ours, ref)
     assert ours.batched_info_["kernel_calls"] == 3 * 3  # epochs x shapes
-    assert len(dispatches) == 3 + 1  # one per epoch, and the last ends the loops
+    assert flows == [3]  # one flow of the three shapes
     assert len(arenas) == 1
+
+
+@pytest.mark.parametrize("cls, scoring, pipe, ahead", [
+    (MLPClassifier, None, False, True), (LinearRegressor, None, False, True),
+    (MLPClassifier, "accuracy", False, False), (MLPClassifier, None, True, False)])
+def test_default_score_reads_outputs_predicted_on_the_threads(monkeypatch, cls, scoring,
+                                                              pipe, ahead):
+    """With the estimator's own score, each fit's test outputs are computed
+    on the training threads as it ends, and the evaluation scores those:
+    the same results as scikit-learn's search. A scorer given or a pipeline
+    evaluates the normal way."""
+    from sktune.model_selection import _batched
+
+    queued, read = [], []
+    queue_task, predict = population.queue_task, _batched._predict
+
+    def spy_queue(task, cost=0.0):
+        queued.append(1)
+        return queue_task(task, cost)
+
+    def spy_predict(estimator, X, validated, raw=None):
+        read.append(raw is not None)
+        return predict(estimator, X, validated, raw)
+
+    monkeypatch.setattr(population, "queue_task", spy_queue)
+    monkeypatch.setattr(_batched, "_predict", spy_predict)
+    X, y = make_data(cls in CLASSIFIERS)
+    est = make_estimator(cls, max_iter=3)
+    grid = {"learning_rate": [0.01, 0.05], "alpha": [1e-4, 1e-2]}
+    if pipe:
+        est = make_pipeline(StandardScaler(), est)
+        grid = {f"{type(est[-1]).__name__.lower()}__{k}": v for k, v in grid.items()}
+    ours, ref = run_both(GridSearchCV, est, grid, X, y, cv=3, scoring=scoring,
+                         return_train_score=True)
+    assert_same_results(ours, ref)
+    assert ours.batched_info_["fits_restored"] == 12
+    if ahead:
+        assert len(queued) == 12  # one per fit
+        assert sorted(read) == [False] * 12 + [True] * 12  # the train parts: not ahead
+    else:
+        assert queued == [] and not any(read)
 
 
 @pytest.mark.parametrize("shape, dtype", [((1, 1), np.float64), ((3,), np.bool_),

@@ -36,7 +36,8 @@ once) are tuples of arrays (``Xa``, ``Ya``, ``swa``) and each model names
 its set by index (``data[k]`` = X index, Y index, sw index, rows). Scratch
 buffers are per thread slot, not per model.
 """
-import contextlib
+import collections
+import heapq
 import itertools
 import os
 import threading
@@ -302,113 +303,165 @@ def _linear_cohort_epoch(X, Y, sw, order, mem, lrs, params, m, v, avg, hyper, ic
                 alive[q] = False
 
 
-_QUEUE = threading.local()  # units queued by the populations of one epoch
+_QUEUE = threading.local()  # the flow a population step on this thread queues to
 
 
-@contextlib.contextmanager
-def together():
-    """Run the units of every population kernel called inside on the
-    threads, one barrier for all of them at the block's end (the object it
-    yields then holds the ``seconds`` from the first unit queued to the
-    last one done).
+def flow(steps, n_slots):
+    """Run population steps to their end on ``n_slots`` threads, each
+    population at its own pace.
 
-    A batched search trains one population (compiled shape) per kernel
-    call: called one after the other, each call ends at a barrier where the
-    threads that finished early wait for the last unit, three or more times
-    an epoch. Inside this block the calls queue their units (see
-    :func:`queue_costs`) and the threads other than the caller's start on
-    them at once, the costliest queued first, while the caller goes on
-    with the next population's Python work between epochs (its models'
-    bookkeeping); at the block's end the caller joins them. On one thread
-    everything runs at the end, costliest first. If the block raises, the
-    units not yet started are dropped."""
-    previous = getattr(_QUEUE, "tasks", None)
-    run = _Eager()
-    _QUEUE.tasks, _QUEUE.costs = run, None
-    try:
-        yield run.timing
-    except BaseException:
-        _QUEUE.tasks, _QUEUE.costs = previous, None
-        run.close(join=False)
-        raise
-    _QUEUE.tasks, _QUEUE.costs = previous, None
-    run.close(join=True)
+    A step is a generator: each ``send`` runs a population's Python work
+    between two of its epochs (ends the models' last epoch, begins the
+    next) and calls a population kernel, whose units then go to the
+    flow's queue (see :func:`queue_costs`, :func:`_in_slots`) instead of
+    running; it is sent the seconds those units ran (their threads'
+    seconds over ``n_slots``) once the last of them is done, and ends
+    (``StopIteration``) when its models are trained.
 
+    The threads (the caller's is slot 0) take the costliest unit queued,
+    or, as soon as a population's epoch is done, its next step: a
+    population waits for its own units only, never for another's, and a
+    step's Python runs on whichever thread is free while the others train
+    (the kernels release the GIL). Steps run one at a time (they share the
+    search's warning log); the units of one population's epoch run in any
+    order on any thread, so results do not depend on the threads. An error
+    in a step or a unit, or a ``KeyboardInterrupt``, drops what is queued,
+    lets the other threads finish what they run, and is raised here.
 
-class _Timing:
-    """What :func:`together` yields: ``seconds`` of its dispatch, once run."""
-
-    seconds = 0.0
+    With one barrier an epoch for all populations instead, a 3-class
+    halving search of three shapes kept its second thread idle a sixth of
+    the time while the caller did every population's Python between
+    epochs.
+    """
+    _Flow(steps, n_slots).run()
 
 
-class _Eager:
-    """The units queued in a :func:`together` block, taken by the threads
-    as they come (the costliest queued first, the earliest queued among
-    equals)."""
+class _Flow:
+    """The state of :func:`flow`, guarded by one condition."""
 
-    def __init__(self):
-        self.items = []  # (cost, -sequence, cohort, members), costliest last
-        self.seq = 0
+    def __init__(self, steps, n_slots):
+        self.n_slots = max(1, int(n_slots))
         self.cv = threading.Condition()
-        self.closed = False
-        self.workers = None
-        self.start = None
-        self.timing = _Timing()
+        self.items = []  # heap of (-cost, sequence, step, cohort, members)
+        self.seq = 0
+        self.ready = collections.deque((step, None) for step in steps)
+        self.pending = {}  # step -> its units queued and not done
+        self.spent = {}  # step -> its units' seconds this epoch
+        self.current = None  # the step running, if any
+        self.live = len(self.ready)
+        self.error = None
 
-    def add(self, n_slots, cohort, units, unit_start, costs):
-        if self.start is None:
-            self.start = time.perf_counter()
+    def add_task(self, task, cost):
+        with self.cv:
+            heapq.heappush(self.items, (-float(cost), self.seq, None, task, None))
+            self.seq += 1
+            self.cv.notify_all()
+
+    def add(self, cohort, units, unit_start, costs):
+        # the population's scratch has a row for each of the flow's slots
+        step = _QUEUE.step
         with self.cv:
             for u, cost in enumerate(costs):
-                self.items.append((float(cost), -self.seq, cohort,
-                                   units[unit_start[u]: unit_start[u + 1]]))
+                heapq.heappush(self.items, (-float(cost), self.seq, step, cohort,
+                                            units[unit_start[u]: unit_start[u + 1]]))
                 self.seq += 1
-            self.items.sort(key=lambda t: (t[0], t[1]))
+            self.pending[step] = self.pending.get(step, 0) + len(costs)
+            self.spent.setdefault(step, 0.0)
             self.cv.notify_all()
-        if self.workers is None and n_slots > 1:
-            pool = _pool(n_slots - 1)
-            self.workers = [pool.submit(self._work, s) for s in range(1, n_slots)]
 
-    def _take(self, wait):
+    def _next(self):
+        """The next ``("step", (step, seconds))`` or ``("unit", item)`` to
+        run, steps first (they queue work); None once all is done."""
         with self.cv:
-            while not self.items:
-                if self.closed or not wait:
+            while True:
+                if self.error is not None:
+                    return None
+                if self.ready and self.current is None:
+                    task = self.ready.popleft()
+                    self.current = task[0]
+                    return "step", task
+                if self.items:
+                    return "unit", heapq.heappop(self.items)
+                if self.live == 0:
                     return None
                 self.cv.wait()
-            return self.items.pop()
+
+    def _done(self, step):
+        """Queue ``step`` again if its epoch's units are all done (lock held)."""
+        if self.pending.get(step, 0) == 0 and step is not self.current:
+            self.ready.append((step, self.spent.pop(step, 0.0) / self.n_slots))
+
+    def _step(self, step, seconds):
+        previous = getattr(_QUEUE, "tasks", None), getattr(_QUEUE, "step", None)
+        _QUEUE.tasks, _QUEUE.step, _QUEUE.costs = self, step, None
+        ended = False
+        try:
+            step.send(seconds)
+        except StopIteration:
+            ended = True
+        finally:
+            (_QUEUE.tasks, _QUEUE.step), _QUEUE.costs = previous, None
+            with self.cv:
+                self.current = None
+                if ended:
+                    self.live -= 1
+                else:
+                    self._done(step)
+                self.cv.notify_all()
 
     def _work(self, s):
-        for _, _, cohort, members in iter(lambda: self._take(True), None):
-            cohort(s, members)
-
-    def close(self, join):
-        """The caller takes the units left (or, ``join=False``, drops
-        them), then waits for the other threads."""
-        with self.cv:
-            self.closed = True
-            if not join:
-                self.items.clear()
-            self.cv.notify_all()
         try:
-            if join:
-                for _, _, cohort, members in iter(lambda: self._take(False), None):
-                    cohort(0, members)
+            for kind, task in iter(self._next, None):
+                if kind == "step":
+                    self._step(*task)
+                    continue
+                _, _, step, cohort, members = task
+                if step is None:  # a task of queue_task
+                    cohort()
+                    continue
+                start = time.perf_counter()
+                cohort(s, members)
+                seconds = time.perf_counter() - start
+                with self.cv:
+                    self.pending[step] -= 1
+                    self.spent[step] += seconds
+                    self._done(step)
+                    self.cv.notify_all()
+        except BaseException as exc:  # noqa: BLE001  (raised by run)
+            with self.cv:
+                if self.error is None:
+                    self.error = exc
+                self.items.clear()
+                self.cv.notify_all()
+
+    def run(self):
+        workers = []
+        if self.n_slots > 1 and self.live:
+            pool = _pool(self.n_slots - 1)
+            workers = [pool.submit(self._work, s) for s in range(1, self.n_slots)]
+        try:
+            self._work(0)
         finally:
-            errors = []
-            for done in self.workers or ():
-                try:
-                    done.result()
-                except BaseException as exc:  # noqa: BLE001  (re-raised below)
-                    errors.append(exc)
-            if self.start is not None:
-                self.timing.seconds = time.perf_counter() - self.start
-        if errors and join:
-            raise errors[0]
+            for done in workers:
+                done.result()
+        if self.error is not None:
+            raise self.error
+
+
+def queue_task(task, cost=0.0):
+    """Call ``task()`` on a thread of the flow whose step calls this (after
+    the units and tasks queued costlier), or now outside a flow. It must
+    not raise: an error would end the flow."""
+    queued = getattr(_QUEUE, "tasks", None)
+    if queued is None:
+        task()
+    else:
+        queued.add_task(task, cost)
 
 
 def queue_costs(costs):
     """The estimated costs of the units of the next population kernel call
-    (in the order it lists them), for :func:`together` to order them by."""
+    (in the order it lists them), for :func:`flow` to order them by."""
     if getattr(_QUEUE, "tasks", None) is not None:
         _QUEUE.costs = np.asarray(costs, dtype=np.float64)
 
@@ -446,10 +499,11 @@ def _in_slots(slots, units, unit_start, cohort):
     the units' order (the caller lists the costliest first): measured costs
     stray from the estimates behind a fixed assignment (``slots``, longest
     processing time first; on a 243-model MLP grid two threads trained 1.6x
-    as fast as one with it, 1.77x taking units in order). Each unit's arithmetic is its own, so the results do not
-    depend on which thread ran it, nor on the number of threads. The
-    cohort epochs release the GIL, so the threads run in parallel. Inside
-    :func:`together`, the units go to its queue instead."""
+    as fast as one with it, 1.77x taking units in order). Each unit's
+    arithmetic is its own, so the results do not depend on which thread ran
+    it, nor on the number of threads. The cohort epochs release the GIL, so
+    the threads run in parallel. In a step of a :func:`flow`, the units go
+    to its queue instead."""
     n_units = unit_start.shape[0] - 1
     queued = getattr(_QUEUE, "tasks", None)
     if queued is not None:
@@ -457,7 +511,7 @@ def _in_slots(slots, units, unit_start, cohort):
         if costs is None or costs.shape[0] != n_units:
             costs = np.diff(unit_start).astype(np.float64)
         _QUEUE.costs = None
-        queued.add(slots.shape[0], cohort, units, unit_start, costs)
+        queued.add(cohort, units, unit_start, costs)
         return
     _dispatch(slots.shape[0], [(cohort, units[unit_start[u]: unit_start[u + 1]])
                                for u in range(n_units)])

@@ -348,11 +348,13 @@ class _Trained:
     (or the error it raised), the pipeline steps before it, the warnings its
     training emitted and the time it took."""
 
-    __slots__ = ("error", "estimator", "head", "seconds", "traceback", "warnings")
+    __slots__ = ("error", "estimator", "head", "raw_test", "seconds", "traceback",
+                 "warnings")
 
     def __init__(self, estimator=None, head=None):
         self.estimator = estimator
         self.head = head
+        self.raw_test = None  # its raw outputs on the split's test part, if computed ahead
         self.error = self.traceback = None
         self.warnings = []
         self.seconds = 0.0
@@ -427,9 +429,10 @@ class _Registry:
         self.served[key] = trained.seconds + fit_time
         scorer, error_score = kw["scorer"], kw.get("error_score", np.nan)
         X_test, y_test = split.part(estimator, X, y, test=True)
+        raw, trained.raw_test = trained.raw_test, None
         result = {"fit_error": None,
                   "test_scores": _score(estimator, X_test, y_test, scorer, error_score,
-                                        split.validated[True])}
+                                        split.validated[True], raw)}
         score_time = time.time() - start - fit_time
         if kw.get("return_train_score"):
             X_train, y_train = split.part(estimator, X, y, test=False)
@@ -444,17 +447,17 @@ class _Registry:
         return result
 
 
-def _score(estimator, X, y, scorer, error_score, validated=None):
+def _score(estimator, X, y, scorer, error_score, validated=None, raw=None):
     """scikit-learn's ``_score`` of a pre-trained fit: the default scorer's
     accuracy or R^2 computed here on the predictions (:func:`_default_score`)
     where it can be, else scikit-learn's own call."""
-    score = _default_score(estimator, X, y, scorer, validated)
+    score = _default_score(estimator, X, y, scorer, validated, raw)
     if score is None:
         return _sk_score(estimator, X, y, scorer, {}, error_score)
     return score
 
 
-def _default_score(estimator, X, y, scorer, validated=None):
+def _default_score(estimator, X, y, scorer, validated=None, raw=None):
     """``estimator.score(X, y)`` for the default scorer (``scoring=None``)
     of an estimator whose ``score`` is scikit-learn's accuracy or R^2, or
     None when another path must answer.
@@ -468,7 +471,7 @@ def _default_score(estimator, X, y, scorer, validated=None):
     dtype (float64 for R^2, non-object for labels); anything else (a custom
     scorer or ``score``, multi-output or object targets, a failing
     ``predict``) takes scikit-learn's path, with its errors and warnings.
-    ``validated``: see :func:`_predict`.
+    ``validated``, ``raw``: see :func:`_predict`.
     """
     if type(scorer) is not _PassthroughScorer:
         return None
@@ -480,7 +483,7 @@ def _default_score(estimator, X, y, scorer, validated=None):
     if y_true is None or y_true.ndim != 1 or y_true.shape[0] < 2:
         return None
     try:
-        y_pred = _predict(estimator, X, validated)
+        y_pred = _predict(estimator, X, validated, raw)
     except Exception:  # noqa: BLE001  (scikit-learn's path raises or scores error_score)
         return None
     if (not isinstance(y_pred, np.ndarray) or y_pred.shape != y_true.shape
@@ -510,18 +513,28 @@ _OWN_PREDICTS = frozenset({GradientRegressorMixin.predict, GradientClassifierMix
                            MLPClassifier.predict})
 
 
-def _predict(estimator, X, validated):
+def _own_predict(cls):
+    """Whether ``cls.predict(X)`` is ``_predict_from_raw`` of ``_raw_output``
+    of ``_validate_X`` (:data:`_OWN_PREDICTS`)."""
+    return (cls.predict in _OWN_PREDICTS
+            and cls._validate_X is BaseGradientEstimator._validate_X
+            and cls._raw_predict is BaseGradientEstimator._raw_predict)
+
+
+def _predict(estimator, X, validated, raw=None):
     """``estimator.predict(X)``, with ``X`` validated once for all the fits
     of a split where ``predict`` is sktune's own: the validated array, kept
     in the dict ``validated`` by estimator class, depends only on ``X`` and
     on what the fit learnt of its training set's columns (the same for
-    every candidate of the split); 0.1 ms a call of 0.3."""
+    every candidate of the split); 0.1 ms a call of 0.3. ``raw``: the
+    model's ``_raw_output`` on that array, computed ahead (see
+    :meth:`_BatchTrainer._predict_ahead`), or None."""
     cls = type(estimator)
-    if (validated is None or cls.predict not in _OWN_PREDICTS
-            or cls._validate_X is not BaseGradientEstimator._validate_X
-            or cls._raw_predict is not BaseGradientEstimator._raw_predict):
+    if validated is None or not _own_predict(cls):
         return estimator.predict(X)
     check_is_fitted(estimator)
+    if raw is not None:
+        return estimator._predict_from_raw(raw)
     Xv = validated.get(cls)
     if Xv is None:
         Xv = validated[cls] = estimator._validate_X(X)
@@ -920,7 +933,7 @@ class _BatchTrainer:
     """Trains every candidate x fold of one ``evaluate_candidates`` call."""
 
     def __init__(self, estimator, X, y, groups, sample_weight, registry, n_threads,
-                 resume=None):
+                 resume=None, predict_ahead=False):
         self.estimator = estimator  # the user's (not the pre-trained subclass)
         self.X, self.y, self.groups, self.sample_weight = X, y, groups, sample_weight
         self.registry = registry
@@ -940,6 +953,10 @@ class _BatchTrainer:
         self.fold_rows = {}
         self._full = {}  # the whole X validated, by dtype; scattered Y, sw by id
         self.epochs_resumed = 0  # epochs a from-scratch fit would have repeated
+        # the search scores with the estimator's own ``score`` (see
+        # _predict_ahead); test indices and validated test parts by training set key
+        self.predict_ahead = predict_ahead and self.pipeline is None
+        self.tests, self.tests_validated = {}, {}
 
     def _final_params(self, params):
         if self.pipeline is None:
@@ -979,6 +996,7 @@ class _BatchTrainer:
                 fold_jobs = self._fold_jobs(candidates, cids, np.asarray(train), rec)
                 if fold_jobs:
                     registry.splits[id(train)] = _Split(train, test, fold_jobs[0].key)
+                    self.tests[fold_jobs[0].key] = test
                 jobs.extend(fold_jobs)
             groups = defaultdict(list)
             for job in jobs:
@@ -1171,11 +1189,10 @@ class _BatchTrainer:
     # ------------------------------------------------------------------
 
     def _run_populations(self, populations, rec):
-        """Train every population (models of one compiled shape) to the end,
-        an epoch of all of them at a time: the populations' kernel calls of
-        an epoch run their units in one dispatch on the threads
-        (:func:`population.together`), with one barrier an epoch instead of
-        one per population."""
+        """Train every population (models of one compiled shape) to the end
+        on the threads, each at its own pace (:func:`population.flow`): a
+        population's next epoch starts once its own units of the last are
+        done, its Python work between epochs on whichever thread is free."""
         from .._kernels import population
 
         data = _shared_arenas([jobs for _, jobs in populations],
@@ -1183,29 +1200,17 @@ class _BatchTrainer:
         steps = [self._population(kind, jobs, rec, arenas)
                  for (kind, jobs), arenas in zip(populations, data)]
         del data
-        shares = {}  # each population's share of the last dispatch's seconds
         with contextlib.ExitStack() as stack:
             for _, jobs in populations:
                 stack.enter_context(jobs[0].est._training_context())
-            while steps:
-                costs = {}
-                with population.together() as dispatch:
-                    # each ends its last epoch, begins the next and queues it
-                    for step in steps:
-                        try:
-                            costs[step] = step.send(shares.get(step))
-                        except StopIteration:
-                            pass
-                total = sum(costs.values()) or 1.0
-                shares = {step: dispatch.seconds * cost / total
-                          for step, cost in costs.items()}
-                steps = list(costs)
+            population.flow(steps, max(1, self.n_threads))
 
     def _population(self, kind, jobs, rec, arenas):
         """Train one population to the end, an epoch per step: a generator
         that queues the epoch's kernel call, yields its estimated cost and
-        is sent its share of the dispatch's seconds. ``arenas``: its data
-        (see :func:`_shared_arenas`)."""
+        is sent the seconds of the epoch's units (see
+        :func:`population.flow`). ``arenas``: its data (see
+        :func:`_shared_arenas`)."""
         from .._kernels import cpu, population
 
         K = len(jobs)
@@ -1360,7 +1365,7 @@ class _BatchTrainer:
                       else population.linear_population)
             args = common + state + (ro(units), ro(unit_start), ro(slots)) + scratch
             population.queue_costs(unit_costs[by_cost])
-            kernel(*args)  # queued: runs with the other populations' units
+            kernel(*args)  # queued: runs on the flow's threads
             self.kernel_calls += 1
             self.epochs += len(running)
             total = sum(costs.values())
@@ -1421,7 +1426,49 @@ class _BatchTrainer:
         else:
             rec.since(mark, job.log)
         job.loop = None
+        if job.trained.error is None:
+            self._predict_ahead(job.trained, job.key, rec)
         job.seconds += time.perf_counter() - start
+
+    def _predict_ahead(self, trained, key, rec):
+        """Queue the raw outputs of a finished model on its split's test
+        part, for the evaluation's default score (:func:`_predict`): they
+        are computed on the flow's threads while other models still train,
+        not one model after the other once all are done. Only for a bare
+        sktune estimator (no pipeline) whose ``predict`` is its own, scored
+        by its ``score``; the test part is validated once per split, here
+        (a step: one at a time), with the model's own checks; where they
+        warn, the evaluation validates it itself, as without this."""
+        est = trained.estimator
+        if not self.predict_ahead or not _own_predict(type(est)):
+            return
+        from .._kernels import population
+
+        Xv = self.tests_validated.get(key)
+        if Xv is None:
+            Xv = False
+            test = self.tests.get(key)
+            if test is not None:
+                mark = rec.mark()
+                try:
+                    X_test = _safe_split(est, self.X, self.y, test)[0]
+                    Xv = est._validate_X(X_test)
+                except Exception:  # noqa: BLE001  (the evaluation raises it itself)
+                    Xv = False
+                if rec.mark() != mark:
+                    Xv = False
+                    del rec.log[mark:]
+            self.tests_validated[key] = Xv
+        if Xv is False:
+            return
+
+        def predict():
+            try:
+                trained.raw_test = est._raw_output(Xv, None)
+            except Exception:  # noqa: BLE001  (the evaluation raises it itself)
+                trained.raw_test = None
+
+        population.queue_task(predict)
 
 
 # --------------------------------------------------------------------------
@@ -1515,7 +1562,8 @@ class _BatchedSearchMixin:
         Xi, yi = indexable(X, y)
         self._batch = _BatchTrainer(estimator, Xi, yi, params.get("groups"),
                                     params.get("sample_weight"), registry, n_threads,
-                                    resume=self._resume_key())
+                                    resume=self._resume_key(),
+                                    predict_ahead=self.scoring is None)
         try:
             # scikit-learn evaluates (restores) the pre-trained models in
             # this process: the subclass lives only here
