@@ -316,7 +316,9 @@ def flow(steps, n_slots):
     flow's queue (see :func:`queue_costs`, :func:`_in_slots`) instead of
     running; it is sent the seconds those units ran (their threads'
     seconds over ``n_slots``) once the last of them is done, and ends
-    (``StopIteration``) when its models are trained.
+    (``StopIteration``) when its models are trained. A step may also queue
+    Python work (:func:`queue_task`), run by a free thread after the units
+    queued costlier.
 
     The threads (the caller's is slot 0) take the costliest unit queued,
     or, as soon as a population's epoch is done, its next step: a
