@@ -708,25 +708,58 @@ def test_flow_lets_a_population_go_on_while_another_still_trains():
     assert ran[-1] == ("a", 0, 0)
 
 
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 @pytest.mark.parametrize("where", ["unit", "step"])
-def test_flow_error_drops_what_is_queued_and_is_raised(where):
+def test_flow_error_drops_what_is_queued_and_is_raised(where, error):
     ran, sent = [], []
 
     def unit(name, epoch, u):
         if where == "unit" and (name, epoch, u) == ("a", 0, 0):
-            raise RuntimeError("unit failed")
+            raise error("unit failed")
 
     def failing_step():
         yield from _fake_population("b", 1, [20.0], ran, sent)
         if where == "step":
-            raise RuntimeError("step failed")
+            raise error("step failed")
 
-    with pytest.raises(RuntimeError, match=f"{where} failed"):
+    with pytest.raises(error, match=f"{where} failed"):
         population.flow([_fake_population("a", 3, [9.0, 8.0], ran, sent, unit),
                          failing_step()], 1)
     # b's costlier unit ran first; then a's failed, or b's next step raised:
     # nothing else ran, a's queued units were dropped
     assert ran == [("b", 0, 0)]
+
+
+def test_search_interrupted_mid_training_leaves_the_next_one_exact(monkeypatch):
+    """Ctrl-C in a unit (the main thread's, or a helper's, whichever ran
+    it) ends the search's fit with KeyboardInterrupt; the threads are left
+    as they were, and the next search gives scikit-learn's results."""
+    kernel_of = population.cohort_kernel
+    calls = []
+
+    def interrupting(*args, **kw):
+        kernel = kernel_of(*args, **kw)
+
+        def run(*a):
+            calls.append(1)
+            if len(calls) == 5:
+                raise KeyboardInterrupt
+            return kernel(*a)
+
+        return run
+
+    X, y = make_data(False)
+    grid = {"hidden_layer_sizes": [(3,), (4,)], "learning_rate": [0.01, 0.1]}
+    est = make_estimator(MLPRegressor, max_iter=4)
+    monkeypatch.setattr(population, "cohort_kernel", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        GridSearchCV(est, grid, cv=3).fit(X, y)
+    # nothing started after it (but the other thread's unit, if it had just begun)
+    assert 5 <= len(calls) <= 6
+    assert getattr(population._QUEUE, "tasks", None) is None
+    monkeypatch.setattr(population, "cohort_kernel", kernel_of)
+    ours, ref = run_both(GridSearchCV, est, grid, X, y, cv=3)
+    assert_same_results(ours, ref)
 
 
 def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
