@@ -15,7 +15,7 @@ A 24-candidate grid, 5-fold CV (120 fits), every fit exactly E epochs
   ``optimizer`` (adam, sgd, momentum, rmsprop).
 
 1. ``sktune.model_selection.GridSearchCV`` (batched: all 120 models trained
-   together, one population-kernel call per epoch);
+   together, one population-kernel call per epoch and fold);
 2. ``sklearn.model_selection.GridSearchCV(n_jobs=2)`` over the same sktune
    estimator and grid (one fit per candidate x fold in loky workers).
    Targets: the batched search at least 2x (MLP) / 5x (linear) faster.

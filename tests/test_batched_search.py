@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from collections import defaultdict
 
 import numpy as np
 import pandas as pd
@@ -363,7 +364,7 @@ def test_invalid_search_estimator_fails_every_fit_like_sklearn():
 # batching really happens
 
 
-def test_one_kernel_call_per_epoch_and_shape(monkeypatch):
+def test_one_kernel_call_per_epoch_shape_and_fold(monkeypatch):
     calls = {"linear": 0, "mlp": 0}
     for name in ("linear", "mlp"):
         kernel = getattr(population, name + "_population")
@@ -378,13 +379,13 @@ def test_one_kernel_call_per_epoch_and_shape(monkeypatch):
     grid = {"learning_rate": [0.01, 0.03, 0.1], "optimizer": ["adam", "sgd"],
             "batch_size": [8, 32]}
     search = GridSearchCV(make_estimator(LinearRegressor, max_iter=5), grid, cv=4).fit(X, y)
-    # 12 candidates x 4 folds = 48 models, 5 epochs: one call per epoch
-    assert calls["linear"] == 5 == search.batched_info_["kernel_calls"]
+    # 12 candidates x 4 folds = 48 models, 5 epochs: one call per epoch and fold
+    assert calls["linear"] == 5 * 4 == search.batched_info_["kernel_calls"]
     assert search.batched_info_["fits_restored"] == 48
 
     grid = {"hidden_layer_sizes": [(3,), (4,)], "learning_rate": [0.01, 0.1]}
     GridSearchCV(make_estimator(MLPRegressor, max_iter=3), grid, cv=3).fit(X, y)
-    assert calls["mlp"] == 3 * 2  # epochs x compiled shapes
+    assert calls["mlp"] == 3 * 2 * 3  # epochs x compiled shapes x folds
 
 
 def test_pretrained_fits_are_evaluated_without_scikit_learns_fit_and_score(monkeypatch):
@@ -610,7 +611,7 @@ def test_slots_run_in_python_threads_without_numbas_threading_layer():
             for threads in (1, 2):
                 search = GridSearchCV(est(max_iter=3, tol=None, random_state=0,
                                           n_threads=threads), grid, cv=3).fit(X, y)
-                assert search.batched_info_["kernel_calls"] == 3
+                assert search.batched_info_["kernel_calls"] == 3 * 3  # epochs x folds
                 scores.append(search.cv_results_["mean_test_score"])
             assert np.array_equal(scores[0], scores[1]), scores
         assert len(seen) == 2, seen
@@ -763,8 +764,9 @@ def test_search_interrupted_mid_training_leaves_the_next_one_exact(monkeypatch):
 
 
 def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
-    """Every population of a search trains in one flow, and the populations
-    of one dtype share the arenas of the folds' data."""
+    """Every population (shape and fold) of a search trains in one flow,
+    the populations of one dtype share the arenas of the folds' data, and
+    those of one shape the thread slots' scratch."""
     flows, arenas = [], set()
     flow = population.flow
 
@@ -773,9 +775,12 @@ def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
         return flow(steps, n_slots)
 
     kernel = population.mlp_population
+    scratch = defaultdict(set)  # layer sizes -> the scratch's addresses
 
     def spy(*args):
         arenas.add(tuple(a.ctypes.data for a in args[0]))  # the folds' X (read-only views)
+        sizes = args[20]
+        scratch[tuple(sizes)].add(tuple(a.ctypes.data for a in args[21:]))
         return kernel(*args)
 
     monkeypatch.setattr(population, "flow", counted)
@@ -785,9 +790,10 @@ def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
     est = make_estimator(MLPRegressor, max_iter=3)
     ours, ref = run_both(GridSearchCV, est, grid, X, y, cv=3)
     assert_same_results(ours, ref)
-    assert ours.batched_info_["kernel_calls"] == 3 * 3  # epochs x shapes
-    assert flows == [3]  # one flow of the three shapes
+    assert ours.batched_info_["kernel_calls"] == 3 * 3 * 3  # epochs x shapes x folds
+    assert flows == [3 * 3]  # one flow of the three shapes' three folds
     assert len(arenas) == 1
+    assert len(scratch) == 3 and all(len(a) == 1 for a in scratch.values())
 
 
 @pytest.mark.parametrize("cls, scoring, pipe, ahead", [

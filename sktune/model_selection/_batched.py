@@ -14,7 +14,8 @@ before scikit-learn evaluates them:
    preceding steps are fitted once; per model, the estimator's own
    ``_prepare_fit`` validates the data and initialises its state exactly as
    ``fit`` would; models of the same compiled shape then train together,
-   one population-kernel call per epoch (:mod:`sktune._kernels.population`),
+   one population-kernel call per epoch and fold
+   (:mod:`sktune._kernels.population`),
    and each model's ``EpochLoop`` (:mod:`sktune._engine.loop`) judges its epochs (early stopping,
    divergence, schedules) between calls.
 2. scikit-learn then evaluates the candidates on the same splits (passed to
@@ -94,16 +95,17 @@ _SEARCH_DESCRIPTION = """
     When the estimator, or the last step of a
     :class:`~sklearn.pipeline.Pipeline`, is a sktune estimator on
     ``device="cpu"`` and only its parameters are searched, every candidate x
-    fold is trained together: models of the same compiled shape advance one
-    epoch per kernel call, in parallel across models, on data held once per
-    fold; the pipeline's preceding steps are fitted once per fold. The
-    weights are those of scikit-learn's search with the same seeds (bitwise
-    for linear models, to rounding for MLPs, whose first-layer products are
-    shared by the candidates of a fold). Anything else (another estimator,
-    sparse ``X``, parameters of earlier pipeline steps, fit parameters
-    other than ``sample_weight`` of a bare estimator, metadata routing,
-    ``callbacks`` on the estimator or scikit-learn callbacks set with
-    ``set_callbacks``) runs scikit-learn's search unchanged.
+    fold is trained together: models of the same compiled shape and fold
+    advance one epoch per kernel call, in parallel across models, on data
+    held once per fold; the pipeline's preceding steps are fitted once per
+    fold. The weights are those of scikit-learn's search with the same
+    seeds (bitwise for linear models, to rounding for MLPs, whose
+    first-layer products are shared by the candidates of a fold). Anything
+    else (another estimator, sparse ``X``, parameters of earlier pipeline
+    steps, fit parameters other than ``sample_weight`` of a bare estimator,
+    metadata routing, ``callbacks`` on the estimator or scikit-learn
+    callbacks set with ``set_callbacks``) runs scikit-learn's search
+    unchanged.
 """
 
 _SEARCH_PARAMS_DOC = """
@@ -1001,7 +1003,9 @@ class _BatchTrainer:
             groups = defaultdict(list)
             for job in jobs:
                 if job.loop is not None:
-                    groups[self._shape(job)].append(job)
+                    # a population per shape and fold: cohorts never span
+                    # folds, and each population goes at its own pace
+                    groups[(*self._shape(job), job.key)].append(job)
             self._run_populations([(kind, members)
                                    for (kind, *_), members in groups.items()], rec)
             leftover = list(rec.log)
@@ -1197,7 +1201,8 @@ class _BatchTrainer:
 
         data = _shared_arenas([jobs for _, jobs in populations],
                               lambda job: self._full_rows(job.loop, job.key))
-        steps = [self._population(kind, jobs, rec, arenas)
+        scratch = {}  # the thread slots' scratch, shared by populations of one shape
+        steps = [self._population(kind, jobs, rec, arenas, scratch)
                  for (kind, jobs), arenas in zip(populations, data)]
         del data
         with contextlib.ExitStack() as stack:
@@ -1205,15 +1210,21 @@ class _BatchTrainer:
                 stack.enter_context(jobs[0].est._training_context())
             population.flow(steps, max(1, self.n_threads))
 
-    def _population(self, kind, jobs, rec, arenas):
+    def _population(self, kind, jobs, rec, arenas, shared_scratch=None):
         """Train one population to the end, an epoch per step: a generator
         that queues the epoch's kernel call, yields its estimated cost and
         is sent the seconds of the epoch's units (see
         :func:`population.flow`). ``arenas``: its data (see
-        :func:`_shared_arenas`)."""
+        :func:`_shared_arenas`). ``shared_scratch``: a dict where the
+        populations of one shape (a search's folds) find the scratch of
+        the thread slots, the same arrays for all of them where their
+        sizes agree: a slot's thread runs one unit at a time, whatever its
+        population, and the populations of one fold each would otherwise
+        hold as many copies as folds."""
         from .._kernels import cpu, population
 
         K = len(jobs)
+        shape = self._shape(jobs[0])
         loops = [j.loop for j in jobs]
         states = [lp.state for lp in loops]
         dtype = states[0].params.dtype
@@ -1315,6 +1326,11 @@ class _BatchTrainer:
                 _per_slot(n_slots, (U,), np.bool_),  # alive this epoch
             )
             per_row = 2.0 * n_features * n_out
+        if shared_scratch is not None:
+            key = (shape, n_slots, tuple(
+                (a.shape, a.dtype.str) for a in scratch), scratch[0].tobytes()
+                if kind == "mlp" else b"")
+            scratch = shared_scratch.setdefault(key, scratch)
         for k, lp in enumerate(loops):
             # epoch cost estimate for balancing the slots: rows x work per row
             # plus one pass over the parameters per update
