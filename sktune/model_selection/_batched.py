@@ -704,8 +704,12 @@ class _Arena:
 
 # Largest fused unit of models (linear models share each gathered chunk of
 # rows, MLPs the first layer's products), and the most memory its per-model
-# buffers may take.
+# buffers may take. Linear units are larger: each model of a unit adds only
+# columns to its products while the gather of the rows, their main cost, is
+# shared (bench_search's linear grid, 24 candidates per fold: a unit per
+# fold took 0.24-0.25 s against 0.28-0.30 s in units of 6).
 _UNIT = 16
+_LINEAR_UNIT = 64
 _UNIT_BYTES = 64 << 20
 # Thread slots MLP units are balanced for, whatever the actual count.
 _MLP_UNIT_SLOTS = 4
@@ -820,14 +824,15 @@ def _cohorts(running, data, icodes, orders, drawn=None):
     return cohorts
 
 
-def _units(cohorts, n_slots, cap=_UNIT, smallest=4):
+def _units(cohorts, n_units, cap=_UNIT, smallest=4):
     """Split cohorts into units of at most ``cap`` models, and further (down
-    to ``smallest``) until there are two units per thread slot to balance."""
+    to ``smallest``) until there are ``n_units`` units to balance the
+    threads."""
     units = []
     for members in cohorts:
         pieces = -(-len(members) // cap)
         units.extend(list(a) for a in np.array_split(members, pieces))
-    while len(units) < 2 * n_slots:
+    while len(units) < n_units:
         largest = max(range(len(units)), key=lambda i: len(units[i]))
         if len(units[largest]) < 2 * smallest:
             break
@@ -1202,7 +1207,7 @@ class _BatchTrainer:
         data = _shared_arenas([jobs for _, jobs in populations],
                               lambda job: self._full_rows(job.loop, job.key))
         scratch = {}  # the thread slots' scratch, shared by populations of one shape
-        steps = [self._population(kind, jobs, rec, arenas, scratch)
+        steps = [self._population(kind, jobs, rec, arenas, scratch, len(populations))
                  for (kind, jobs), arenas in zip(populations, data)]
         del data
         with contextlib.ExitStack() as stack:
@@ -1210,7 +1215,7 @@ class _BatchTrainer:
                 stack.enter_context(jobs[0].est._training_context())
             population.flow(steps, max(1, self.n_threads))
 
-    def _population(self, kind, jobs, rec, arenas, shared_scratch=None):
+    def _population(self, kind, jobs, rec, arenas, shared_scratch=None, n_populations=1):
         """Train one population to the end, an epoch per step: a generator
         that queues the epoch's kernel call, yields its estimated cost and
         is sent the seconds of the epoch's units (see
@@ -1220,7 +1225,8 @@ class _BatchTrainer:
         the thread slots, the same arrays for all of them where their
         sizes agree: a slot's thread runs one unit at a time, whatever its
         population, and the populations of one fold each would otherwise
-        hold as many copies as folds."""
+        hold as many copies as folds. ``n_populations``: how many train
+        side by side (together they should offer each thread two units)."""
         from .._kernels import cpu, population
 
         K = len(jobs)
@@ -1309,7 +1315,7 @@ class _BatchTrainer:
             nc_max = int(cpu.n_chunks(bs_max, n_features * n_out))
             # models fused per unit: up to _UNIT, fewer when their gradient
             # buffers (chunks x parameters each) would pass _UNIT_BYTES
-            U = int(np.clip(_UNIT_BYTES // (8 * nc_max * n_params), 1, _UNIT))
+            U = int(np.clip(_UNIT_BYTES // (8 * nc_max * n_params), 1, _LINEAR_UNIT))
             rows = _max_chunk_rows(bs_max, n_features * n_out, cpu)
             cols = population.linear_columns(U, n_out)  # the unit's outputs, side by side
             scratch = (
@@ -1336,6 +1342,14 @@ class _BatchTrainer:
             # plus one pass over the parameters per update
             jobs[k].cost = lp.n * per_row + lp.n_batches * 8.0 * n_params
 
+        # units to split each epoch into. MLP units share a matrix product,
+        # whose rounding depends on its width: split for a fixed slot count,
+        # not the actual one, so that the results do not depend on the
+        # threads. A linear model's arithmetic does not depend on its unit:
+        # two units per thread slot over all the populations that train
+        # side by side (the folds' populations already balance the threads)
+        n_units = (2 * _MLP_UNIT_SLOTS if kind == "mlp"
+                   else -(-2 * n_slots // max(1, n_populations)))
         active = list(range(K))
         while active:
             running = []
@@ -1352,9 +1366,6 @@ class _BatchTrainer:
             if not running:
                 return
             costs = {k: jobs[k].cost for k in running}
-            # MLP units share a matrix product, whose rounding depends on
-            # its width: split them for a fixed slot count, not the actual
-            # one, so that the results do not depend on the threads
             # models of a shared draw read it from the row that holds it
             names, source = shared_orders.drawn(running, buffers, row_of)
             composed = {}  # (order row, rows of X) -> the row of their composition
@@ -1368,8 +1379,7 @@ class _BatchTrainer:
                         np.take(row_maps[data[k, 5]], orders[row, :n], out=orders[got, :n])
                     row = got
                 data[k, 4] = row
-            work = _units(_cohorts(running, data, icodes, orders, names),
-                          _MLP_UNIT_SLOTS if kind == "mlp" else n_slots, U)
+            work = _units(_cohorts(running, data, icodes, orders, names), n_units, U)
             unit_costs = np.array([sum(costs[k] for k in u) for u in work])
             # the costliest units first: the threads take them in order
             by_cost = np.argsort(-unit_costs, kind="stable")
