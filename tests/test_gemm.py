@@ -167,3 +167,25 @@ def test_gemm_acc_has_the_bits_of_the_scalar_loop(M, K, n_vectors, a_transposed)
     mask = np.ones(c_buf.shape, bool)
     mask[at.ravel()] = False
     assert np.all(c_buf[mask] == -7.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("rows, cols", [
+    (200, 32), (16, 32), (7, 3), (13, 50), (64, 16), (1, 1), (0, 5), (5, 0), (8, 8),
+    (16, 16), (33, 17),
+])
+def test_transpose_copies_every_element_and_nothing_else(dtype, rows, cols):
+    """The blocked transpose (vector blocks in registers, element-wise
+    edges) writes ``D[c, r] = S[r, c]`` at offsets and padded strides, and
+    leaves the rest of ``D`` alone."""
+    from sktune._kernels._gemm import transpose
+
+    s_off, s_rs, d_off, d_rs = 5, cols + 3, 7, rows + 2
+    S = np.arange(s_off + rows * s_rs + 4, dtype=dtype) + 0.5
+    D = np.full(d_off + cols * d_rs + 4, -1.0, dtype)
+    expected = D.copy()
+    for r in range(rows):
+        for c in range(cols):
+            expected[d_off + c * d_rs + r] = S[s_off + r * s_rs + c]
+    transpose(D, d_off, d_rs, S, s_off, s_rs, rows, cols)
+    np.testing.assert_array_equal(D, expected)

@@ -22,7 +22,7 @@ from numba import njit, prange
 
 from . import _codes as C
 from ._batches import batch_range, begin_epoch, chunk_range
-from ._gemm import gemm_nn, vector_width
+from ._gemm import gemm_nn, transpose, vector_width
 from ._jit import arr, borrowed, caller, types
 from ._rng import dropout_keep_after, hash_prefix
 from ._scalar import activation, activation_grad, elem_loss_grad
@@ -398,13 +398,7 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
             # a narrow layer (an output unit, say) as Z.T = W.T @ A.T: the
             # rows A.T of the chunk, transposed into the spare third of
             # ``deltas``, are the tiles' right operand, Z.T is stored strided
-            A = block(acts, a_off, nb, fan_in)
-            AT = block(deltas, 2 * part, fan_in, nb)
-            # rows of AT in turn: strided loads, but contiguous stores (a
-            # store per element, strided, took half of this pass's own time)
-            for j in range(fan_in):
-                for r in range(nb):
-                    AT[j, r] = A[r, j]
+            transpose(deltas, 2 * part, nb, acts, a_off, fan_in, nb, fan_in)
             _call_gemm(fns[C.F_GEMM], (acts, z_off, one, fan_out, params, w_off, one, fan_out,
                                        deltas, 2 * part, nb, fan_out, nb, fan_in))
         elif l > 0 or not fused:
@@ -478,21 +472,14 @@ def mlp_pass(X, Y, sw, order, lo, hi, params, grad, sizes, acts, deltas, hyper, 
                 # third: the tiles store the rows of the result as vectors
                 # (written transposed, below, each element is a store of its
                 # own); the same multiply-adds in the same order
-                WT = block(deltas, 2 * part, fan_out, fan_in)
-                W = block(params, w_off, fan_in, fan_out)
-                for j in range(fan_out):
-                    for i in range(fan_in):
-                        WT[j, i] = W[i, j]
+                transpose(deltas, 2 * part, fan_in, params, w_off, fan_out, fan_in, fan_out)
                 _call_gemm(fns[C.F_GEMM], (deltas, nxt, fan_in, one, deltas, cur, fan_out,
                                            one, deltas, 2 * part, fan_in, nb, fan_in,
                                            fan_out))
             elif nt_tiles:
                 # D @ W.T as (W @ D.T).T, written transposed: the tiles read
                 # their right operand by rows, and D.T's rows are D's columns
-                DT = block(deltas, 2 * part, fan_out, nb)
-                for j in range(fan_out):
-                    for r in range(nb):
-                        DT[j, r] = D[r, j]
+                transpose(deltas, 2 * part, nb, deltas, cur, fan_out, nb, fan_out)
                 _call_gemm(fns[C.F_GEMM], (deltas, nxt, one, fan_in, params, w_off, fan_out,
                                            one, deltas, 2 * part, nb, fan_in, nb, fan_out))
             else:  # a chunk of fewer rows than a vector
