@@ -32,9 +32,13 @@ A 24-candidate grid, 5-fold CV (120 fits), every fit exactly E epochs
    ``max_iter=E, tol=None``). Targets: at least 6x (MLP) / 5x (linear)
    faster.
 
-Times are wall-clock seconds of ``fit``, two ways:
+Times are wall-clock seconds of ``fit``, in ``--rounds`` rounds (default
+3): each round times every search once, in turn, so that the machine's
+drift (its speed wanders by up to 1.8x between minutes) reaches all sides
+alike; a speed-up is judged on the median over the rounds of the round's
+ratio, and its range is printed. Two ways:
 
-* warm (best of ``--repeats``, default 1): just before its timing, each
+* warm: just before its timing, each
   search runs once on 600 rows, which compiles (or loads from Numba's
   cache) the kernels and starts joblib's loky workers; the timed search
   reuses them, so neither compile nor worker start-up is timed for any
@@ -64,7 +68,7 @@ Usage
 
     python benchmarks/bench_search.py              # default sizes (a few minutes on 2 cores)
     python benchmarks/bench_search.py --quick      # smoke test
-    python benchmarks/bench_search.py --only mlp --epochs 5 --repeats 2
+    python benchmarks/bench_search.py --only mlp --epochs 5 --rounds 5
     python benchmarks/bench_search.py --no-fresh --no-peer   # warm timings, sktune only
 
 The exit status is 0 whether or not the targets are met; the last lines say
@@ -197,16 +201,18 @@ def child(args):
     print(time.perf_counter() - start)
 
 
-def timed(make_search, X, y, repeats):
-    best, cpu, search = np.inf, None, None
-    for _ in range(repeats):
-        search = make_search()
-        start, c0 = time.perf_counter(), time.process_time()
-        search.fit(X, y)
-        wall = time.perf_counter() - start
-        if wall < best:
-            best, cpu = wall, time.process_time() - c0
-    return best, cpu, search
+def timed(make_search, X, y):
+    """``(wall seconds, main-process CPU seconds, the fitted search)``."""
+    search = make_search()
+    start, c0 = time.perf_counter(), time.process_time()
+    search.fit(X, y)
+    return time.perf_counter() - start, time.process_time() - c0, search
+
+
+def median_ratios(peer, ours):
+    """``(median, lowest, highest)`` of the rounds' ratios ``peer / ours``."""
+    ratios = np.asarray(peer) / np.asarray(ours)
+    return float(np.median(ratios)), float(ratios.min()), float(ratios.max())
 
 
 def main():
@@ -216,7 +222,9 @@ def main():
     parser.add_argument("--n-features", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--cv", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds, each timing every search once (default 3)")
+    parser.add_argument("--repeats", type=int, dest="rounds", help=argparse.SUPPRESS)
     parser.add_argument("--only", choices=["mlp", "linear"])
     parser.add_argument("--no-peer", action="store_true",
                         help="skip the search over scikit-learn's own models")
@@ -244,22 +252,33 @@ def main():
             continue
         s, makers = make_searches(name, args.epochs, args.cv, peer=not args.no_peer)
         print(f"\n{name}: {type(s['ours']).__name__}, grid {s['grid']}")
-        timings = {}
-        for index, (label, make) in enumerate(makers):
-            # warm-up: compile / load the kernels, start the loky workers
-            make().fit(X[:600], y[:600])
-            wall, cpu, search = timed(make, X, y, args.repeats)
-            # no idle workers of one measurement around during the next one
-            get_reusable_executor().shutdown(wait=True)
-            fresh = None if args.no_fresh else fresh_process_time(args, name, index)
-            timings[label] = (wall, search, fresh)
+        labels = [label for label, _ in makers]
+        warm = {label: [] for label in labels}
+        fresh = {label: [] for label in labels}
+        found = {}
+        for _ in range(args.rounds):
+            for index, (label, make) in enumerate(makers):
+                # warm-up: compile / load the kernels, start the loky workers
+                make().fit(X[:600], y[:600])
+                wall, cpu, search = timed(make, X, y)
+                # no idle workers of one measurement around during the next one
+                get_reusable_executor().shutdown(wait=True)
+                warm[label].append(wall)
+                found[label] = (search, cpu)
+                if not args.no_fresh:
+                    fresh[label].append(fresh_process_time(args, name, index))
+        for label in labels:
+            search, cpu = found[label]
             extra = ""
             if getattr(search, "batched_info_", None):
                 extra = (f", {search.batched_info_['kernel_calls']} kernel calls, "
                          f"{search.batched_info_['fits_restored']} fits batched")
-            fresh_text = "" if fresh is None else f"  fresh process {fresh:7.2f} s"
-            print(f"  {label:<52} warm {wall:7.2f} s{fresh_text}  "
-                  f"(warm main-process CPU {cpu:6.2f} s{extra})")
+            fresh_text = ("" if not fresh[label] else
+                          f"  fresh process {np.median(fresh[label]):7.2f} s")
+            print(f"  {label:<52} warm {np.median(warm[label]):7.2f} s{fresh_text}  "
+                  f"(medians of {args.rounds}; warm {min(warm[label]):.2f}-"
+                  f"{max(warm[label]):.2f} s, main-process CPU {cpu:6.2f} s{extra})")
+        timings = {label: (warm[label], found[label][0], fresh[label]) for label in labels}
         ours, same = timings[makers[0][0]], timings[makers[1][0]]
         equal = (np.allclose(ours[1].cv_results_["mean_test_score"],
                              same[1].cv_results_["mean_test_score"], rtol=1e-9, atol=0)
@@ -271,7 +290,7 @@ def main():
             floor = flops / (rate * 1e9)
             print(f"  arithmetic: {flops / 1e9:.0f} GFLOP; at this machine's float64 "
                   f"matmul rate ({rate:.0f} GFLOP/s) no search can take less than "
-                  f"{floor:.2f} s, so at most {same[0] / floor:.1f}x faster than "
+                  f"{floor:.2f} s, so at most {np.median(same[0]) / floor:.1f}x faster than "
                   f"scikit-learn's search over the same estimator (warm)")
         same_target, peer_target = TARGETS[name]
         others = [(f"{name}: vs sklearn GridSearchCV(n_jobs=2) on the same estimator",
@@ -280,9 +299,10 @@ def main():
             peer_label = f"{name}: vs sklearn GridSearchCV(n_jobs=2) on {s['peer_name']}"
             others.append((peer_label, timings[makers[2][0]], peer_target))
         for label, other, target in others:
-            results.append((label + ", warm", other[0] / ours[0], target))
-            if other[2] is not None:
-                results.append((label + ", fresh process", other[2] / ours[2], target))
+            results.append((label + ", warm", median_ratios(other[0], ours[0]), target))
+            if other[2]:
+                results.append((label + ", fresh process",
+                                median_ratios(other[2], ours[2]), target))
         if not equal:
             results.append((f"{name}: same results as scikit-learn", None, None))
 
@@ -291,8 +311,10 @@ def main():
         if ratio is None:
             print(f"{label}: NOT MET")
             continue
-        verdict = "MET" if ratio >= target else "NOT MET"
-        print(f"{label}: {ratio:.1f}x faster (target >= {target:g}x): {verdict}")
+        middle, low, high = ratio
+        verdict = "MET" if middle >= target else "NOT MET"
+        print(f"{label}: {middle:.1f}x faster (rounds {low:.1f}-{high:.1f}x; "
+              f"target >= {target:g}x): {verdict}")
 
 
 if __name__ == "__main__":

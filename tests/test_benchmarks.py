@@ -119,3 +119,16 @@ def test_bench_tuning_smallest_run_reports_every_target():
     assert "vs sklearn halving (n_jobs=2)" in out
     assert "of 1 quality seeds" in out
     assert "All targets met:" in out
+
+
+def test_search_benchmark_judges_the_median_of_the_rounds_ratios():
+    """bench_search.py pairs each round's timings (the machine drifts
+    between rounds): the median of the per-round ratios, and their range."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import bench_search
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    # a slow round for both sides gives the same ratio as a fast one
+    middle, low, high = bench_search.median_ratios([4.0, 8.0, 3.0], [2.0, 4.0, 1.0])
+    assert (middle, low, high) == (2.0, 2.0, 3.0)
