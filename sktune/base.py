@@ -259,6 +259,24 @@ _BASES = (BaseEstimator,) if _SklearnCallbackSupport is None else (
     _SklearnCallbackSupport, BaseEstimator)
 
 
+
+def _fresh_random_state(random_state, validated):
+    """``check_random_state(random_state)``; for an integer seed in a batched
+    search (``validated``: the fold's shared dict, see ``_prepare_fit``), one
+    generator per seed reset to its seeded state for each candidate (the
+    same draws; seeding a new one took 70-90 us, 4 % of a linear search)."""
+    if validated is None or not isinstance(random_state, Integral) \
+            or isinstance(random_state, bool):
+        return check_random_state(random_state)
+    key = ("random_state", int(random_state))
+    kept = validated.get(key)
+    if kept is None:
+        rng = check_random_state(random_state)
+        validated[key] = kept = (rng, rng.get_state())
+    rng, state = kept
+    rng.set_state(state)
+    return rng
+
 class BaseGradientEstimator(*_BASES):
     """Base class of the gradient-trained estimators. Not for direct use."""
 
@@ -390,6 +408,8 @@ class BaseGradientEstimator(*_BASES):
         return min(int(self.batch_size), n_samples)
 
     def _schedule_rates(self, state, n_batches):
+        if self.lr_schedule == "constant":  # (what learning_rates gives, sooner)
+            return np.full(n_batches, float(self.learning_rate))
         t = state.counters[C.C_STEP] + 1 + np.arange(n_batches)
         e = state.epoch + np.arange(n_batches) / n_batches
         return learning_rates(
@@ -462,7 +482,7 @@ class BaseGradientEstimator(*_BASES):
             raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
 
         if not resume:
-            rng = check_random_state(self.random_state)
+            rng = _fresh_random_state(self.random_state, validated)
             # weights first: the same draws as scikit-learn's MLP initialisation
             params, n_pen = self._init_params(X.shape[1], Y.shape[1], Y, sw, rng)
             seed = int(rng.randint(np.iinfo(np.int32).max))

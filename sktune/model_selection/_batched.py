@@ -1140,12 +1140,21 @@ class _BatchTrainer:
         if X is False:
             return None
         out = [X]
-        for a in (loop.Y, loop.sw):
+        for which, a in enumerate((loop.Y, loop.sw)):
             got = self._full.get(id(a))
             if got is None or got[0] is not a:
-                whole = np.zeros((X.shape[0],) + a.shape[1:], dtype=a.dtype)
-                whole[rows] = a
-                got = self._full[id(a)] = (a, whole)
+                # each candidate encodes its own Y (and sw): equal to the
+                # last one scattered on this fold, it shares that one's
+                # whole array (and its arena entry, found by identity)
+                last = self._full.get((key, which))
+                if (last is not None and last[0].dtype == a.dtype
+                        and last[0].shape == a.shape and np.array_equal(last[0], a)):
+                    got = (a, last[1])
+                else:
+                    whole = np.zeros((X.shape[0],) + a.shape[1:], dtype=a.dtype)
+                    whole[rows] = a
+                    got = self._full[(key, which)] = (a, whole)
+                self._full[id(a)] = got
             out.append(got[1])
         return (*out, rows)
 
