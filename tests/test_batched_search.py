@@ -1136,3 +1136,22 @@ def test_candidates_are_copies_of_the_template_like_clone():
     new = _copier(listed)
     c = new({"learning_rate": 0.1})
     assert c.callbacks is not listed.callbacks and c.callbacks[0] is not listed.callbacks[0]
+
+
+@pytest.mark.parametrize("sizes", [(8,), [8]])
+def test_clones_made_by_the_search_are_scikit_learns(sizes):
+    """scikit-learn clones the searched estimator for every candidate x fold;
+    the pre-trained class copies the attributes where every one is a
+    parameter with an immutable value (a tuple of sizes), and is
+    scikit-learn's own clone otherwise (a list, copied deeply)."""
+    from sktune.model_selection._batched import _pretrained_class
+
+    est = MLPRegressor(hidden_layer_sizes=sizes, alpha=1e-3, random_state=0)
+    est.__class__ = _pretrained_class(MLPRegressor, registry=None)
+    copy = clone(est)
+    assert type(copy) is type(est) and copy is not est
+    assert copy.get_params() == est.get_params()
+    if isinstance(sizes, list):
+        assert copy.hidden_layer_sizes is not est.hidden_layer_sizes
+    copy.set_params(alpha=0.5)
+    assert est.alpha == 1e-3

@@ -632,7 +632,23 @@ def _pretrained_class(cls, registry):
         _restore(trained, self)
         return self
 
+    names = set(cls._get_param_names())
+
+    def __sklearn_clone__(self):
+        # scikit-learn's search clones this for every candidate x fold (then
+        # the fit restores a pre-trained model into the clone): where every
+        # attribute is a parameter holding an immutable value, a clone is a
+        # copy of the attributes (0.1 ms a clone otherwise, 4 % of a linear
+        # search)
+        state = self.__dict__
+        if set(state) <= names and all(_immutable(v) for v in state.values()):
+            new = object.__new__(type(self))
+            new.__dict__.update(state)
+            return new
+        return cls.__sklearn_clone__(self)
+
     namespace = {"set_params": set_params, "fit": fit, "__module__": cls.__module__,
+                 "__sklearn_clone__": __sklearn_clone__,
                  "__qualname__": cls.__qualname__, "__doc__": cls.__doc__,
                  "_get_param_names": _fast_get_param_names(cls),
                  "_sktune_original_class": cls, "_sktune_registry": registry}
