@@ -427,7 +427,8 @@ def test_pretrained_fits_are_evaluated_without_scikit_learns_fit_and_score(monke
 
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_data_held_once_per_fold(monkeypatch, early_stopping):
-    """The kernels see one copy of each fold's training rows, not one per candidate."""
+    """The kernels see one copy of each fold's training rows, not one per
+    candidate (each fold's populations hold their fold's)."""
     seen = []
     kernel = population.linear_population
 
@@ -443,7 +444,7 @@ def test_data_held_once_per_fold(monkeypatch, early_stopping):
     GridSearchCV(est, grid, cv=3).fit(X, y)
     if early_stopping:
         n_train = 60 - 12  # 2/3 of 90, minus the held-out 20%
-        assert set(seen) == {(n_train * X.shape[1],) * 3}
+        assert set(seen) == {(n_train * X.shape[1],)}
     else:  # the folds' rows are read from the whole X, held once for all
         assert set(seen) == {(X.size,)}
 
@@ -688,6 +689,29 @@ def test_flow_on_one_thread_steps_first_then_costliest_units():
     assert all(seconds >= 0.0 for _, seconds in sent)
 
 
+def test_flow_steps_may_start_populations():
+    """A step may start another population (the search's first step sets
+    each fold up and starts its populations): it runs after the steps ready
+    then, in the same flow, to its end; outside a flow it runs at once."""
+    ran, sent = [], []
+
+    def lead():
+        population.start(_fake_population("b", 2, [1.0], ran, sent))
+        yield 0.0  # no units: ready again, after b's first step
+        ran.append(("lead", 1, 0))
+        population.start(_fake_population("c", 1, [2.0], ran, sent))
+        yield 0.0
+
+    population.flow([lead()], 1)
+    # b's first step queued its unit before the lead's second step ran;
+    # then the units, costliest first: c's, then b's (and b's next epoch)
+    assert ran == [("lead", 1, 0), ("c", 0, 0), ("b", 0, 0), ("b", 1, 0)]
+    assert [name for name, _ in sent] == ["c", "b", "b"]
+    ran.clear()
+    population.start(_fake_population("d", 2, [1.0], ran, sent))
+    assert ran == [("d", 0, 0), ("d", 1, 0)]
+
+
 def test_flow_lets_a_population_go_on_while_another_still_trains():
     """No barrier between populations: with two threads, population "b"
     trains three epochs while "a"'s one unit still runs (it waits for them;
@@ -767,12 +791,16 @@ def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
     """Every population (shape and fold) of a search trains in one flow,
     the populations of one dtype share the arenas of the folds' data, and
     those of one shape the thread slots' scratch."""
-    flows, arenas = [], set()
-    flow = population.flow
+    flows, started, arenas = [], [], set()
+    flow, start = population.flow, population.start
 
     def counted(steps, n_slots):
         flows.append(len(steps))
         return flow(steps, n_slots)
+
+    def counted_start(step):
+        started.append(step)
+        return start(step)
 
     kernel = population.mlp_population
     scratch = defaultdict(set)  # layer sizes -> the scratch's addresses
@@ -784,6 +812,7 @@ def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
         return kernel(*args)
 
     monkeypatch.setattr(population, "flow", counted)
+    monkeypatch.setattr(population, "start", counted_start)
     monkeypatch.setattr(population, "mlp_population", spy)
     X, y = make_data(False)
     grid = {"hidden_layer_sizes": [(3,), (4,), (5,)], "learning_rate": [0.01, 0.1]}
@@ -791,7 +820,9 @@ def test_search_of_several_shapes_trains_them_side_by_side(monkeypatch):
     ours, ref = run_both(GridSearchCV, est, grid, X, y, cv=3)
     assert_same_results(ours, ref)
     assert ours.batched_info_["kernel_calls"] == 3 * 3 * 3  # epochs x shapes x folds
-    assert flows == [3 * 3]  # one flow of the three shapes' three folds
+    # one flow, whose first step sets the folds up and starts the three
+    # shapes' populations of each
+    assert flows == [1] and len(started) == 3 * 3
     assert len(arenas) == 1
     assert len(scratch) == 3 and all(len(a) == 1 for a in scratch.values())
 

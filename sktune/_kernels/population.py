@@ -353,6 +353,12 @@ class _Flow:
         self.live = len(self.ready)
         self.error = None
 
+    def add_step(self, step):
+        with self.cv:
+            self.ready.append((step, None))
+            self.live += 1
+            self.cv.notify_all()
+
     def add_task(self, task, cost):
         with self.cv:
             heapq.heappush(self.items, (-float(cost), self.seq, None, task, None))
@@ -448,6 +454,17 @@ class _Flow:
                 done.result()
         if self.error is not None:
             raise self.error
+
+
+def start(step):
+    """Add the population step ``step`` to the flow whose step calls this
+    (it runs after the steps ready now), or run it to its end outside a
+    flow."""
+    queued = getattr(_QUEUE, "tasks", None)
+    if queued is None:
+        flow([step], 1)
+    else:
+        queued.add_step(step)
 
 
 def queue_task(task, cost=0.0):
