@@ -246,6 +246,9 @@ def main():
     print(f"bench_search: {args.n_samples} x {args.n_features}, {args.cv}-fold CV, "
           f"24 candidates, {args.epochs} epochs per fit; {os.cpu_count()} CPUs, "
           f"Numba threads {numba.config.NUMBA_NUM_THREADS}; load average {load()}")
+    # the machine's matmul rate for the MLP's floor, measured first, while
+    # no search's workers are around (measured after them, it read half)
+    rate = matmul_rate() if args.only in (None, "mlp") else None
     results = []
     for name in ("mlp", "linear"):
         if args.only and name != args.only:
@@ -286,7 +289,6 @@ def main():
         print(f"  same cv_results_ scores and best_params_ as scikit-learn's search: {equal}")
         flops = search_flops(name, args.n_samples, args.n_features, args.epochs, args.cv)
         if flops:
-            rate = matmul_rate()
             floor = flops / (rate * 1e9)
             print(f"  arithmetic: {flops / 1e9:.0f} GFLOP; at this machine's float64 "
                   f"matmul rate ({rate:.0f} GFLOP/s) no search can take less than "
