@@ -233,20 +233,23 @@ def main():
                 if score >= best - GOOD:
                     good[name] += 1
                     times[name].append(seconds)
-        print(f"\n{task}: time to a good model (median over the seeds where the "
-              "search found one)")
-        print(f"  {'search':16s} {'seconds':>9s} {'good':>6s} {'model-epochs':>13s}")
+        timed = names if args.seeds else []  # (--seeds 0: the quality seeds alone)
+        if timed:
+            print(f"\n{task}: time to a good model (median over the seeds where the "
+                  "search found one)")
+            print(f"  {'search':16s} {'seconds':>9s} {'good':>6s} {'model-epochs':>13s}")
         median = {n: (float(np.median(t)) if t else np.nan) for n, t in times.items()}
-        for name in names:
+        for name in timed:
             print(f"  {name:16s} {median[name]:9.2f} {good[name]:>3d}/{args.seeds:<2d} "
                   f"{epochs[name]:13d}")
-        raw = {n: float(np.median([r[0] for r in all_runs[n]])) for n in names}
-        print("  wall time whatever the score (median): " + ", ".join(
-            f"{n} {raw[n]:.2f} s" for n in names))
-        ours = median["sktune halving"]
+        raw = {n: float(np.median([r[0] for r in all_runs[n]])) for n in timed}
+        if timed:
+            print("  wall time whatever the score (median): " + ", ".join(
+                f"{n} {raw[n]:.2f} s" for n in timed))
         for peer, target in (("sklearn grid", 5.0), ("sklearn halving", 2.0)):
-            if peer not in median:
+            if not timed or peer not in median:
                 continue
+            ours = median["sktune halving"]
             ratio = median[peer] / ours
             text = (f"{task}: sktune HalvingGridSearchCV vs {peer} (n_jobs=2) "
                     f"{ratio:.2f}x (target >= {target:g}x)")
