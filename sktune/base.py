@@ -259,7 +259,6 @@ _BASES = (BaseEstimator,) if _SklearnCallbackSupport is None else (
     _SklearnCallbackSupport, BaseEstimator)
 
 
-
 def _fresh_random_state(random_state, validated):
     """``check_random_state(random_state)``; for an integer seed in a batched
     search (``validated``: the fold's shared dict, see ``_prepare_fit``), one
@@ -276,6 +275,7 @@ def _fresh_random_state(random_state, validated):
     rng, state = kept
     rng.set_state(state)
     return rng
+
 
 class BaseGradientEstimator(*_BASES):
     """Base class of the gradient-trained estimators. Not for direct use."""

@@ -1117,7 +1117,6 @@ class _BatchTrainer:
             rec.since(mark, log)
             job.seconds += time.perf_counter() - start
 
-
     def _prepare_fold(self, X_tr, y_tr, sw_tr, rec):
         """Fit a fold's preceding pipeline steps and validate its data once."""
         start = time.perf_counter()
