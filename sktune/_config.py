@@ -93,3 +93,82 @@ def parallel_call(kernel, args, n_threads):
     with _PARALLEL_LOCK:
         numba.set_num_threads(n_threads)
         return kernel(*args)
+
+
+# Seconds per row of an epoch, per kind of fit and thread count, with the
+# time each was measured: ``{key: {n_threads: (seconds_per_row, when)}}``.
+_EPOCH_TIMES = {}
+
+# A measurement older than this many seconds (or than this many epochs of
+# the fit, whichever is longer) is taken again.
+STALE_SECONDS = 30.0
+STALE_EPOCHS = 20
+
+
+class TwinChooser:
+    """Picks, epoch by epoch, the faster of a fit's serial and parallel kernels.
+
+    The two twins of a kernel give the same bits, so the choice changes
+    speed only. Which is faster is not a constant of the fit's shape: on a
+    virtual machine whose two cores sit on different L3 caches, the parallel
+    twin at batch 32 (one fork-join and an exchange of the gradient and the
+    weights per batch) ran 1.9x *slower* than the serial one, and 1.25x
+    faster minutes later on the same machine. So each arm is timed on the
+    fit's own epochs: the parallel twin first, then the serial one, then the
+    faster of the two, and the slower arm is timed again once its figure is
+    older than :data:`STALE_SECONDS` (or :data:`STALE_EPOCHS` epochs). The
+    figures are kept per kind of fit, so the next fit of that kind starts
+    with the faster arm.
+
+    Parameters
+    ----------
+    key : hashable
+        The kind of fit: what makes an epoch's time per row comparable.
+    n_threads : int
+        The parallel arm's thread count; 1 disables the choice.
+    """
+
+    def __init__(self, key, n_threads):
+        self.key = key
+        self.n_threads = n_threads
+        self.active = n_threads > 1
+        self._last = None  # seconds of the fit's last epoch
+
+    def threads(self):
+        """Threads for the next epoch's kernel call."""
+        if not self.active:
+            return self.n_threads
+        import time
+
+        times = _EPOCH_TIMES.get(self.key, {})
+        stale = max(STALE_SECONDS, STALE_EPOCHS * (self._last or 0.0))
+        now = time.monotonic()
+        for n in (self.n_threads, 1):
+            if n not in times or now - times[n][1] > stale:
+                return n
+        return min((self.n_threads, 1), key=lambda n: times[n][0])
+
+    def record(self, n, parallel, seconds, rows, timed=True):
+        """Note an epoch run with ``n`` threads.
+
+        ``parallel`` says whether the fit did run its parallel twin (a family
+        keeps small batches serial, and then there is nothing to choose);
+        ``timed`` is False when the epoch's time includes work that is not
+        the kernel's (a compile, or loading a kernel from the cache).
+        """
+        if n > 1 and not parallel:
+            self.active = False
+        if not self.active or not timed or rows <= 0:
+            return
+        import time
+
+        self._last = seconds
+        _EPOCH_TIMES.setdefault(self.key, {})[n] = (seconds / rows, time.monotonic())
+
+
+def prepared_kernels():
+    """How many kinds of fit have had their kernels compiled or loaded so
+    far (-1 before the first): an epoch that changes it timed a compile."""
+    # (another thread may be importing the module: then it is not there yet)
+    planned = getattr(sys.modules.get("sktune._kernels.cpu"), "_PLANNED_FITS", None)
+    return -1 if planned is None else len(planned)

@@ -10,6 +10,7 @@ outputs; see :mod:`sktune.linear_model`.
 """
 import contextlib
 import re
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -152,6 +153,9 @@ SHARED_PARAMS_DOC = """
         elsewhere (inside a search, a thread pool or a dask worker), so cores
         are never oversubscribed; a negative value counts back from all of
         them (-1 is all, as in joblib). Small batches run serially anyway.
+        With None, each epoch runs whichever of the serial and parallel
+        kernels (the same bits) this machine ran faster on the fit's
+        earlier epochs, re-measured every 30 s.
     callbacks : callable, list of callables or None, default=None
         Called after each epoch as ``callback(estimator, info)``, with the
         estimator predicting with the epoch's weights and an
@@ -325,7 +329,10 @@ class BaseGradientEstimator(*_BASES):
         raise NotImplementedError
 
     def _run_epoch(self, X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads):
-        """Train one epoch in place on ``state`` with the CPU kernels."""
+        """Train one epoch in place on ``state`` with the CPU kernels.
+
+        Returns True when the epoch ran the parallel twin of its kernel.
+        """
         raise NotImplementedError
 
     def _cuda_runner(self, X, Y, sw, state):
@@ -336,16 +343,29 @@ class BaseGradientEstimator(*_BASES):
         """The callable that trains one epoch, on the fitted device.
 
         The GPU runner uploads the data once here, so it stays on the device
-        for the whole fit.
+        for the whole fit. On the CPU with ``n_threads=None``, each epoch
+        runs the faster of the serial and parallel kernels, as measured on
+        the fit's own epochs (:class:`~sktune._config.TwinChooser`).
         """
         if self.device_ == "cuda":
             if sp.issparse(X):
                 raise ValueError("device='cuda' supports dense X only; pass "
                                  "X.toarray() or use device='cpu'.")
             return self._cuda_runner(X, Y, sw, state)
+        chooser = None
 
         def run(order, lrs, hyper, icodes, stats):
-            self._run_epoch(X, Y, sw, order, lrs, state, hyper, icodes, stats, n_threads)
+            nonlocal chooser
+            if chooser is None:
+                key = (type(self).__name__, state.params.dtype.str, state.params.shape[0],
+                       X.shape[1], sp.issparse(X), int(icodes[C.I_BATCH]))
+                chooser = _config.TwinChooser(key, n_threads if self.n_threads is None else 1)
+            n = chooser.threads() if self.n_threads is None else n_threads
+            prepared = _config.prepared_kernels()
+            started = time.perf_counter()
+            parallel = self._run_epoch(X, Y, sw, order, lrs, state, hyper, icodes, stats, n)
+            chooser.record(n, parallel, time.perf_counter() - started, order.shape[0],
+                           timed=_config.prepared_kernels() == prepared)
 
         return run
 

@@ -3,7 +3,9 @@ import os
 import shutil
 import subprocess
 import sys
+import itertools
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -73,6 +75,62 @@ def test_thread_policy():
     worker.start()
     worker.join()
     assert seen == [1]  # fits in worker threads run the serial kernel
+
+
+def test_twin_chooser_times_both_kernels_then_takes_the_faster(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(_config, "_EPOCH_TIMES", {})
+    chooser = _config.TwinChooser("fit", 2)
+    assert chooser.threads() == 2  # the parallel twin is timed first,
+    chooser.record(2, True, 2.0, 100)
+    assert chooser.threads() == 1  # then the serial one,
+    chooser.record(1, True, 1.0, 100, timed=False)  # (a compile: not its speed)
+    assert chooser.threads() == 1
+    chooser.record(1, True, 1.0, 100)
+    for _ in range(3):  # then the faster
+        assert chooser.threads() == 1
+        clock[0] += 1.0
+        chooser.record(1, True, 1.0, 100)
+    # the slower arm is timed again once its figure is stale: here the
+    # machine changed and the parallel twin now wins
+    clock[0] += _config.STALE_SECONDS
+    assert chooser.threads() == 2
+    chooser.record(2, True, 0.5, 100)
+    assert chooser.threads() == 2
+    # the next fit of that kind starts with what this one measured
+    assert _config.TwinChooser("fit", 2).threads() == 2
+    assert _config.TwinChooser("other fit", 2).threads() == 2
+    # a fit whose family runs the serial twin anyway, or one thread: no choice
+    fixed = _config.TwinChooser("fit", 2)
+    fixed.record(2, False, 0.1, 100)
+    assert fixed.threads() == 2 and not fixed.active
+    assert _config.TwinChooser("fit", 1).threads() == 1
+
+
+@pytest.mark.parametrize("Est, kw", [
+    (sktune.MLPRegressor, dict(hidden_layer_sizes=(256, 64), batch_size=256, dropout=0.3)),
+    (sktune.LinearRegressor, dict(batch_size="full")),
+])
+def test_auto_threads_switch_twins_without_changing_a_bit(Est, kw, force_parallel,
+                                                          monkeypatch):
+    if _config.effective_threads(None) < 2:
+        pytest.skip("one Numba thread: there is no parallel twin to choose")
+    rng = np.random.RandomState(0)
+    X = rng.randn(3000, 40)  # big enough batches to split across threads
+    y = X @ rng.randn(40) + rng.randn(3000)
+    kw = dict(kw, max_iter=4, tol=None, random_state=5)
+    serial = Est(n_threads=1, **kw).fit(X, y)
+    Est(n_threads=2, **kw).fit(X, y)  # both twins ready: every epoch below is timed
+    arms = itertools.cycle([2, 1])
+    monkeypatch.setattr(_config.TwinChooser, "threads",
+                        lambda self: next(arms) if self.active else self.n_threads)
+    monkeypatch.setattr(_config, "_EPOCH_TIMES", {})
+    auto = Est(**kw).fit(X, y)  # n_threads=None: epochs on alternate twins
+    (times,) = _config._EPOCH_TIMES.values()
+    assert sorted(times) == [1, 2]
+    np.testing.assert_array_equal(auto.predict(X), serial.predict(X))
+    np.testing.assert_array_equal(auto.loss_curve_, serial.loss_curve_)
 
 
 def test_fit_in_a_dask_worker_matches_local():

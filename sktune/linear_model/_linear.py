@@ -96,6 +96,7 @@ class _BaseLinear(BaseGradientEstimator):
         else:
             kernel(*args)
         state.grad_sum = grad[-1]
+        return parallel
 
     def _cuda_runner(self, X, Y, sw, state):
         from .._kernels import cuda

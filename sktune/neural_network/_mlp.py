@@ -238,6 +238,7 @@ class _BaseMLP(BaseGradientEstimator):
         else:
             kernel(*args)
         state.grad_sum = grad[-1]
+        return parallel
 
     def _cuda_runner(self, X, Y, sw, state):
         from .._kernels import cuda
