@@ -796,6 +796,9 @@ def _main(args, cache_dir, compile_info, load_start):
             print(f"{tag} sktune warm-up, then {args.repeats} interleaved round(s) of "
                   f"sktune, sklearn ({' and '.join(sk_names)}), sktune ...", flush=True)
             mark = recorder.mark()
+            # both twins: n_threads=None times each on the timed fits' epochs
+            timed_fit(make_sktune(bs, 1).set_params(n_threads=1), Xd[:WARMUP_ROWS],
+                      yd[:WARMUP_ROWS])
             warm = timed_fit(make_sktune(bs, 1), Xd[:WARMUP_ROWS], yd[:WARMUP_ROWS])
             warm_kernel = recorder.used_since(mark)
             mark = recorder.mark()
@@ -931,7 +934,8 @@ def report(args, results, peaks, fps, has_skorch, has_jax=False):
           "faster of sklearn's two BLAS settings. rounds: the per-round ratio (faster sklearn "
           "setting / mean of the two sktune fits around it), median and range: the verdict.")
     print("kernel: sktune's compiled epoch kernel (ser = serial twin, one thread; par = "
-          "parallel twin). R2 on the held-out rows; dR2 = sktune - sklearn (default BLAS).")
+          "parallel twin; par+ser = n_threads=None timed both on the fit's epochs and ran "
+          "the faster). R2 on the held-out rows; dR2 = sktune - sklearn (default BLAS).")
     print("RSS MiB: child process ru_maxrss after the fit minus its RSS after imports + data "
           "(+ sktune kernel warm-up), peak reset before the fit. tracemalloc MiB: Python-level "
           "peak of a 1-epoch fit.")

@@ -101,7 +101,7 @@ _EPOCH_TIMES = {}
 
 # A measurement older than this many seconds (or than this many epochs of
 # the fit, whichever is longer) is taken again.
-STALE_SECONDS = 30.0
+STALE_SECONDS = 5.0
 STALE_EPOCHS = 20
 
 
@@ -110,10 +110,11 @@ class TwinChooser:
 
     The two twins of a kernel give the same bits, so the choice changes
     speed only. Which is faster is not a constant of the fit's shape: on a
-    virtual machine whose two cores sit on different L3 caches, the parallel
-    twin at batch 32 (one fork-join and an exchange of the gradient and the
-    weights per batch) ran 1.9x *slower* than the serial one, and 1.25x
-    faster minutes later on the same machine. So each arm is timed on the
+    2-core virtual machine whose fork-join latency rose from 1.2 to 2.7 us
+    (its cores further apart), the parallel MLP twin at batch 32 (a
+    fork-join and an exchange of the gradient and the weights per batch)
+    ran 1.9x *slower* than the serial one, where minutes earlier it had run
+    1.3x faster. So each arm is timed on the
     fit's own epochs: the parallel twin first, then the serial one, then the
     faster of the two, and the slower arm is timed again once its figure is
     older than :data:`STALE_SECONDS` (or :data:`STALE_EPOCHS` epochs). The

@@ -155,7 +155,7 @@ SHARED_PARAMS_DOC = """
         them (-1 is all, as in joblib). Small batches run serially anyway.
         With None, each epoch runs whichever of the serial and parallel
         kernels (the same bits) this machine ran faster on the fit's
-        earlier epochs, re-measured every 30 s.
+        earlier epochs, re-measured every 5 s.
     callbacks : callable, list of callables or None, default=None
         Called after each epoch as ``callback(estimator, info)``, with the
         estimator predicting with the epoch's weights and an
@@ -357,8 +357,10 @@ class BaseGradientEstimator(*_BASES):
         def run(order, lrs, hyper, icodes, stats):
             nonlocal chooser
             if chooser is None:
+                # (the rows too: an epoch's fixed costs make a small fit's
+                # time per row no guide to a big one's)
                 key = (type(self).__name__, state.params.dtype.str, state.params.shape[0],
-                       X.shape[1], sp.issparse(X), int(icodes[C.I_BATCH]))
+                       X.shape[1], sp.issparse(X), int(icodes[C.I_BATCH]), order.shape[0])
                 chooser = _config.TwinChooser(key, n_threads if self.n_threads is None else 1)
             n = chooser.threads() if self.n_threads is None else n_threads
             prepared = _config.prepared_kernels()

@@ -94,9 +94,11 @@ def test_twin_chooser_times_both_kernels_then_takes_the_faster(monkeypatch):
         chooser.record(1, True, 1.0, 100)
     # the slower arm is timed again once its figure is stale: here the
     # machine changed and the parallel twin now wins
-    clock[0] += _config.STALE_SECONDS
+    clock[0] += max(_config.STALE_SECONDS, _config.STALE_EPOCHS * 1.0)
     assert chooser.threads() == 2
     chooser.record(2, True, 0.5, 100)
+    assert chooser.threads() == 1  # (the serial figure is as old)
+    chooser.record(1, True, 1.0, 100)
     assert chooser.threads() == 2
     # the next fit of that kind starts with what this one measured
     assert _config.TwinChooser("fit", 2).threads() == 2
