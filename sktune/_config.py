@@ -95,9 +95,11 @@ def parallel_call(kernel, args, n_threads):
         return kernel(*args)
 
 
-# Seconds per row of an epoch, per kind of fit and thread count, with the
-# time each was measured: ``{key: {n_threads: (seconds_per_row, when)}}``.
+# Seconds per row of the latest epochs, per kind of fit and thread count,
+# with the time each was measured: ``{key: {n_threads: deque([(seconds_per_row,
+# when), ...])}}``.
 _EPOCH_TIMES = {}
+_KEPT = 3  # an arm's figure is the median of its latest fresh timings
 
 # A measurement older than this many seconds (or than this many epochs of
 # the fit, whichever is longer) is taken again.
@@ -117,7 +119,8 @@ class TwinChooser:
     1.3x faster. So each arm is timed on the
     fit's own epochs: the parallel twin first, then the serial one, then the
     faster of the two, and the slower arm is timed again once its figure is
-    older than :data:`STALE_SECONDS` (or :data:`STALE_EPOCHS` epochs). The
+    older than :data:`STALE_SECONDS` (or :data:`STALE_EPOCHS` epochs). An
+    arm's figure is the median of its latest three fresh timings. The
     figures are kept per kind of fit, so the next fit of that kind starts
     with the faster arm.
 
@@ -144,10 +147,15 @@ class TwinChooser:
         times = _EPOCH_TIMES.get(self.key, {})
         stale = max(STALE_SECONDS, STALE_EPOCHS * (self._last or 0.0))
         now = time.monotonic()
+        figures = {}
         for n in (self.n_threads, 1):
-            if n not in times or now - times[n][1] > stale:
+            fresh = sorted(t for t, when in times.get(n, ()) if now - when <= stale)
+            if not fresh:
                 return n
-        return min((self.n_threads, 1), key=lambda n: times[n][0])
+            # the median: one slow epoch (the machine busy for a moment)
+            # does not switch a fit to the slower twin for the next 5 s
+            figures[n] = fresh[len(fresh) // 2]
+        return min(figures, key=figures.get)
 
     def record(self, n, parallel, seconds, rows, timed=True):
         """Note an epoch run with ``n`` threads.
@@ -164,12 +172,20 @@ class TwinChooser:
         import time
 
         self._last = seconds
-        _EPOCH_TIMES.setdefault(self.key, {})[n] = (seconds / rows, time.monotonic())
+        import collections
+
+        arms = _EPOCH_TIMES.setdefault(self.key, {})
+        arms.setdefault(n, collections.deque(maxlen=_KEPT)).append(
+            (seconds / rows, time.monotonic()))
 
 
 def prepared_kernels():
-    """How many kinds of fit have had their kernels compiled or loaded so
-    far (-1 before the first): an epoch that changes it timed a compile."""
+    """What an epoch's time could include besides its kernel: how many kinds
+    of fit have had their kernels compiled or loaded (-1 before the first)
+    and whether Numba's thread pool has started. An epoch that changes
+    either timed a compile, a load or the pool's start."""
     # (another thread may be importing the module: then it is not there yet)
     planned = getattr(sys.modules.get("sktune._kernels.cpu"), "_PLANNED_FITS", None)
-    return -1 if planned is None else len(planned)
+    pool = sys.modules.get("numba.np.ufunc.parallel")
+    return (-1 if planned is None else len(planned),
+            bool(getattr(pool, "_is_initialized", False)))

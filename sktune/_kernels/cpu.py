@@ -214,6 +214,8 @@ def prepare(kind, dtype, parallel, hyper, icodes, index_dtype=np.int32, verbose=
 
                 permutation_unit()
                 get_kernel(kind, dtype, parallel, index_dtype, loss, optimizer=opt)
+                if parallel:  # n_threads=None times the serial twin too (TwinChooser)
+                    get_kernel(kind, dtype, False, index_dtype, loss, optimizer=opt)
                 if fit_key[-1] not in _TABLES:
                     _build_table(kind, dtype, hyper, icodes)
 
