@@ -112,8 +112,8 @@ class TwinChooser:
 
     The two twins of a kernel give the same bits, so the choice changes
     speed only. Which is faster is not a constant of the fit's shape: on a
-    2-core virtual machine whose fork-join latency rose from 1.2 to 2.7 us
-    (its cores further apart), the parallel MLP twin at batch 32 (a
+    2-core virtual machine whose fork-join latency rose from 1.2 to 2.7 us,
+    the parallel MLP twin at batch 32 (a
     fork-join and an exchange of the gradient and the weights per batch)
     ran 1.9x *slower* than the serial one, where minutes earlier it had run
     1.3x faster. So each arm is timed on the
