@@ -310,11 +310,20 @@ class KernelRecorder:
     def mark(self):
         return len(self.keys)
 
+    def twins_since(self, mark):
+        return {k[2] for k in self.keys[mark:]}
+
     def used_since(self, mark):
         if not self.ok:
             return "?"
-        used = sorted({"par" if k[2] else "ser" for k in self.keys[mark:]})
-        return "+".join(used) if used else "?"
+        # prepare() runs once an epoch: count the epochs of each twin
+        counts = {}
+        for k in self.keys[mark:]:
+            name = "par" if k[2] else "ser"
+            counts[name] = counts.get(name, 0) + 1
+        if len(counts) == 1:
+            return next(iter(counts))
+        return "+".join(f"{name} {counts[name]}" for name in sorted(counts)) or "?"
 
 
 def jax_available():
@@ -525,6 +534,40 @@ def loadavg():
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "n/a"
+
+
+def fork_join_us():
+    """Microseconds of one fork-join of Numba's 2-thread pool (best of 3).
+
+    On this project's 2-core VM it reads ~1.2 us in one state and ~2.5 us
+    in another that lasts minutes; in the second, the parallel MLP kernel
+    at batch 32 runs slower than the serial one, and ``n_threads=None``
+    takes the serial one (so sktune's batch-32 rows move with the state).
+    """
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        return None
+
+    @numba.njit(parallel=True)
+    def forks(a, n):
+        for _ in range(n):
+            for c in numba.prange(2):
+                a[c] += 1.0
+
+    a = np.zeros(2)
+    forks(a, 10)
+    best = np.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        forks(a, 20000)
+        best = min(best, (time.perf_counter() - t0) / 20000 * 1e6)
+    return best
+
+
+def fork_join_text():
+    us = fork_join_us()
+    return "n/a (one Numba thread)" if us is None else f"{us:.1f} us"
 
 
 def sktune_threads():
@@ -739,6 +782,8 @@ def _main(args, cache_dir, compile_info, load_start):
           f"{sktune_threads()} thread(s) (BLAS capped at 1 inside its fit); sklearn: "
           f"numpy BLAS threads ('default') and BLAS capped at 1 ('1 BLAS')")
     print(f"load average at start: {load_start}  (other busy processes inflate timings)")
+    print(f"fork-join of 2 Numba threads at start: {fork_join_text()}  (this VM: ~1.2 us, "
+          f"or ~2.5 us in a state where the parallel twin loses at batch 32)")
     print(f"network: {N_FEATURES} -> {' -> '.join(map(str, HIDDEN))} -> 1, relu, Adam "
           f"lr={LEARNING_RATE}, no penalty, shuffle, E={E} epochs, {args.repeats} "
           f"interleaved timing round(s) (fewer once a fit takes > {REPEAT_LIMIT_S:.0f} s)")
@@ -800,13 +845,13 @@ def _main(args, cache_dir, compile_info, load_start):
             timed_fit(make_sktune(bs, 1).set_params(n_threads=1), Xd[:WARMUP_ROWS],
                       yd[:WARMUP_ROWS])
             warm = timed_fit(make_sktune(bs, 1), Xd[:WARMUP_ROWS], yd[:WARMUP_ROWS])
-            warm_kernel = recorder.used_since(mark)
+            warm_twins = recorder.twins_since(mark)
             mark = recorder.mark()
             st, sk, est, sk_est = interleaved_rounds(
                 lambda bs=bs: make_sktune(bs, E), lambda bs=bs: make_sklearn(bs, E),
                 sk_variants, Xd, yd, args.repeats)
             kernel = recorder.used_since(mark)
-            if recorder.ok and kernel != warm_kernel:
+            if recorder.ok and not recorder.twins_since(mark) <= warm_twins:
                 kernel += "(!)"  # warm-up used another kernel: compile time included
             assert est.n_iter_ == E, (est.n_iter_, E)
             assert sk_est.n_iter_ == E, (sk_est.n_iter_, E)
@@ -934,8 +979,8 @@ def report(args, results, peaks, fps, has_skorch, has_jax=False):
           "faster of sklearn's two BLAS settings. rounds: the per-round ratio (faster sklearn "
           "setting / mean of the two sktune fits around it), median and range: the verdict.")
     print("kernel: sktune's compiled epoch kernel (ser = serial twin, one thread; par = "
-          "parallel twin; par+ser = n_threads=None timed both on the fit's epochs and ran "
-          "the faster). R2 on the held-out rows; dR2 = sktune - sklearn (default BLAS).")
+          "parallel twin; par N+ser M = n_threads=None ran N epochs on the parallel twin and M "
+          "on the serial one, the faster as timed on the fits' epochs). R2 on the held-out rows; dR2 = sktune - sklearn (default BLAS).")
     print("RSS MiB: child process ru_maxrss after the fit minus its RSS after imports + data "
           "(+ sktune kernel warm-up), peak reset before the fit. tracemalloc MiB: Python-level "
           "peak of a 1-epoch fit.")
@@ -1038,6 +1083,7 @@ def report(args, results, peaks, fps, has_skorch, has_jax=False):
         print()
 
     print(f"load average at end: {loadavg()}")
+    print(f"fork-join of 2 Numba threads at end: {fork_join_text()}")
     print("Targets")
     met_all = jax_met
 

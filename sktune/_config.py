@@ -99,7 +99,7 @@ def parallel_call(kernel, args, n_threads):
 # with the time each was measured: ``{key: {n_threads: deque([(seconds_per_row,
 # when), ...])}}``.
 _EPOCH_TIMES = {}
-_KEPT = 3  # an arm's figure is the median of its latest fresh timings
+_KEPT = 3  # an arm's figure is the best of its latest fresh timings
 
 # A measurement older than this many seconds (or than this many epochs of
 # the fit, whichever is longer) is taken again.
@@ -120,7 +120,7 @@ class TwinChooser:
     fit's own epochs: the parallel twin first, then the serial one, then the
     faster of the two, and the slower arm is timed again once its figure is
     older than :data:`STALE_SECONDS` (or :data:`STALE_EPOCHS` epochs). An
-    arm's figure is the median of its latest three fresh timings. The
+    arm's figure is the best of its latest three fresh timings. The
     figures are kept per kind of fit, so the next fit of that kind starts
     with the faster arm.
 
@@ -152,9 +152,11 @@ class TwinChooser:
             fresh = sorted(t for t, when in times.get(n, ()) if now - when <= stale)
             if not fresh:
                 return n
-            # the median: one slow epoch (the machine busy for a moment)
-            # does not switch a fit to the slower twin for the next 5 s
-            figures[n] = fresh[len(fresh) // 2]
+            # the best: an arm is slower only when its latest epochs all
+            # were, so a moment of contention (BLAS threads of an earlier
+            # numpy call still spinning) does not switch a fit to the
+            # slower twin for the next 5 s
+            figures[n] = fresh[0]
         return min(figures, key=figures.get)
 
     def record(self, n, parallel, seconds, rows, timed=True):
