@@ -2,10 +2,12 @@
 
 Imported before any kernel is compiled.
 """
+import collections
 import os
 import sys
 import tempfile
 import threading
+import time
 
 
 def _writable_dir(path):
@@ -113,16 +115,15 @@ class TwinChooser:
     The two twins of a kernel give the same bits, so the choice changes
     speed only. Which is faster is not a constant of the fit's shape: on a
     2-core virtual machine whose fork-join latency rose from 1.2 to 2.7 us,
-    the parallel MLP twin at batch 32 (a
-    fork-join and an exchange of the gradient and the weights per batch)
-    ran 1.9x *slower* than the serial one, where minutes earlier it had run
-    1.3x faster. So each arm is timed on the
-    fit's own epochs: the parallel twin first, then the serial one, then the
-    faster of the two, and the slower arm is timed again once its figure is
-    older than :data:`STALE_SECONDS` (or :data:`STALE_EPOCHS` epochs). An
-    arm's figure is the best of its latest three fresh timings. The
-    figures are kept per kind of fit, so the next fit of that kind starts
-    with the faster arm.
+    the parallel MLP twin at batch 32 (a fork-join and an exchange of the
+    gradient and the weights per batch) ran 1.9x *slower* than the serial
+    one, where minutes earlier it had run 1.3x faster. So each arm is timed
+    on the fit's own epochs: the parallel twin first, then the serial one,
+    then the faster of the two, and the slower arm is timed again once its
+    figure is older than :data:`STALE_SECONDS` (or :data:`STALE_EPOCHS`
+    epochs). An arm's figure is the best of its latest three fresh timings.
+    The figures are kept per kind of fit, so the next fit of that kind
+    starts with the faster arm.
 
     Parameters
     ----------
@@ -142,8 +143,6 @@ class TwinChooser:
         """Threads for the next epoch's kernel call."""
         if not self.active:
             return self.n_threads
-        import time
-
         times = _EPOCH_TIMES.get(self.key, {})
         stale = max(STALE_SECONDS, STALE_EPOCHS * (self._last or 0.0))
         now = time.monotonic()
@@ -165,17 +164,14 @@ class TwinChooser:
         ``parallel`` says whether the fit did run its parallel twin (a family
         keeps small batches serial, and then there is nothing to choose);
         ``timed`` is False when the epoch's time includes work that is not
-        the kernel's (a compile, or loading a kernel from the cache).
+        the kernel's (a compile, loading a kernel from the cache, starting
+        Numba's thread pool).
         """
         if n > 1 and not parallel:
             self.active = False
         if not self.active or not timed or rows <= 0:
             return
-        import time
-
         self._last = seconds
-        import collections
-
         arms = _EPOCH_TIMES.setdefault(self.key, {})
         arms.setdefault(n, collections.deque(maxlen=_KEPT)).append(
             (seconds / rows, time.monotonic()))

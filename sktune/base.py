@@ -352,6 +352,7 @@ class BaseGradientEstimator(*_BASES):
                 raise ValueError("device='cuda' supports dense X only; pass "
                                  "X.toarray() or use device='cpu'.")
             return self._cuda_runner(X, Y, sw, state)
+        auto = self.n_threads is None  # an explicit count is what the user asked for
         chooser = None
 
         def run(order, lrs, hyper, icodes, stats):
@@ -361,8 +362,8 @@ class BaseGradientEstimator(*_BASES):
                 # time per row no guide to a big one's)
                 key = (type(self).__name__, state.params.dtype.str, state.params.shape[0],
                        X.shape[1], sp.issparse(X), int(icodes[C.I_BATCH]), order.shape[0])
-                chooser = _config.TwinChooser(key, n_threads if self.n_threads is None else 1)
-            n = chooser.threads() if self.n_threads is None else n_threads
+                chooser = _config.TwinChooser(key, n_threads if auto else 1)
+            n = chooser.threads() if auto else n_threads
             prepared = _config.prepared_kernels()
             started = time.perf_counter()
             parallel = self._run_epoch(X, Y, sw, order, lrs, state, hyper, icodes, stats, n)
