@@ -104,9 +104,20 @@ _EPOCH_TIMES = {}
 _KEPT = 3  # an arm's figure is the best of its latest fresh timings
 
 # A measurement older than this many seconds (or than this many epochs of
-# the fit, whichever is longer) is taken again.
+# the fit, whichever is longer) is taken again. The serial twin's speed did
+# not move with the machine's state (0.064 s an epoch in both), so its
+# figure is kept longer: a fit on the parallel twin times it again once a
+# minute, and a fit on the serial twin times the parallel one every 5 s.
 STALE_SECONDS = 5.0
+SERIAL_STALE_SECONDS = 60.0
 STALE_EPOCHS = 20
+
+# A fit's first epoch, and the epochs that start within this many seconds
+# of it, are not timed: numpy's BLAS threads keep spinning for ~0.1 s after
+# a call (after a scikit-learn MLP fit, the next parallel epoch took
+# 0.05-0.12 s instead of 0.027; the serial one was unaffected), and a first
+# epoch pays for first touches of its data.
+SETTLE_SECONDS = 0.15
 
 
 class TwinChooser:
@@ -120,8 +131,8 @@ class TwinChooser:
     one, where minutes earlier it had run 1.3x faster. So each arm is timed
     on the fit's own epochs: the parallel twin first, then the serial one,
     then the faster of the two, and the slower arm is timed again once its
-    figure is older than :data:`STALE_SECONDS` (or :data:`STALE_EPOCHS`
-    epochs). An arm's figure is the best of its latest three fresh timings.
+    figure is older than :data:`STALE_SECONDS` (the serial twin's:
+    :data:`SERIAL_STALE_SECONDS`) or :data:`STALE_EPOCHS` epochs. An arm's figure is the best of its latest three fresh timings.
     The figures are kept per kind of fit, so the next fit of that kind
     starts with the faster arm.
 
@@ -138,16 +149,19 @@ class TwinChooser:
         self.n_threads = n_threads
         self.active = n_threads > 1
         self._last = None  # seconds of the fit's last epoch
+        self._start = time.monotonic()  # (made just before the first epoch)
+        self._epochs = 0
 
     def threads(self):
         """Threads for the next epoch's kernel call."""
         if not self.active:
             return self.n_threads
         times = _EPOCH_TIMES.get(self.key, {})
-        stale = max(STALE_SECONDS, STALE_EPOCHS * (self._last or 0.0))
+        epochs = STALE_EPOCHS * (self._last or 0.0)
         now = time.monotonic()
         figures = {}
         for n in (self.n_threads, 1):
+            stale = max(STALE_SECONDS if n > 1 else SERIAL_STALE_SECONDS, epochs)
             fresh = sorted(t for t, when in times.get(n, ()) if now - when <= stale)
             if not fresh:
                 return n
@@ -165,16 +179,21 @@ class TwinChooser:
         keeps small batches serial, and then there is nothing to choose);
         ``timed`` is False when the epoch's time includes work that is not
         the kernel's (a compile, loading a kernel from the cache, starting
-        Numba's thread pool).
+        Numba's thread pool). The fit's first epoch and those that start
+        within :data:`SETTLE_SECONDS` of it are not timed either.
         """
         if n > 1 and not parallel:
             self.active = False
+        self._epochs += 1
         if not self.active or not timed or rows <= 0:
             return
         self._last = seconds
+        now = time.monotonic()
+        if self._epochs == 1 or now - seconds - self._start < SETTLE_SECONDS:
+            return
         arms = _EPOCH_TIMES.setdefault(self.key, {})
         arms.setdefault(n, collections.deque(maxlen=_KEPT)).append(
-            (seconds / rows, time.monotonic()))
+            (seconds / rows, now))
 
 
 def prepared_kernels():

@@ -154,8 +154,8 @@ SHARED_PARAMS_DOC = """
         are never oversubscribed; a negative value counts back from all of
         them (-1 is all, as in joblib). Small batches run serially anyway.
         With None, each epoch runs whichever of the serial and parallel
-        kernels (the same bits) this machine ran faster on the fit's
-        earlier epochs, re-measured every 5 s.
+        kernels (the same bits) ran faster on this machine in the fit's
+        earlier epochs; the slower one is timed again now and then.
     callbacks : callable, list of callables or None, default=None
         Called after each epoch as ``callback(estimator, info)``, with the
         estimator predicting with the epoch's weights and an

@@ -82,24 +82,33 @@ def test_twin_chooser_times_both_kernels_then_takes_the_faster(monkeypatch):
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(_config, "_EPOCH_TIMES", {})
     chooser = _config.TwinChooser("fit", 2)
-    assert chooser.threads() == 2  # the parallel twin is timed first,
-    chooser.record(2, True, 2.0, 100)
-    assert chooser.threads() == 1  # then the serial one,
-    chooser.record(1, True, 1.0, 100, timed=False)  # (a compile: not its speed)
-    assert chooser.threads() == 1
-    chooser.record(1, True, 1.0, 100)
+
+    def epoch(seconds, timed=True):
+        n = chooser.threads()
+        clock[0] += seconds
+        chooser.record(n, True, seconds, 100, timed)
+        return n
+
+    # the first epoch and those starting within SETTLE_SECONDS are not timed
+    assert epoch(0.1) == 2
+    assert epoch(0.1) == 2
+    assert _config._EPOCH_TIMES == {}
+    assert epoch(2.0) == 2  # the parallel twin is timed first,
+    assert epoch(1.0, timed=False) == 1  # then the serial one (a compile: not its speed)
+    assert epoch(1.0) == 1
     for _ in range(3):  # then the faster
-        assert chooser.threads() == 1
-        clock[0] += 1.0
-        chooser.record(1, True, 1.0, 100)
-    # the slower arm is timed again once its figure is stale: here the
-    # machine changed and the parallel twin now wins
+        assert epoch(1.0) == 1
+    # the slower twin is timed again once its figure is stale: here the
+    # machine changed and the parallel twin now wins (the serial twin's
+    # figure is kept longer: its speed does not move with the machine)
     clock[0] += max(_config.STALE_SECONDS, _config.STALE_EPOCHS * 1.0)
-    assert chooser.threads() == 2
-    chooser.record(2, True, 0.5, 100)
-    assert chooser.threads() == 1  # (the serial figure is as old)
-    chooser.record(1, True, 1.0, 100)
-    assert chooser.threads() == 2
+    assert epoch(0.5) == 2
+    assert epoch(0.5) == 2
+    clock[0] += max(_config.SERIAL_STALE_SECONDS, _config.STALE_EPOCHS * 1.0)
+    assert [epoch(0.5) for _ in range(3)] == [2, 1, 2]  # both stale: both timed
+    # one slow epoch (a moment of contention) does not switch twins
+    assert epoch(3.0) == 2
+    assert epoch(0.5) == 2
     # the next fit of that kind starts with what this one measured
     assert _config.TwinChooser("fit", 2).threads() == 2
     assert _config.TwinChooser("other fit", 2).threads() == 2
@@ -128,6 +137,7 @@ def test_auto_threads_switch_twins_without_changing_a_bit(Est, kw, force_paralle
     monkeypatch.setattr(_config.TwinChooser, "threads",
                         lambda self: next(arms) if self.active else self.n_threads)
     monkeypatch.setattr(_config, "_EPOCH_TIMES", {})
+    monkeypatch.setattr(_config, "SETTLE_SECONDS", 0.0)  # (these epochs are short)
     auto = Est(**kw).fit(X, y)  # n_threads=None: epochs on alternate twins
     (times,) = _config._EPOCH_TIMES.values()
     assert sorted(times) == [1, 2]
